@@ -1,0 +1,48 @@
+# Two commands: `make run` (set up and run the pipeline on the bundled sample), `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export PYTHONHASHSEED := 0
+
+.PHONY: run test setup system-deps lint format lock bench sample clean
+
+run: setup system-deps ## set up and run the whole pipeline (dvc repro)
+	dvc repro
+
+test: setup system-deps lint ## linters and the whole test suite
+	pytest -q
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+system-deps:
+	@scripts/system-deps.sh
+
+lint: setup
+	ruff check .
+	ruff format --check .
+
+format: setup
+	ruff check --fix .
+	ruff format .
+
+lock: setup ## re-pin requirements.lock from requirements.in
+	$(BIN)/python -m pip install --quiet -r requirements.in
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+
+sample: setup ## regenerate the bundled sample extract in data/sample/
+	python -m kequn.synthetic --out data/sample
+
+bench: setup ## benchmarks (see BENCHMARKS.md); not part of make test
+	python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,5 @@
+import sys
+
+from kequn.cli import main
+
+sys.exit(main())
