@@ -1,0 +1,222 @@
+"""From the aggregated tables to the final customer table: pivots, main channel, join.
+
+Both engines (DuckDB SQL, and the pandas reference) produce the same three intermediate
+tables -- one row per customer with the numeric features, and long-form per-customer
+product and channel tables -- and this module turns them into ``customers.parquet``:
+
+- ``share_<kind>_<category> = value(customer, category) / total_value(customer)``, one
+  column per category in the data, sorted by name; 0 when ``total_value`` is 0;
+- ``main_channel``: the channel with the largest value (ties: the first name in sort
+  order), over all days and over the recent/prior windows; ``""`` when there is none;
+- ``n_products``, ``recent_n_products``, ``prior_n_products``: distinct product
+  categories with at least one row overall / in the window;
+- the client master, joined on ``customer_id`` (left join: customers without a master row
+  keep nulls).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from kequn.errors import UserError
+
+#: per-customer columns in output order, with their pandas dtype
+CORE_COLUMNS: dict[str, str] = {
+    "customer_id": "object",
+    "first_date": "object",
+    "last_date": "object",
+    "n_transactions": "int64",
+    "n_days": "int64",
+    "frequency": "int64",
+    "recency": "float64",
+    "T": "float64",
+    "total_value": "float64",
+    "mean_value": "float64",
+    "monetary_value": "float64",
+    "gap_mean_days": "float64",
+    "gap_std_days": "float64",
+    "days_since_last": "int64",
+    "tenure_days": "int64",
+    "recent_value": "float64",
+    "prior_value": "float64",
+    "recent_n_days": "int64",
+    "prior_n_days": "int64",
+    "value_trend": "float64",
+}
+
+#: long-form category tables: columns and dtypes
+CATEGORY_COLUMNS: dict[str, str] = {
+    "customer_id": "object",
+    "category": "object",
+    "value": "float64",
+    "recent_value": "float64",
+    "recent_rows": "int64",
+    "prior_value": "float64",
+    "prior_rows": "int64",
+}
+
+#: client-master columns, always present when a client master is given, with their kind
+CLIENT_COLUMNS: dict[str, str] = {
+    "client_type": "string",
+    "industry": "string",
+    "region": "string",
+    "open_date": "date",
+    "asset_balance": "float",
+    "close_date": "date",
+}
+
+HOLDOUT_COLUMNS: dict[str, str] = {
+    "customer_id": "object",
+    "holdout_transactions": "int64",
+    "holdout_value": "float64",
+}
+
+WINDOWS = ("", "recent_", "prior_")
+
+
+def empty_categories() -> pd.DataFrame:
+    """A long-form category table with no rows."""
+    return pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in CATEGORY_COLUMNS.items()})
+
+
+def _with_dtypes(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
+    return frame[list(dtypes)].astype(dtypes)
+
+
+def _as_dates(values: pd.Series) -> pd.Series:
+    """Calendar dates as ``datetime.date`` objects (``None`` for missing)."""
+    if len(values) == 0:
+        return pd.Series([], dtype="object", index=values.index)
+    converted = pd.to_datetime(values, errors="coerce")
+    return pd.Series(
+        np.where(converted.isna(), None, converted.dt.date), index=values.index, dtype="object"
+    )
+
+
+def product_columns(customers: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
+    """``n_products``, ``recent_n_products``, ``prior_n_products`` and the product shares."""
+    index = customers["customer_id"]
+    out = pd.DataFrame(index=index)
+    present = {
+        "": products["value"].notna(),
+        "recent_": products["recent_rows"] > 0,
+        "prior_": products["prior_rows"] > 0,
+    }
+    for window, mask in present.items():
+        counts = products.loc[mask].groupby("customer_id", sort=False).size()
+        out[f"{window}n_products"] = counts.reindex(index, fill_value=0).to_numpy(np.int64)
+    out = pd.concat([out, shares(customers, products, "product")], axis=1)
+    return out
+
+
+def shares(customers: pd.DataFrame, long: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """``share_<kind>_<category>``: category value / total value (0 when the total is 0)."""
+    index = customers["customer_id"]
+    if long.empty:
+        return pd.DataFrame(index=index)
+    wide = long.pivot(index="customer_id", columns="category", values="value")
+    wide = wide.reindex(index=index, columns=sorted(wide.columns)).fillna(0.0)
+    total = customers.set_index("customer_id")["total_value"].reindex(index).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(total[:, None] != 0, wide.to_numpy() / total[:, None], 0.0)
+    return pd.DataFrame(
+        ratio.astype(np.float64),
+        index=index,
+        columns=[f"share_{kind}_{category}" for category in wide.columns],
+    )
+
+
+def channel_columns(customers: pd.DataFrame, channels: pd.DataFrame) -> pd.DataFrame:
+    """``main_channel``, ``recent_main_channel``, ``prior_main_channel`` and channel shares."""
+    index = customers["customer_id"]
+    out = pd.DataFrame(index=index)
+    for window in WINDOWS:
+        value = f"{window}value"
+        rows = channels if window == "" else channels.loc[channels[f"{window}rows"] > 0]
+        best = rows.sort_values(
+            ["customer_id", value, "category"], ascending=[True, False, True], kind="stable"
+        ).drop_duplicates("customer_id")
+        main = best.set_index("customer_id")["category"].reindex(index).fillna("")
+        out[f"{window}main_channel"] = main.astype("object").to_numpy()
+    return pd.concat([out, shares(customers, channels, "channel")], axis=1)
+
+
+def join_clients(customers: pd.DataFrame, clients: pd.DataFrame) -> pd.DataFrame:
+    """Left-join the client master; the six standard columns are always present after it."""
+    if "customer_id" not in clients.columns:
+        raise UserError("clients: missing column 'customer_id'")
+    master = clients.copy()
+    master["customer_id"] = master["customer_id"].astype(str).astype("object")
+    duplicated = master["customer_id"].duplicated()
+    if duplicated.any():
+        first = master.loc[duplicated, "customer_id"].iloc[0]
+        raise UserError(
+            f"clients: customer_id {first!r} appears more than once "
+            f"({int(duplicated.sum())} duplicate rows); the client master needs one row per client"
+        )
+    for name, kind in CLIENT_COLUMNS.items():
+        if name not in master.columns:
+            master[name] = None
+        if kind == "date":
+            master[name] = _as_dates(master[name])
+        elif kind == "float":
+            master[name] = pd.to_numeric(master[name], errors="coerce").astype(np.float64)
+        else:
+            master[name] = master[name].astype("object").where(master[name].notna(), None)
+    extra = [c for c in master.columns if c not in CLIENT_COLUMNS and c != "customer_id"]
+    master = master[["customer_id", *CLIENT_COLUMNS, *extra]]
+    clash = [c for c in master.columns if c != "customer_id" and c in customers.columns]
+    master = master.drop(columns=clash)
+    joined = customers.merge(master, on="customer_id", how="left", sort=False, validate="1:1")
+    for name, kind in CLIENT_COLUMNS.items():
+        if kind != "float":
+            joined[name] = joined[name].astype("object").where(joined[name].notna(), None)
+    return joined
+
+
+def assemble(
+    customers: pd.DataFrame,
+    products: pd.DataFrame | None,
+    channels: pd.DataFrame | None,
+    clients: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The final customer table from the per-customer and long-form category tables.
+
+    ``products`` / ``channels`` are ``None`` when the transactions have no such column
+    (then ``n_products`` columns are 0 and ``main_channel`` columns are ``""``).
+    """
+    core = _with_dtypes(customers, CORE_COLUMNS)
+    core = core.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    core["first_date"] = _as_dates(core["first_date"])
+    core["last_date"] = _as_dates(core["last_date"])
+    products = empty_categories() if products is None else _with_dtypes(products, CATEGORY_COLUMNS)
+    channels = empty_categories() if channels is None else _with_dtypes(channels, CATEGORY_COLUMNS)
+    wide = pd.concat(
+        [product_columns(core, products), channel_columns(core, channels)], axis=1
+    ).reset_index(drop=True)
+    out = pd.concat([core, wide], axis=1)
+    if clients is not None:
+        out = join_clients(out, clients)
+    return out
+
+
+def assemble_holdout(calibration: pd.DataFrame, holdout: pd.DataFrame) -> pd.DataFrame:
+    """One holdout row per calibration customer; zeros for customers without holdout rows."""
+    holdout = _with_dtypes(holdout, HOLDOUT_COLUMNS).set_index("customer_id")
+    index = pd.Index(calibration["customer_id"], name="customer_id")
+    out = holdout.reindex(index)
+    out["holdout_transactions"] = out["holdout_transactions"].fillna(0).astype(np.int64)
+    out["holdout_value"] = out["holdout_value"].fillna(0.0).astype(np.float64)
+    return out.reset_index()
+
+
+def check_dates(as_of: object, name: str) -> dt.date:
+    """``as_of`` / ``cutoff`` / ``end`` must be ``datetime.date`` values."""
+    if isinstance(as_of, dt.datetime):
+        return as_of.date()
+    if isinstance(as_of, dt.date):
+        return as_of
+    raise TypeError(f"{name} must be a datetime.date, got {type(as_of).__name__}")
