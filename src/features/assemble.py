@@ -6,8 +6,9 @@ product and channel tables -- and this module turns them into ``customers.parque
 
 - ``share_<kind>_<category> = value(customer, category) / total_value(customer)``, one
   column per category in the data, sorted by name; 0 when ``total_value`` is 0;
-- ``main_channel``: the channel with the largest value (ties: the first name in sort
-  order), over all days and over the recent/prior windows; ``""`` when there is none;
+- ``main_channel``: the channel with the largest value (compared at 6 decimals; ties: the
+  first name in sort order), over all days and over the recent/prior windows; ``""``
+  when there is none;
 - ``n_products``, ``recent_n_products``, ``prior_n_products``: distinct product
   categories with at least one row overall / in the window;
 - the client master, joined on ``customer_id`` (left join: customers without a master row
@@ -136,8 +137,12 @@ def channel_columns(customers: pd.DataFrame, channels: pd.DataFrame) -> pd.DataF
     for window in WINDOWS:
         value = f"{window}value"
         rows = channels if window == "" else channels.loc[channels[f"{window}rows"] > 0]
+        # compare at the 6 decimals money is summed with, so that float noise breaks no tie
+        rows = rows.assign(_rank_value=rows[value].round(6))
         best = rows.sort_values(
-            ["customer_id", value, "category"], ascending=[True, False, True], kind="stable"
+            ["customer_id", "_rank_value", "category"],
+            ascending=[True, False, True],
+            kind="stable",
         ).drop_duplicates("customer_id")
         main = best.set_index("customer_id")["category"].reindex(index).fillna("")
         out[f"{window}main_channel"] = main.astype("object").to_numpy()
