@@ -1,0 +1,334 @@
+"""Shared machinery of the buy-till-you-die models: input checks, the weighted maximum-likelihood
+fit on log-parameters, the covariance of the estimates and JSON persistence.
+
+Every model is fitted on the distinct input rows (for transaction models the distinct
+``(x, t_x, T)`` histories) with the number of customers sharing a row as its weight, so the
+cost of one likelihood evaluation grows with the number of distinct histories, not customers.
+Parameters are optimised on the log scale (kept positive) with L-BFGS-B; the objective is
+
+    f(log theta) = -(1/N) sum_i w_i log L_i(theta) + penalizer * sum_j (log theta_j)^2 .
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+
+
+class ConvergenceWarning(UserWarning):
+    """The optimizer stopped without meeting its convergence criterion."""
+
+
+def _as_float_array(values: Any, name: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=float).reshape(-1)
+    return arr
+
+
+def _count_message(count: int, rule: str) -> str:
+    return f"{count} row{'s' if count != 1 else ''} {rule}"
+
+
+def validate_rfm(frequency: Any, recency: Any, T: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Check a customer history ``(x, t_x, T)`` and return it as float arrays.
+
+    Raises ``ValueError`` naming how many rows break which rule: NaN, negative values,
+    non-integer frequency, recency greater than T, recency non-zero with zero frequency.
+    """
+    x = _as_float_array(frequency, "frequency")
+    t_x = _as_float_array(recency, "recency")
+    big_t = _as_float_array(T, "T")
+    if not (len(x) == len(t_x) == len(big_t)):
+        raise ValueError(
+            f"frequency, recency and T must have the same length, got {len(x)}, {len(t_x)}, "
+            f"{len(big_t)}"
+        )
+    if len(x) == 0:
+        raise ValueError("no customers: frequency, recency and T are empty")
+    problems = []
+    nan = np.isnan(x) | np.isnan(t_x) | np.isnan(big_t)
+    if nan.any():
+        problems.append(_count_message(int(nan.sum()), "have NaN in frequency, recency or T"))
+    with np.errstate(invalid="ignore"):
+        negative = (x < 0) | (t_x < 0) | (big_t < 0)
+        if negative.any():
+            problems.append(
+                _count_message(int(negative.sum()), "have negative frequency, recency or T")
+            )
+        non_integer = ~nan & (x != np.round(x))
+        if non_integer.any():
+            problems.append(_count_message(int(non_integer.sum()), "have non-integer frequency"))
+        late = t_x > big_t * (1 + 1e-12) + 1e-12
+        if late.any():
+            problems.append(_count_message(int(late.sum()), "have recency greater than T"))
+        orphan = (x == 0) & (t_x != 0)
+        if orphan.any():
+            problems.append(
+                _count_message(int(orphan.sum()), "have non-zero recency with zero frequency")
+            )
+    if problems:
+        raise ValueError("invalid customer histories: " + "; ".join(problems))
+    return x, np.minimum(t_x, big_t), big_t
+
+
+def distinct_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Distinct rows of equal-length columns: (distinct columns, counts, inverse index)."""
+    frame = pd.DataFrame({f"c{i}": c for i, c in enumerate(columns)})
+    codes = frame.groupby(list(frame.columns), sort=True).ngroup().to_numpy()
+    counts = np.bincount(codes)
+    first = np.zeros(len(counts), dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    return [c[first] for c in columns], counts.astype(float), codes
+
+
+def numeric_hessian(gradient, theta: np.ndarray, step: float = 1e-4) -> np.ndarray:
+    """Central-difference Hessian of a function given its gradient, symmetrised."""
+    k = len(theta)
+    hess = np.empty((k, k))
+    for j in range(k):
+        e = np.zeros(k)
+        e[j] = step
+        hess[:, j] = (gradient(theta + e) - gradient(theta - e)) / (2 * step)
+    return (hess + hess.T) / 2
+
+
+def numeric_gradient(function, theta: np.ndarray, step: float = 1e-6) -> np.ndarray:
+    """Central-difference gradient (used where no analytic gradient is available)."""
+    k = len(theta)
+    grad = np.empty(k)
+    for j in range(k):
+        e = np.zeros(k)
+        e[j] = step
+        grad[j] = (function(theta + e) - function(theta - e)) / (2 * step)
+    return grad
+
+
+class BaseModel:
+    """Base of all models: weighted MLE on log-parameters, covariance, JSON round trip.
+
+    Subclasses define ``model_name``, ``param_names``, ``_log_likelihood(theta, *data)``
+    (per-row log-likelihood at natural parameters ``theta``) and optionally
+    ``_log_likelihood_gradient(theta, *data)`` returning ``(loglik, d loglik / d log theta)``
+    with one row per data row.
+    """
+
+    model_name: ClassVar[str] = ""
+    param_names: ClassVar[tuple[str, ...]] = ()
+    analytic_gradient: ClassVar[bool] = True
+
+    def __init__(self, penalizer: float = 0.0):
+        if not np.isfinite(penalizer) or penalizer < 0:
+            raise ValueError(f"penalizer must be a non-negative number, got {penalizer!r}")
+        self.penalizer = float(penalizer)
+
+    # -- to be provided by subclasses -------------------------------------------------------
+    def _log_likelihood(self, theta: np.ndarray, *data: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _log_likelihood_gradient(
+        self, theta: np.ndarray, *data: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _initial_log_params(self, *data: np.ndarray) -> np.ndarray:
+        return np.zeros(len(self.param_names))
+
+    # -- fitting ----------------------------------------------------------------------------
+    def _objective_and_gradient(self, log_theta, data, weights, total):
+        theta = np.exp(log_theta)
+        if self.analytic_gradient:
+            ll, grad = self._log_likelihood_gradient(theta, *data)
+            value = -(weights @ ll) / total
+            gradient = -(weights @ grad) / total
+        else:
+
+            def mean_ll(lt):
+                return (weights @ self._log_likelihood(np.exp(lt), *data)) / total
+
+            value = -mean_ll(log_theta)
+            gradient = -numeric_gradient(mean_ll, log_theta)
+        value += self.penalizer * np.sum(log_theta**2)
+        gradient = gradient + 2 * self.penalizer * log_theta
+        if not np.isfinite(value):
+            return 1e100, np.zeros_like(log_theta)
+        return value, gradient
+
+    def _fit_data(self, data: list[np.ndarray], weights: np.ndarray) -> BaseModel:
+        """Maximise the weighted likelihood of the distinct rows ``data`` with ``weights``."""
+        total = float(weights.sum())
+        start = self._initial_log_params(*data)
+        result = minimize(
+            self._objective_and_gradient,
+            start,
+            args=(data, weights, total),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(-20.0, 20.0)] * len(start),
+            options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 20},
+        )
+        log_theta = result.x
+        theta = np.exp(log_theta)
+        self.params_ = {name: float(v) for name, v in zip(self.param_names, theta, strict=True)}
+        self.log_likelihood_ = float(weights @ self._log_likelihood(theta, *data))
+        k = len(theta)
+        self.n_customers_ = int(round(total))
+        self.aic_ = 2 * k - 2 * self.log_likelihood_
+        self.bic_ = k * np.log(total) - 2 * self.log_likelihood_
+
+        def total_gradient(lt):
+            return self._objective_and_gradient(lt, data, weights, total)[1] * total
+
+        hessian = numeric_hessian(total_gradient, log_theta)
+        grad_norm = float(np.max(np.abs(result.jac))) if result.jac is not None else np.inf
+        at_bound = bool(np.any(np.abs(log_theta) >= 20.0 - 1e-6))
+        converged = bool(np.isfinite(self.log_likelihood_)) and not at_bound
+        converged = converged and (result.success or grad_norm < 1e-5)
+        try:
+            cov = np.linalg.inv(hessian)
+            eigen = np.linalg.eigvalsh(hessian)
+            if not np.all(eigen > 0):
+                converged = False
+        except np.linalg.LinAlgError:
+            cov = np.linalg.pinv(hessian)
+            converged = False
+        self.params_cov_ = (cov + cov.T) / 2
+        self.converged_ = converged
+        self.optimizer_message_ = str(result.message)
+        if not converged:
+            warnings.warn(
+                f"{type(self).__name__} ({self.model_name}) did not converge: "
+                f"{result.message}; max |gradient| {grad_norm:.2g}, parameters {self.params_}. "
+                "The estimates may be meaningless; try a penalizer > 0 or check the data.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return self
+
+    # -- fitted state -----------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "params_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit(...) first")
+
+    @property
+    def theta_(self) -> np.ndarray:
+        """Fitted parameters as an array in ``param_names`` order."""
+        self._check_fitted()
+        return np.array([self.params_[name] for name in self.param_names])
+
+    def sample_params(self, n: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
+        """``n`` parameter draws (n x k, natural scale) from N(log theta_hat, params_cov_)."""
+        self._check_fitted()
+        rng = np.random.default_rng(rng)
+        log_draws = rng.multivariate_normal(
+            np.log(self.theta_), self.params_cov_, size=n, method="eigh"
+        )
+        return np.exp(log_draws)
+
+    def standard_errors_(self) -> dict[str, float]:
+        """Delta-method standard errors of the natural-scale parameters."""
+        self._check_fitted()
+        se_log = np.sqrt(np.clip(np.diag(self.params_cov_), 0, None))
+        return {
+            name: float(v * s)
+            for name, v, s in zip(self.param_names, self.theta_, se_log, strict=True)
+        }
+
+    # -- persistence ------------------------------------------------------------------------
+    def to_json(self) -> str:
+        """The fitted model as JSON text (no pickles): parameters, covariance and fit figures."""
+        self._check_fitted()
+        payload = {
+            "model": self.model_name,
+            "params": self.params_,
+            "params_cov": self.params_cov_.tolist(),
+            "log_likelihood": self.log_likelihood_,
+            "aic": self.aic_,
+            "bic": self.bic_,
+            "n_customers": self.n_customers_,
+            "converged": self.converged_,
+            "penalizer": self.penalizer,
+        }
+        return json.dumps(payload, indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> BaseModel:
+        """Rebuild a fitted model from :meth:`to_json` text."""
+        payload = json.loads(text)
+        if payload.get("model") != cls.model_name:
+            raise ValueError(f"JSON holds a {payload.get('model')!r} model, not {cls.model_name!r}")
+        model = cls(penalizer=payload.get("penalizer", 0.0))
+        missing = set(cls.param_names) - set(payload["params"])
+        if missing:
+            raise ValueError(f"JSON model is missing parameters {sorted(missing)}")
+        model.params_ = {name: float(payload["params"][name]) for name in cls.param_names}
+        model.params_cov_ = np.asarray(payload["params_cov"], dtype=float)
+        model.log_likelihood_ = float(payload["log_likelihood"])
+        model.aic_ = float(payload["aic"])
+        model.bic_ = float(payload["bic"])
+        model.n_customers_ = int(payload["n_customers"])
+        model.converged_ = bool(payload["converged"])
+        return model
+
+    def __repr__(self) -> str:
+        if hasattr(self, "params_"):
+            inner = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
+            return f"{type(self).__name__}({inner})"
+        return f"{type(self).__name__}(penalizer={self.penalizer})"
+
+
+class TransactionModel(BaseModel):
+    """A buy-till-you-die transaction model on histories ``(x, t_x, T)``.
+
+    Subclasses provide ``_log_prob_alive(theta, x, t_x, T)``, ``_alive_mean(theta, t, x, T)``
+    (expected transactions in ``(T, T+t]`` for a customer alive at ``T``, which depends on the
+    history only through ``x`` and ``T``), ``_prob_quiet_if_alive(theta, t, x, T)``
+    (P(no transaction in ``(T, T+t]`` | alive at ``T``)) and ``expected_transactions_new``.
+    Then ``E[X(T, T+t] | x, t_x, T] = P(alive) * alive_mean``.
+    """
+
+    def fit(self, frequency, recency, T, weights=None) -> TransactionModel:
+        """Fit by maximum likelihood; ``weights`` counts customers per row (default 1 each)."""
+        x, t_x, big_t = validate_rfm(frequency, recency, T)
+        if weights is None:
+            weights = np.ones(len(x))
+        else:
+            weights = _as_float_array(weights, "weights")
+            if len(weights) != len(x) or np.any(~np.isfinite(weights)) or np.any(weights < 0):
+                raise ValueError("weights must be finite, non-negative and one per row")
+        (ux, ut, uT), counts, codes = distinct_rows(x, t_x, big_t)
+        counts = np.bincount(codes, weights=weights)
+        return self._fit_data([ux, ut, uT], counts)
+
+    def _log_prob_alive(self, theta, x, t_x, T) -> np.ndarray:
+        raise NotImplementedError
+
+    def _alive_mean(self, theta, t, x, T) -> np.ndarray:
+        raise NotImplementedError
+
+    def _prob_quiet_if_alive(self, theta, t, x, T) -> np.ndarray:
+        raise NotImplementedError
+
+    def probability_alive(self, frequency, recency, T) -> np.ndarray:
+        """P(customer still alive at T | x, t_x, T)."""
+        x, t_x, big_t = validate_rfm(frequency, recency, T)
+        return np.exp(self._log_prob_alive(self.theta_, x, t_x, big_t))
+
+    def expected_transactions(self, t, frequency, recency, T) -> np.ndarray:
+        """Conditional expectation E[X(T, T+t] | x, t_x, T] (t in the data's time unit)."""
+        x, t_x, big_t = validate_rfm(frequency, recency, T)
+        theta = self.theta_
+        t = np.asarray(t, dtype=float)
+        alive = np.exp(self._log_prob_alive(theta, x, t_x, big_t))
+        return alive * self._alive_mean(theta, t, x, big_t)
+
+    def probability_no_transactions(self, t, frequency, recency, T) -> np.ndarray:
+        """P(no transaction in (T, T+t] | x, t_x, T) = 1 - P(alive) + P(alive) P(quiet | alive)."""
+        x, t_x, big_t = validate_rfm(frequency, recency, T)
+        theta = self.theta_
+        t = np.asarray(t, dtype=float)
+        alive = np.exp(self._log_prob_alive(theta, x, t_x, big_t))
+        return 1.0 - alive + alive * self._prob_quiet_if_alive(theta, t, x, big_t)

@@ -1,0 +1,2 @@
+def customer_lifetime_value(*a, **k):
+    raise NotImplementedError
