@@ -55,6 +55,10 @@ LABELS: dict[str, dict[str, str]] = {
     "rm_visit": {"en": "Dedicated relationship-manager visit", "zh": "专属客户经理上门拜访"},
     "rm_call": {"en": "Relationship-manager call", "zh": "客户经理电话回访"},
     "digital": {"en": "App push / SMS / self-service", "zh": "手机银行推送/短信/自助渠道"},
+    "action_retention_offer": {"en": "Retention offer", "zh": "挽留关怀与优惠"},
+    "action_cross_sell": {"en": "Cross-sell the next product", "zh": "交叉销售新产品"},
+    "action_reactivation_offer": {"en": "Reactivation offer", "zh": "唤醒激活优惠"},
+    "action_relationship_review": {"en": "Relationship review", "zh": "客户关系维护回访"},
 }
 
 

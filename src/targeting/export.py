@@ -1,0 +1,72 @@
+"""The files marketers import: one UTF-8-with-BOM CSV per campaign and one XLSX workbook.
+
+Every text cell goes through :func:`targeting.safety.neutralise_formulas` first, so a hostile
+value (a customer id such as ``=HYPERLINK(...)``) is shown as text, never run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from kequn.io import atomic_path, write_csv
+from targeting.safety import neutralise_formulas
+
+#: what each list column means (the XLSX "columns" sheet and the README repeat this)
+COLUMN_DOCS = {
+    "rank": ("Position in the list, 1 = contact first", "名单排序，1为最优先"),
+    "customer_id": ("Client id as in the extract", "客户号"),
+    "campaign": ("Campaign code: retention, growth, winback, vip_care", "活动代码"),
+    "score": ("What the list is ranked on (the campaign's value at stake)", "排序得分"),
+    "expected_value": ("Expected value of one contact = response rate x value", "单次接触预期价值"),
+    "clv": ("Predicted customer lifetime value over the horizon", "预测客户终身价值"),
+    "churn_probability": ("Calibrated probability of no transaction in the horizon", "流失概率"),
+    "warning_level": ("Churn warning: red, orange, yellow, none", "流失预警等级"),
+    "value_tier": ("Value tier: strategic, value, basic", "价值分层"),
+    "segment": ("RFM segment code", "RFM客群"),
+    "action": ("Recommended action", "建议动作"),
+    "channel": ("Recommended channel, by value tier", "建议渠道"),
+    "cadence_days": ("Contact cadence of the tier, days (回访频率)", "回访频率(天)"),
+    "reasons": ("Up to three reasons, with the client's own numbers", "入选原因"),
+    "control": ("1 = control group: do NOT contact (measures the campaign's effect)", "对照组"),
+}
+
+
+def write_campaign_csvs(lists: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
+    """Write ``<campaign>.csv`` for every list (UTF-8 with BOM); remove lists no longer produced."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for campaign, frame in lists.items():
+        path = out_dir / f"{campaign}.csv"
+        write_csv(path, neutralise_formulas(frame), bom=True)
+        written.append(path)
+    for stale in out_dir.glob("*.csv"):
+        if stale not in written:
+            stale.unlink()
+    return written
+
+
+def write_workbook(
+    lists: dict[str, pd.DataFrame], path: Path, *, as_of: str, run_date: str, params: dict
+) -> None:
+    """One sheet per campaign plus a ``columns`` sheet explaining every column and the run."""
+    about = pd.DataFrame(
+        [(name, en, zh) for name, (en, zh) in COLUMN_DOCS.items()],
+        columns=["column", "meaning", "含义"],
+    )
+    run = pd.DataFrame(
+        {
+            "column": ["as_of", "run_date", "params"],
+            "meaning": [as_of, run_date, json.dumps(params, ensure_ascii=False, sort_keys=True)],
+            "含义": ["评分日期", "运行日期", "参数"],
+        }
+    )
+    with atomic_path(path) as tmp:
+        with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
+            for campaign, frame in lists.items():
+                neutralise_formulas(frame).to_excel(writer, sheet_name=campaign, index=False)
+            pd.concat([about, run], ignore_index=True).to_excel(
+                writer, sheet_name="columns", index=False
+            )

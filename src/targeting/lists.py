@@ -1,0 +1,159 @@
+"""Ranking candidates into lists: stopping rules, one campaign per customer, control groups.
+
+For each campaign, in the priority order from params:
+
+1. candidates come from :func:`targeting.campaigns.candidates`, do-not-contact ids removed;
+2. they are ranked by ``score`` (ties broken by customer id, so reruns are identical);
+3. a candidate stays only if the contact pays: ``expected_value - cost_per_contact >=
+   min_expected_return``;
+4. customers already on a higher-priority list are removed (counted as overlap);
+5. the list is cut at ``capacity`` contacts and at what ``budget`` pays for;
+6. a ``control_share`` of the list is flagged as control by a seeded hash of customer id and
+   campaign, so the same customers stay control on every rerun and the effect can be measured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+from kequn.labels import label
+from targeting.campaigns import CAMPAIGNS, campaign_reasons, candidates
+
+#: the columns of every list, in order (documented in the README)
+LIST_COLUMNS = [
+    "rank",
+    "customer_id",
+    "campaign",
+    "score",
+    "expected_value",
+    "clv",
+    "churn_probability",
+    "warning_level",
+    "value_tier",
+    "segment",
+    "action",
+    "channel",
+    "cadence_days",
+    "reasons",
+    "control",
+]
+
+#: the contact action of each campaign
+CAMPAIGN_ACTIONS = {
+    "retention": "action_retention_offer",
+    "growth": "action_cross_sell",
+    "winback": "action_reactivation_offer",
+    "vip_care": "action_relationship_review",
+}
+#: the channel by value tier: strategic -> dedicated RM visit, value -> RM call, basic -> digital
+TIER_CHANNELS = {"strategic": "rm_visit", "value": "rm_call", "basic": "digital"}
+
+
+def control_flags(customer_ids: pd.Series, campaign: str, share: float, seed: int) -> np.ndarray:
+    """True for the customers held out as control.
+
+    u = first 8 bytes of SHA-256("seed|campaign|customer_id") / 2^64 is uniform on [0, 1) and
+    depends on nothing else, so a customer's assignment never changes between reruns;
+    control when u < share.
+    """
+
+    def uniform(customer_id: str) -> float:
+        digest = hashlib.sha256(f"{seed}|{campaign}|{customer_id}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2.0**64
+
+    values = np.fromiter((uniform(c) for c in customer_ids), dtype=float, count=len(customer_ids))
+    return values < share
+
+
+def _cut(ranked: pd.DataFrame, settings: dict) -> pd.DataFrame:
+    cost = float(settings.get("cost_per_contact", 0.0))
+    keep = len(ranked)
+    if settings.get("capacity") is not None:
+        keep = min(keep, int(settings["capacity"]))
+    if settings.get("budget") is not None and cost > 0:
+        keep = min(keep, int(float(settings["budget"]) // cost))
+    return ranked.head(keep)
+
+
+def build_target_lists(
+    table: pd.DataFrame,
+    settings: dict,
+    context: dict,
+    *,
+    language: str = "en",
+    seed: int = 0,
+    do_not_contact: set[str] | frozenset[str] = frozenset(),
+) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Build every configured campaign's ranked list and the metrics that describe them.
+
+    ``table``: one row per customer with features, ltv, churn and segment columns (plus
+    ``days_since_contact``). ``settings``: the ``targeting`` params. ``context``: see
+    :func:`targeting.campaigns.candidates`. Returns ``({campaign: list}, metrics)``.
+    """
+    configured = settings.get("campaigns") or {}
+    unknown = sorted(set(configured) - set(CAMPAIGNS))
+    if unknown:
+        raise ValueError(f"targeting.campaigns: unknown campaign(s) {unknown}; known: {CAMPAIGNS}")
+    priority = [c for c in settings.get("priority", CAMPAIGNS) if c in configured]
+    priority += [c for c in configured if c not in priority]
+    share = float(settings.get("control_share", 0.1))
+
+    suppressed_mask = table["customer_id"].isin(do_not_contact)
+    reachable = table.loc[~suppressed_mask]
+    assigned: set[str] = set()
+    lists: dict[str, pd.DataFrame] = {}
+    metrics: dict = {"suppressed_total": int(suppressed_mask.sum()), "campaigns": {}}
+
+    for campaign in priority:
+        campaign_settings = configured[campaign] or {}
+        cost = float(campaign_settings.get("cost_per_contact", 0.0))
+        floor = float(campaign_settings.get("min_expected_return", 0.0))
+        suppressed = len(
+            candidates(table.loc[suppressed_mask], campaign, campaign_settings, context)
+        )
+        pool = candidates(reachable, campaign, campaign_settings, context)
+        pool = pool.sort_values(["score", "customer_id"], ascending=[False, True], kind="mergesort")
+        pays = pool[(pool["expected_value"] - cost) >= floor]
+        already = pays["customer_id"].isin(assigned)
+        chosen = _cut(pays.loc[~already], campaign_settings).copy()
+        assigned.update(chosen["customer_id"])
+
+        chosen["rank"] = np.arange(1, len(chosen) + 1)
+        chosen["campaign"] = campaign
+        chosen["segment"] = chosen["rfm_segment"]
+        chosen["action"] = label(CAMPAIGN_ACTIONS[campaign], language)
+        chosen["channel"] = (
+            chosen["value_tier"].map(TIER_CHANNELS).map(lambda c: label(c, language))
+        )
+        chosen["cadence_days"] = chosen["value_tier"].map(context["cadence_days"]).astype("Int64")
+        chosen["reasons"] = campaign_reasons(chosen, campaign, language)
+        chosen["control"] = control_flags(chosen["customer_id"], campaign, share, seed).astype(int)
+        for column in ("score", "expected_value", "clv"):
+            chosen[column] = chosen[column].round(2)
+        chosen["churn_probability"] = chosen["churn_probability"].round(4)
+        lists[campaign] = chosen[LIST_COLUMNS].reset_index(drop=True)
+
+        contacted = chosen["control"] == 0
+        metrics["campaigns"][campaign] = {
+            "eligible": int(len(pool)),
+            "paying": int(len(pays)),
+            "rows": int(len(chosen)),
+            "contacts": int(contacted.sum()),
+            "control": int((~contacted).sum()),
+            "suppressed": int(suppressed),
+            "overlap_removed": int(already.sum()),
+            "expected_value": round(float(chosen.loc[contacted, "expected_value"].sum()), 2),
+            "cost": round(float(contacted.sum() * cost), 2),
+            "expected_net_return": round(
+                float(chosen.loc[contacted, "expected_value"].sum() - contacted.sum() * cost), 2
+            ),
+        }
+    totals = metrics["campaigns"].values()
+    metrics["rows_total"] = sum(m["rows"] for m in totals)
+    metrics["expected_value_total"] = round(sum(m["expected_value"] for m in totals), 2)
+    metrics["cost_total"] = round(sum(m["cost"] for m in totals), 2)
+    metrics["overlap_removed_total"] = sum(m["overlap_removed"] for m in totals)
+    return lists, metrics

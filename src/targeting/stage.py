@@ -1,0 +1,124 @@
+"""DVC stage ``targets``: segments, value and risk -> ranked call lists for marketers.
+
+Reads data/processed/{customers,ltv,churn,segments}.parquet and the do-not-contact list;
+writes reports/targets/<campaign>.csv, reports/targets/targets.xlsx and
+reports/metrics/targets.json.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+
+from kequn.config import section
+from kequn.errors import UserError
+from kequn.io import write_json
+from kequn.log import get_logger, timed
+from targeting.export import write_campaign_csvs, write_workbook
+from targeting.lists import build_target_lists
+from targeting.safety import read_id_list
+
+log = get_logger("targets")
+
+PROCESSED = Path("data/processed")
+OUT_DIR = Path("reports/targets")
+METRICS = Path("reports/metrics/targets.json")
+
+
+def mean_margin(margin: float | dict) -> float:
+    """The ``ltv.margin`` parameter as one number (the mean when it is set per product line)."""
+    if isinstance(margin, dict):
+        return float(sum(margin.values()) / len(margin)) if margin else 0.0
+    return float(margin)
+
+
+def days_since_contact(customers: pd.DataFrame, history_path: str, as_of: dt.date) -> pd.Series:
+    """Days since each customer's last relationship-manager contact.
+
+    From ``targeting.contact_history`` (customer_id, last_contact_date) when given; otherwise
+    the days since the last transaction stand in for it.
+    """
+    fallback = customers["days_since_last"].astype(float)
+    if not history_path:
+        return fallback
+    path = Path(history_path)
+    if not path.exists():
+        raise UserError(f"{path}: contact history not found (targeting.contact_history)")
+    history = pd.read_csv(path, dtype=str)
+    missing = {"customer_id", "last_contact_date"} - set(history.columns)
+    if missing:
+        raise UserError(
+            f"{path}: missing column(s) {sorted(missing)}; found {list(history.columns)}"
+        )
+    last = pd.to_datetime(history["last_contact_date"], errors="coerce")
+    days = (pd.Timestamp(as_of) - last).dt.days
+    known = pd.Series(days.to_numpy(), index=history["customer_id"].str.strip())
+    return customers["customer_id"].map(known).fillna(fallback).astype(float)
+
+
+def load_table() -> pd.DataFrame:
+    """Features joined with ltv, churn and segment columns, one row per customer."""
+    table = pd.read_parquet(PROCESSED / "customers.parquet")
+    for name in ("ltv", "churn", "segments"):
+        other = pd.read_parquet(PROCESSED / f"{name}.parquet")
+        overlap = [c for c in other.columns if c in table.columns and c != "customer_id"]
+        table = table.merge(other.drop(columns=overlap), on="customer_id", how="left")
+    return table
+
+
+def run(params: dict) -> None:
+    settings = section(params, "targeting")
+    language = section(params, "report").get("language", "en")
+    ltv_params = section(params, "ltv")
+    with timed(log, "loading customers, ltv, churn and segments"):
+        table = load_table()
+    # customers.parquet is as of as_of: the latest last_date is as_of - min(days_since_last)
+    last = pd.Timestamp(table["last_date"].max())
+    as_of = (last + pd.to_timedelta(table["days_since_last"].min(), unit="D")).date()
+    table["days_since_contact"] = days_since_contact(
+        table, settings.get("contact_history", ""), as_of
+    )
+    dnc_path = settings.get("do_not_contact", "")
+    do_not_contact = read_id_list(dnc_path) if dnc_path else set()
+    context = {
+        "horizon_days": float(ltv_params.get("horizon_months", 12)) * 30.4375,
+        "margin": mean_margin(ltv_params.get("margin", 1.0)),
+        "cadence_days": settings.get("cadence_days", {"strategic": 30, "value": 90, "basic": 180}),
+    }
+    with timed(log, "ranking target lists"):
+        try:
+            lists, metrics = build_target_lists(
+                table,
+                settings,
+                context,
+                language=language,
+                seed=int(params.get("seed", 0)),
+                do_not_contact=do_not_contact,
+            )
+        except ValueError as exc:
+            raise UserError(f"params.yaml: {exc}") from None
+    metrics["do_not_contact_ids"] = len(do_not_contact)
+    metrics["as_of"] = as_of.isoformat()
+    with timed(log, "writing lists"):
+        write_campaign_csvs(lists, OUT_DIR)
+        write_workbook(
+            lists,
+            OUT_DIR / "targets.xlsx",
+            as_of=as_of.isoformat(),
+            run_date=dt.date.today().isoformat(),
+            params={"targeting": settings, "seed": params.get("seed")},
+        )
+        write_json(METRICS, metrics)
+    for campaign, m in metrics["campaigns"].items():
+        log.info(
+            "%s: %d rows (%d control), expected value %.0f, cost %.0f, suppressed %d, overlap %d",
+            campaign,
+            m["rows"],
+            m["control"],
+            m["expected_value"],
+            m["cost"],
+            m["suppressed"],
+            m["overlap_removed"],
+        )
