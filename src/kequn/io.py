@@ -76,4 +76,6 @@ def write_parquet(target: str | Path, frame: pd.DataFrame) -> None:
 def write_csv(target: str | Path, frame: pd.DataFrame, *, bom: bool = False) -> None:
     """Write a data frame as UTF-8 CSV atomically; ``bom=True`` adds the BOM Excel needs."""
     with atomic_path(target) as tmp:
-        frame.to_csv(tmp, index=False, encoding="utf-8-sig" if bom else "utf-8", lineterminator="\n")
+        frame.to_csv(
+            tmp, index=False, encoding="utf-8-sig" if bom else "utf-8", lineterminator="\n"
+        )
