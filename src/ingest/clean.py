@@ -1,0 +1,128 @@
+"""Cleaning and counting: the ``extract`` table -> accepted rows, rejects, metrics.
+
+The SQL itself lives in :mod:`ingest.sql`; these functions run it on a DuckDB connection
+and return DuckDB relations, so nothing is pulled into Python row by row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ingest import sql
+from ingest.mapping import CLIENT_COLUMNS, TRANSACTION_COLUMNS, Mapping
+
+#: roles read from a file beyond its mapped columns
+FLAG_ROLES = ("sign_flag", "filter_value")
+TRANSACTION_ROLES = TRANSACTION_COLUMNS[0] + TRANSACTION_COLUMNS[1] + FLAG_ROLES
+CLIENT_ROLES = CLIENT_COLUMNS[0] + CLIENT_COLUMNS[1] + FLAG_ROLES
+
+Relation = duckdb.DuckDBPyRelation
+
+
+def output_columns(mapping: Mapping, kind: str) -> list[str]:
+    """The columns written for ``kind``: the required ones plus the optional ones mapped."""
+    required, optional = TRANSACTION_COLUMNS if kind == "transactions" else CLIENT_COLUMNS
+    return list(required) + [c for c in optional if c in mapping.columns]
+
+
+def clean_transactions(
+    con: duckdb.DuckDBPyConnection,
+    mapping: Mapping,
+    extract_date: dt.date,
+    source: str = "extract",
+    cleaned: str = "transactions_cleaned",
+) -> tuple[Relation, Relation]:
+    """Classify every row of ``source``; return (accepted transactions, rejects).
+
+    ``extract_date`` is the mapping's ``extract_date`` or, when it has none, today.
+    The classified rows are kept in the table ``cleaned`` for :func:`ingest_metrics`.
+    """
+    query = sql.clean_transactions_sql(
+        date_format=mapping.date_format,
+        thousands=mapping.thousands,
+        decimal=mapping.decimal,
+        extract_date=extract_date,
+        negative=mapping.sign_negative,
+        keep=mapping.filter_keep,
+        source=source,
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {cleaned} AS {query}")
+    accepted = con.sql(sql.accepted_sql(cleaned, output_columns(mapping, "transactions")))
+    return accepted, con.sql(sql.rejects_sql(cleaned))
+
+
+def clean_clients(
+    con: duckdb.DuckDBPyConnection,
+    mapping: Mapping,
+    source: str = "clients_extract",
+    cleaned: str = "clients_cleaned",
+) -> tuple[Relation, Relation]:
+    """Classify every client-master row; return (accepted clients, rejects)."""
+    query = sql.clean_clients_sql(
+        date_format=mapping.date_format,
+        thousands=mapping.thousands,
+        decimal=mapping.decimal,
+        keep=mapping.filter_keep,
+        source=source,
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {cleaned} AS {query}")
+    accepted = con.sql(sql.accepted_sql(cleaned, output_columns(mapping, "clients")))
+    return accepted, con.sql(sql.rejects_sql(cleaned))
+
+
+def reject_counts(con: duckdb.DuckDBPyConnection, cleaned: str) -> dict[str, int]:
+    """Rejected rows per reason, every reason in :data:`ingest.sql.REASONS` listed."""
+    found = dict(con.execute(sql.reason_counts_sql(cleaned)).fetchall())
+    return {reason: int(found.get(reason, 0)) for reason in sql.REASONS}
+
+
+def reject_rate(rows_read: int, by_reason: dict[str, int]) -> float:
+    """Unusable rows / rows in scope; ``filtered`` rows are excluded from both counts."""
+    filtered = by_reason.get("filtered", 0)
+    in_scope = rows_read - filtered
+    unusable = sum(by_reason.values()) - filtered
+    return unusable / in_scope if in_scope else 0.0
+
+
+def ingest_metrics(
+    con: duckdb.DuckDBPyConnection,
+    files: list[Path],
+    cleaned: str = "transactions_cleaned",
+) -> dict[str, Any]:
+    """``reports/metrics/ingest.json`` for one cleaned extract (see docs/outputs.md)."""
+    rows_read = int(con.execute(f"SELECT COUNT(*) FROM {cleaned}").fetchone()[0])
+    by_reason = reject_counts(con, cleaned)
+    rows_accepted, customers, first_date, last_date = con.execute(
+        sql.summary_sql(cleaned)
+    ).fetchone()
+    return {
+        "rows_read": rows_read,
+        "rows_accepted": int(rows_accepted),
+        "rows_rejected": sum(by_reason.values()),
+        "rejected_by_reason": by_reason,
+        "reject_rate": round(reject_rate(rows_read, by_reason), 6),
+        "customers": int(customers),
+        "first_date": first_date.isoformat() if first_date else None,
+        "last_date": last_date.isoformat() if last_date else None,
+        "files": [str(f) for f in files],
+    }
+
+
+def check_reject_rate(metrics: dict[str, Any], limit: float, what: str) -> str | None:
+    """A one-line message when the reject rate is above ``limit``, else None."""
+    rate = metrics["reject_rate"]
+    if rate <= limit:
+        return None
+    top = sorted(
+        ((n, r) for r, n in metrics["rejected_by_reason"].items() if n and r != "filtered"),
+        reverse=True,
+    )[:3]
+    reasons = ", ".join(f"{r} {n}" for n, r in top)
+    return (
+        f"{what}: reject rate {rate:.2%} is above ingest.max_reject_rate {limit:.2%} "
+        f"(top reasons: {reasons}); see data/interim/rejects.csv"
+    )

@@ -1,0 +1,255 @@
+"""The cleaning logic as SQL: DuckDB dialect, only functions sqlglot transpiles to Spark SQL.
+
+Reading and decoding (Python + DuckDB I/O, :mod:`ingest.read`) stop at one table of raw
+string fields, ``extract``::
+
+    file_id, source_file, line, raw, n_fields, n_min, n_max,
+    <role columns as VARCHAR: customer_id, date, amount, ..., sign_flag, filter_value>
+
+Everything after that is a SELECT built here, so the Spark engine can run the same
+cleaning with ``sqlglot.transpile(sql, read="duckdb", write="spark")``.
+
+Reject reasons are decided in a fixed order, the first that applies wins:
+``truncated_row`` (fewer fields than the header, or than the highest mapped position),
+``extra_fields`` (more fields than the header: usually an unquoted delimiter inside a value),
+``filtered``, ``blank_customer_id``, ``bad_date``, ``date_after_extract``, ``bad_amount``,
+then ``duplicate_txn_id`` among the rows still accepted (the first by file, line is kept).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+#: every reject reason in the order it is decided; ``filtered`` is not counted as an error
+REASONS = (
+    "truncated_row",
+    "extra_fields",
+    "filtered",
+    "blank_customer_id",
+    "bad_date",
+    "date_after_extract",
+    "bad_amount",
+    "duplicate_txn_id",
+    "duplicate_customer_id",
+)
+
+#: a number after removing thousands separators and mapping the decimal separator to "."
+REGEX_SPECIAL = set("\\^$.|?*+()[]{}-/")
+
+NUMBER_PATTERN = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)$"
+
+
+def literal(value: str | dt.date) -> str:
+    """A SQL string literal (single quotes doubled)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def literal_list(values: Iterable[str]) -> str:
+    return ", ".join(literal(v) for v in values)
+
+
+def split_fields(fmt: str, delimiter: str) -> str:
+    """Expression splitting the text line ``raw`` into an array of field strings.
+
+    ``whitespace``: runs of blanks separate fields, leading/trailing blanks ignored.
+    ``csv``/``tsv``: split on the delimiter; a line holding a double quote goes through a
+    quote-aware regular expression (RFC 4180 quoting, ``""`` inside quotes), the rest
+    through a plain split, which is several times faster.
+    """
+    if fmt == "whitespace":
+        return r"string_split_regex(trim(raw), '\s+')"
+    d_re = "\\" + delimiter if delimiter in REGEX_SPECIAL else delimiter
+    d_sql = literal(delimiter)
+    quoted = literal(f'{d_re}("(?:[^"]|"")*"|[^{d_re}]*)')
+    return (
+        f"CASE WHEN contains(raw, '\"') "
+        f"THEN regexp_extract_all({d_sql} || raw, {quoted}, 1) "
+        f"ELSE string_split(raw, {d_sql}) END"
+    )
+
+
+def unquote(expr: str) -> str:
+    """Expression removing the CSV quotes around a field and undoubling inner quotes."""
+    return (
+        f"CASE WHEN starts_with({expr}, '\"') AND ends_with({expr}, '\"') AND length({expr}) > 1 "
+        f"THEN replace(substr({expr}, 2, length({expr}) - 2), '\"\"', '\"') ELSE {expr} END"
+    )
+
+
+def blank_to_null(expr: str) -> str:
+    return f"NULLIF(trim({expr}), '')"
+
+
+def parse_number(expr: str, thousands: str, decimal: str) -> str:
+    """Expression giving the DOUBLE value of a text number, NULL when it is not one."""
+    text = f"replace(trim({expr}), ' ', '')"
+    if thousands:
+        text = f"replace({text}, {literal(thousands)}, '')"
+    if decimal != ".":
+        text = f"replace({text}, {literal(decimal)}, '.')"
+    return (
+        f"CASE WHEN regexp_matches({text}, {literal(NUMBER_PATTERN)}) "
+        f"THEN TRY_CAST({text} AS DOUBLE) END"
+    )
+
+
+def parse_date(expr: str, date_format: str) -> str:
+    """Expression giving the DATE of a text date in ``date_format``, NULL when invalid."""
+    return f"CAST(TRY(strptime(trim({expr}), {literal(date_format)})) AS DATE)"
+
+
+def structure_reason() -> str:
+    """Reason for a row whose field count does not match its file's layout, else NULL."""
+    return (
+        "CASE WHEN n_fields < n_min THEN 'truncated_row' "
+        "WHEN n_max IS NOT NULL AND n_fields > n_max THEN 'extra_fields' END"
+    )
+
+
+def filter_reason(keep: tuple[str, ...]) -> str:
+    if not keep:
+        return "NULL"
+    values = literal_list(keep)
+    return f"CASE WHEN coalesce(trim(filter_value), '') NOT IN ({values}) THEN 'filtered' END"
+
+
+def clean_transactions_sql(
+    *,
+    date_format: str,
+    thousands: str,
+    decimal: str,
+    extract_date: dt.date,
+    negative: tuple[str, ...] = (),
+    keep: tuple[str, ...] = (),
+    source: str = "extract",
+) -> str:
+    """SELECT over ``source`` giving every row with its parsed values and ``reason``.
+
+    ``reason`` is NULL for an accepted row. ``amount`` is ``-|amount|`` when the sign flag
+    is one of ``negative`` (debit/credit flag), the parsed value otherwise.
+    """
+    amount = parse_number("amount", thousands, decimal)
+    if negative:
+        amount = (
+            f"CASE WHEN trim(sign_flag) IN ({literal_list(negative)}) "
+            f"THEN -abs({amount}) ELSE {amount} END"
+        )
+    return f"""
+WITH parsed AS (
+    SELECT file_id, source_file, line, raw,
+           {structure_reason()} AS structure_reason,
+           {filter_reason(keep)} AS filter_reason,
+           {blank_to_null("customer_id")} AS customer_id,
+           {parse_date("date", date_format)} AS date,
+           {amount} AS amount,
+           {blank_to_null("product")} AS product,
+           {blank_to_null("channel")} AS channel,
+           {blank_to_null("txn_id")} AS txn_id
+    FROM {source}
+),
+reasoned AS (
+    SELECT *,
+           CASE
+               WHEN structure_reason IS NOT NULL THEN structure_reason
+               WHEN filter_reason IS NOT NULL THEN filter_reason
+               WHEN customer_id IS NULL THEN 'blank_customer_id'
+               WHEN date IS NULL THEN 'bad_date'
+               WHEN date > CAST({literal(extract_date)} AS DATE) THEN 'date_after_extract'
+               WHEN amount IS NULL THEN 'bad_amount'
+           END AS first_reason
+    FROM parsed
+)
+SELECT file_id, source_file, line, raw, customer_id, date, amount, product, channel, txn_id,
+       CASE
+           WHEN first_reason IS NOT NULL THEN first_reason
+           WHEN txn_id IS NOT NULL AND ROW_NUMBER() OVER (
+               PARTITION BY first_reason IS NULL, txn_id ORDER BY file_id, line
+           ) > 1 THEN 'duplicate_txn_id'
+       END AS reason
+FROM reasoned
+"""
+
+
+def clean_clients_sql(
+    *,
+    date_format: str,
+    thousands: str,
+    decimal: str,
+    keep: tuple[str, ...] = (),
+    source: str = "extract",
+) -> str:
+    """SELECT over ``source`` giving every client-master row, parsed, with ``reason``.
+
+    Blank optional values are NULL (a client without a close date is normal); a non-blank
+    value that does not parse rejects the row (``bad_date`` / ``bad_amount``). A repeated
+    customer_id keeps its first row (``duplicate_customer_id``).
+    """
+    open_date = parse_date("open_date", date_format)
+    close_date = parse_date("close_date", date_format)
+    balance = parse_number("asset_balance", thousands, decimal)
+    return f"""
+WITH parsed AS (
+    SELECT file_id, source_file, line, raw,
+           {structure_reason()} AS structure_reason,
+           {filter_reason(keep)} AS filter_reason,
+           {blank_to_null("customer_id")} AS customer_id,
+           {blank_to_null("client_type")} AS client_type,
+           {blank_to_null("industry")} AS industry,
+           {blank_to_null("region")} AS region,
+           {open_date} AS open_date,
+           {blank_to_null("open_date")} IS NOT NULL AND {open_date} IS NULL AS bad_open_date,
+           {balance} AS asset_balance,
+           {blank_to_null("asset_balance")} IS NOT NULL AND {balance} IS NULL AS bad_balance,
+           {close_date} AS close_date,
+           {blank_to_null("close_date")} IS NOT NULL AND {close_date} IS NULL AS bad_close_date
+    FROM {source}
+),
+reasoned AS (
+    SELECT *,
+           CASE
+               WHEN structure_reason IS NOT NULL THEN structure_reason
+               WHEN filter_reason IS NOT NULL THEN filter_reason
+               WHEN customer_id IS NULL THEN 'blank_customer_id'
+               WHEN bad_open_date OR bad_close_date THEN 'bad_date'
+               WHEN bad_balance THEN 'bad_amount'
+           END AS first_reason
+    FROM parsed
+)
+SELECT file_id, source_file, line, raw, customer_id, client_type, industry, region,
+       open_date, asset_balance, close_date,
+       CASE
+           WHEN first_reason IS NOT NULL THEN first_reason
+           WHEN ROW_NUMBER() OVER (
+               PARTITION BY first_reason IS NULL, customer_id ORDER BY file_id, line
+           ) > 1 THEN 'duplicate_customer_id'
+       END AS reason
+FROM reasoned
+"""
+
+
+def accepted_sql(cleaned: str, columns: Iterable[str]) -> str:
+    """The accepted rows of a cleaned table, sorted by customer_id then date/file order."""
+    cols = ", ".join(columns)
+    order = "customer_id, date, file_id, line" if "date" in columns else "customer_id"
+    return f"SELECT {cols} FROM {cleaned} WHERE reason IS NULL ORDER BY {order}"
+
+
+def rejects_sql(cleaned: str) -> str:
+    """The rejected rows (``source_file, line, reason, raw``) in file and line order."""
+    return (
+        f"SELECT source_file, line, reason, raw FROM {cleaned} "
+        f"WHERE reason IS NOT NULL ORDER BY file_id, line"
+    )
+
+
+def reason_counts_sql(cleaned: str) -> str:
+    return f"SELECT reason, COUNT(*) AS n FROM {cleaned} WHERE reason IS NOT NULL GROUP BY reason"
+
+
+def summary_sql(cleaned: str) -> str:
+    """Accepted rows, customers and date range of a cleaned transaction table."""
+    return (
+        f"SELECT COUNT(*) AS rows_accepted, COUNT(DISTINCT customer_id) AS customers, "
+        f"MIN(date) AS first_date, MAX(date) AS last_date FROM {cleaned} WHERE reason IS NULL"
+    )

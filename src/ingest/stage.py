@@ -1,0 +1,121 @@
+"""``python -m kequn ingest``: mappings + extracts -> data/interim/*, reports/metrics/ingest.json.
+
+Nothing is written until every file has been read and cleaned; a reject rate above
+``ingest.max_reject_rate`` still writes ``rejects.csv`` (so the analyst can look) and then
+fails without touching the other outputs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ingest import sql
+from ingest.clean import (
+    CLIENT_ROLES,
+    TRANSACTION_ROLES,
+    check_reject_rate,
+    clean_clients,
+    clean_transactions,
+    ingest_metrics,
+    reject_counts,
+    reject_rate,
+)
+from ingest.mapping import load_mapping
+from ingest.read import read_extract
+from kequn.config import section
+from kequn.errors import UserError
+from kequn.io import atomic_path, write_json
+from kequn.log import get_logger, timed
+
+TRANSACTIONS = Path("data/interim/transactions.parquet")
+CLIENTS = Path("data/interim/clients.parquet")
+REJECTS = Path("data/interim/rejects.csv")
+METRICS = Path("reports/metrics/ingest.json")
+
+log = get_logger("ingest")
+
+
+def copy_to(con: duckdb.DuckDBPyConnection, query: str, target: Path, options: str) -> None:
+    """Write the result of ``query`` with DuckDB's COPY, atomically (temp file, rename)."""
+    with atomic_path(target) as tmp:
+        con.execute(f"COPY ({query}) TO {sql.literal(str(tmp))} ({options})")
+
+
+PARQUET = "FORMAT parquet"
+CSV = "FORMAT csv, HEADER true"
+
+
+def run(params: dict[str, Any]) -> None:
+    cfg = section(params, "ingest")
+    mapping_path = cfg.get("mapping")
+    if not mapping_path:
+        raise UserError("params.yaml: ingest.mapping is required (a mapping file under mappings/)")
+    max_rate = cfg.get("max_reject_rate", 0.02)
+    if (
+        not isinstance(max_rate, int | float)
+        or isinstance(max_rate, bool)
+        or not 0 <= max_rate <= 1
+    ):
+        raise UserError(
+            f"params.yaml: ingest.max_reject_rate={max_rate!r} must be a number in [0, 1]"
+        )
+    mapping = load_mapping(mapping_path, "transactions")
+    clients_path = cfg.get("clients_mapping") or ""
+    clients_mapping = load_mapping(clients_path, "clients") if clients_path else None
+    extract_date = mapping.extract_date or dt.date.today()
+
+    con = duckdb.connect()
+    with timed(log, f"reading {mapping.path}"):
+        files = read_extract(mapping, con, TRANSACTION_ROLES, name="extract")
+    with timed(log, "cleaning transactions"):
+        accepted, _ = clean_transactions(con, mapping, extract_date, source="extract")
+        con.execute(f"CREATE TEMP TABLE accepted AS {accepted.sql_query()}")
+        metrics = ingest_metrics(con, files)
+    reject_queries = [sql.rejects_sql("transactions_cleaned")]
+
+    if clients_mapping is not None:
+        with timed(log, f"reading {clients_mapping.path}"):
+            client_files = read_extract(clients_mapping, con, CLIENT_ROLES, name="clients_extract")
+            clients, _ = clean_clients(con, clients_mapping)
+            clients_query = clients.sql_query()
+        client_reasons = reject_counts(con, "clients_cleaned")
+        client_rows = int(con.execute("SELECT COUNT(*) FROM clients_cleaned").fetchone()[0])
+        metrics["clients"] = {
+            "rows_read": client_rows,
+            "rows_accepted": client_rows - sum(client_reasons.values()),
+            "rows_rejected": sum(client_reasons.values()),
+            "rejected_by_reason": client_reasons,
+            "reject_rate": round(reject_rate(client_rows, client_reasons), 6),
+            "files": [str(f) for f in client_files],
+        }
+        reject_queries.append(sql.rejects_sql("clients_cleaned"))
+    else:
+        clients_query = "SELECT CAST(NULL AS VARCHAR) AS customer_id WHERE 1 = 0"
+
+    with timed(log, f"writing {REJECTS}"):
+        copy_to(con, " UNION ALL ".join(f"({q})" for q in reject_queries), REJECTS, CSV)
+    problems = [check_reject_rate(metrics, max_rate, mapping.path)]
+    if "clients" in metrics:
+        problems.append(check_reject_rate(metrics["clients"], max_rate, str(clients_path)))
+    problems = [p for p in problems if p]
+    if problems:
+        raise UserError("; ".join(problems))
+
+    with timed(log, f"writing {TRANSACTIONS}"):
+        copy_to(con, "SELECT * FROM accepted", TRANSACTIONS, PARQUET)
+        copy_to(con, clients_query, CLIENTS, PARQUET)
+    write_json(METRICS, metrics)
+    log.info(
+        "rows read %d, accepted %d, rejected %d (%s), customers %d, %s..%s",
+        metrics["rows_read"],
+        metrics["rows_accepted"],
+        metrics["rows_rejected"],
+        ", ".join(f"{r} {n}" for r, n in metrics["rejected_by_reason"].items() if n) or "none",
+        metrics["customers"],
+        metrics["first_date"],
+        metrics["last_date"],
+    )
