@@ -1,0 +1,357 @@
+"""Behavioural clusters (行为聚类): k-means on standardized behaviour, with stable ids.
+
+Features (one row per customer; logs tame the heavy right tails of counts and amounts):
+
+- ``log_days_since_last = log(1 + days_since_last)``, ``log_frequency = log(1 + frequency)``,
+  ``log_tenure_days``, ``log_gap_mean_days`` (customers with one transaction day have no
+  gap; their tenure stands in), ``slog_total_value = sign(v) log(1 + |v|)``;
+- product and channel mix: every ``share_product_*`` and ``share_channel_*`` column,
+  clipped to [0, 1];
+- ``churn_probability`` and ``slog_clv`` when the churn and ltv outputs are joined.
+
+Each column is standardized, ``z = (x - mean) / std`` (a constant column gets std 1).
+k-means (Lloyd 1982; k-means++ seeding, Arthur & Vassilvitskii 2007) is fitted for every
+``k`` in ``k_range``; mini-batch k-means (Sculley 2010) above ``minibatch_above`` rows. The
+chosen ``k`` maximises the mean silhouette (Rousseeuw 1987) on a seeded sample of
+``silhouette_sample`` rows -- except that the previous run's ``k`` is kept when its
+silhouette is within :data:`K_STICKINESS` of the best, so that ids can carry over.
+
+Stable ids. k-means numbers its clusters arbitrarily, so a rerun on nearly the same data
+may swap them. The previous run's scaler and centroids are kept (``models/clusters.json``);
+the new centroids are mapped into the previous run's standardized space
+(``z_prev = (z_new * std_new + mean_new - mean_prev) / std_prev``, on the features both runs
+share) and matched to the previous centroids by the Hungarian algorithm (Kuhn 1955;
+``scipy.optimize.linear_sum_assignment``) minimising the total Euclidean distance. Matched
+clusters keep the previous id; any extra cluster gets a new id above the previous maximum.
+Without a previous run, ids are 1..k in decreasing order of the value centroid.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.metrics import pairwise_distances, silhouette_score
+
+from kequn.labels import label
+
+#: keep the previous k when its silhouette is at most this much below the best
+K_STICKINESS = 0.02
+MODEL_VERSION = 1
+
+
+def signed_log(values: np.ndarray) -> np.ndarray:
+    """``sign(v) * log(1 + |v|)``: a log scale that keeps the sign of losses."""
+    return np.sign(values) * np.log1p(np.abs(values))
+
+
+def behaviour_matrix(frame: pd.DataFrame) -> pd.DataFrame:
+    """The clustering features (see module doc), one row per customer, no missing values."""
+
+    def col(name: str, fill: float = 0.0) -> np.ndarray:
+        values = frame[name].to_numpy("float64") if name in frame else np.full(len(frame), fill)
+        return np.nan_to_num(values, nan=fill, posinf=fill, neginf=fill)
+
+    tenure = np.clip(col("tenure_days"), 0, None)
+    gap = frame["gap_mean_days"].to_numpy("float64") if "gap_mean_days" in frame else tenure
+    gap = np.where(np.isfinite(gap), gap, tenure)
+    out = {
+        "log_days_since_last": np.log1p(np.clip(col("days_since_last"), 0, None)),
+        "log_frequency": np.log1p(np.clip(col("frequency"), 0, None)),
+        "slog_total_value": signed_log(col("total_value")),
+        "log_tenure_days": np.log1p(tenure),
+        "log_gap_mean_days": np.log1p(np.clip(gap, 0, None)),
+    }
+    for name in sorted(c for c in frame.columns if c.startswith("share_product_")):
+        out[name] = np.clip(col(name), 0, 1)
+    for name in sorted(c for c in frame.columns if c.startswith("share_channel_")):
+        out[name] = np.clip(col(name), 0, 1)
+    if "churn_probability" in frame:
+        out["churn_probability"] = col("churn_probability", fill=0.5)
+    if "clv" in frame:
+        out["slog_clv"] = signed_log(col("clv"))
+    return pd.DataFrame(out, index=frame.index)
+
+
+def match_cluster_ids(
+    centroids_raw: np.ndarray, features: list[str], previous: dict
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """Ids for new centroids (raw feature units) from the previous run's model.
+
+    Returns ``(ids, distances)``: ``ids[i]`` is the previous id matched to new cluster ``i``
+    or -1 when unmatched (more clusters than before); ``distances[i]`` the distance to the
+    matched previous centroid in the previous standardized space (NaN when unmatched).
+    ``ids`` is ``None`` when the two runs share no feature.
+    """
+    k = len(centroids_raw)
+    prev_features = list(previous["features"])
+    common = [f for f in features if f in prev_features]
+    if not common:
+        return None, np.full(k, np.nan)
+    new_index = [features.index(f) for f in common]
+    prev_index = [prev_features.index(f) for f in common]
+    prev_mean = np.asarray(previous["mean"], dtype="float64")[prev_index]
+    prev_scale = np.asarray(previous["scale"], dtype="float64")[prev_index]
+    prev_centroids = np.asarray(previous["centroids"], dtype="float64")[:, prev_index]
+    new_in_prev_space = (centroids_raw[:, new_index] - prev_mean) / prev_scale
+    cost = np.sqrt(((new_in_prev_space[:, None, :] - prev_centroids[None, :, :]) ** 2).sum(axis=2))
+    rows, cols = linear_sum_assignment(cost)
+    ids = np.full(k, -1, dtype=np.int64)
+    distances = np.full(k, np.nan)
+    prev_ids = np.asarray(previous["ids"], dtype=np.int64)
+    ids[rows] = prev_ids[cols]
+    distances[rows] = cost[rows, cols]
+    return ids, distances
+
+
+class BehaviourClusters:
+    """k-means behavioural clusters with silhouette-chosen k and ids stable across runs.
+
+    Parameters: ``k_range`` (inclusive), ``silhouette_sample`` rows, ``minibatch_above``
+    rows, ``seed``, and ``previous`` -- the dict :meth:`to_dict` wrote last run, or None.
+
+    Fitted attributes: ``features_``, ``mean_``, ``scale_`` (the scaler),
+    ``silhouette_by_k_``, ``k_``, ``centroids_`` (standardized, row i is cluster
+    ``ids_[i]``), ``ids_``, ``labels_`` (cluster id per row), ``match_distances_``,
+    ``matched_previous_`` (bool).
+    """
+
+    def __init__(
+        self,
+        k_range: tuple[int, int] = (4, 8),
+        silhouette_sample: int = 5000,
+        minibatch_above: int = 100_000,
+        seed: int = 0,
+        previous: dict | None = None,
+    ) -> None:
+        self.k_range = k_range
+        self.silhouette_sample = silhouette_sample
+        self.minibatch_above = minibatch_above
+        self.seed = seed
+        self.previous = previous
+
+    def _kmeans(self, k: int, n: int):
+        if n > self.minibatch_above:
+            return MiniBatchKMeans(
+                n_clusters=k, random_state=self.seed, n_init=3, batch_size=4096, max_iter=100
+            )
+        return KMeans(n_clusters=k, random_state=self.seed, n_init=3)
+
+    def _standardize(self, X: pd.DataFrame) -> np.ndarray:
+        return (X.to_numpy("float64") - self.mean_) / self.scale_
+
+    def fit(self, X: pd.DataFrame) -> BehaviourClusters:
+        """Fit on the behaviour matrix ``X`` (:func:`behaviour_matrix`)."""
+        self.features_ = list(X.columns)
+        values = X.to_numpy("float64")
+        n = len(values)
+        self.mean_ = values.mean(axis=0) if n else np.zeros(values.shape[1])
+        scale = values.std(axis=0) if n else np.ones(values.shape[1])
+        self.scale_ = np.where(scale > 1e-12, scale, 1.0)
+        Z = self._standardize(X)
+        rng = np.random.default_rng(self.seed)
+        sample = np.sort(rng.choice(n, size=min(self.silhouette_sample, n), replace=False))
+        n_distinct = len(np.unique(Z[sample], axis=0)) if n else 0
+        sample_distances = pairwise_distances(Z[sample])  # once, reused for every k
+        low, high = int(self.k_range[0]), int(self.k_range[1])
+        fits: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.silhouette_by_k_ = {}
+        for k in range(max(low, 2), high + 1):
+            if k >= n_distinct:  # silhouette needs 2 <= k <= distinct points - 1
+                break
+            model = self._kmeans(k, n).fit(Z)
+            labels = model.labels_
+            if len(np.unique(labels[sample])) < 2:
+                continue
+            score = silhouette_score(sample_distances, labels[sample], metric="precomputed")
+            self.silhouette_by_k_[k] = float(score)
+            fits[k] = (model.cluster_centers_, labels)
+        if not fits:  # too few customers or distinct behaviours: one cluster
+            centroids, labels = Z.mean(axis=0, keepdims=True), np.zeros(n, dtype=np.int64)
+            self.k_ = 1
+        else:
+            best = max(self.silhouette_by_k_, key=lambda k: (self.silhouette_by_k_[k], -k))
+            prev_k = len(self.previous["ids"]) if self.previous else None
+            if (
+                prev_k in self.silhouette_by_k_
+                and self.silhouette_by_k_[prev_k] >= self.silhouette_by_k_[best] - K_STICKINESS
+            ):
+                best = prev_k
+            self.k_ = best
+            centroids, labels = fits[best]
+        self._assign_ids(centroids)
+        self.labels_ = self.ids_[self._position_of_kmeans_label][labels]
+        return self
+
+    def _assign_ids(self, centroids: np.ndarray) -> None:
+        """Order clusters and give them ids (matched to the previous run when there is one)."""
+        k = len(centroids)
+        value_feature = "slog_clv" if "slog_clv" in self.features_ else "slog_total_value"
+        by_value = np.argsort(-centroids[:, self.features_.index(value_feature)], kind="stable")
+        ids = np.full(k, -1, dtype=np.int64)
+        self.match_distances_ = np.full(k, np.nan)
+        self.matched_previous_ = False
+        if self.previous:
+            raw = centroids * self.scale_ + self.mean_
+            matched, distances = match_cluster_ids(raw, self.features_, self.previous)
+            if matched is not None:
+                ids, self.match_distances_ = matched, distances
+                self.matched_previous_ = True
+        next_id = max(int(ids.max()), max(self.previous["ids"]) if self.previous else 0) + 1
+        for i in by_value:  # at most k_range[1] clusters
+            if ids[i] < 0:
+                ids[i] = next_id
+                next_id += 1
+        order = np.argsort(ids, kind="stable")  # store clusters in id order
+        self.ids_ = ids[order]
+        self.centroids_ = centroids[order]
+        self.match_distances_ = self.match_distances_[order]
+        self._position_of_kmeans_label = np.argsort(order)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Cluster id of each row: the nearest centroid in the fitted standardized space."""
+        Z = self._standardize(X[self.features_])
+        # ||z - c||^2 = ||z||^2 - 2 z.c + ||c||^2; the first term does not change the argmin
+        distances = (self.centroids_**2).sum(axis=1)[None, :] - 2.0 * Z @ self.centroids_.T
+        return self.ids_[distances.argmin(axis=1)]
+
+    def to_dict(self) -> dict:
+        """The fitted state as plain JSON-able data (what ``models/clusters.json`` holds)."""
+        return {
+            "version": MODEL_VERSION,
+            "features": self.features_,
+            "mean": [float(v) for v in self.mean_],
+            "scale": [float(v) for v in self.scale_],
+            "ids": [int(i) for i in self.ids_],
+            "centroids": [[float(v) for v in row] for row in self.centroids_],
+        }
+
+
+def previous_model_or_none(model: dict | None) -> dict | None:
+    """The saved model when it is usable (right version, consistent shapes), else None."""
+    if not isinstance(model, dict) or model.get("version") != MODEL_VERSION:
+        return None
+    try:
+        p = len(model["features"])
+        centroids = np.asarray(model["centroids"], dtype="float64")
+        ok = (
+            len(model["mean"]) == p
+            and len(model["scale"]) == p
+            and centroids.ndim == 2
+            and centroids.shape == (len(model["ids"]), p)
+            and len(model["ids"]) > 0
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+    return model if ok else None
+
+
+# ---------------------------------------------------------------------------------------
+# profiles and names
+
+#: raw columns averaged in the profile (when present)
+PROFILE_COLUMNS = (
+    "days_since_last",
+    "frequency",
+    "total_value",
+    "tenure_days",
+    "gap_mean_days",
+    "churn_probability",
+    "clv",
+)
+
+
+def cluster_profiles(
+    frame: pd.DataFrame, behaviour: pd.DataFrame, labels: np.ndarray, value: np.ndarray
+) -> pd.DataFrame:
+    """One row per cluster: size, shares, raw means and standardized means (``z_*``).
+
+    ``z_<feature>`` is the cluster mean of the feature minus the overall mean, in units of
+    the overall standard deviation (0 = like everyone else). ``value_share`` is the
+    cluster's share of the positive value (the value basis of the tiers).
+    """
+    positive = np.where(np.isfinite(value) & (value > 0), value, 0.0)
+    total = positive.sum()
+    groups = pd.Series(labels, name="cluster")
+    size = groups.value_counts().sort_index()
+    profile = pd.DataFrame({"cluster": size.index.astype(np.int64), "size": size.to_numpy()})
+    profile["size_share"] = profile["size"] / len(labels)
+    value_by = pd.Series(positive).groupby(labels).sum().reindex(size.index)
+    profile["value_share"] = (value_by / total).to_numpy() if total > 0 else 0.0
+    for column in PROFILE_COLUMNS:
+        if column in frame:
+            means = pd.Series(frame[column].to_numpy("float64")).groupby(labels).mean()
+            profile[f"mean_{column}"] = means.reindex(size.index).to_numpy()
+    values = behaviour.to_numpy("float64")
+    std = values.std(axis=0)
+    std = np.where(std > 1e-12, std, 1.0)
+    z = pd.DataFrame((values - values.mean(axis=0)) / std, columns=behaviour.columns)
+    z_means = z.groupby(labels).mean().reindex(size.index)
+    for column in behaviour.columns:
+        profile[f"z_{column}"] = z_means[column].to_numpy()
+    for column in behaviour.columns:
+        if column.startswith("share_channel_"):
+            means = behaviour[column].groupby(labels).mean().reindex(size.index)
+            profile[f"mean_{column}"] = means.to_numpy()
+    return profile
+
+
+def _value_part(row: pd.Series) -> tuple[str, str]:
+    ratio = row["value_share"] / row["size_share"] if row["size_share"] > 0 else 0.0
+    if ratio >= 1.5:
+        return "high-value", "高价值"
+    if ratio <= 0.5:
+        return "low-value", "低价值"
+    return "mid-value", "中价值"
+
+
+def _channel_part(row: pd.Series) -> tuple[str, str] | None:
+    columns = [c for c in row.index if c.startswith("mean_share_channel_")]
+    if not columns:
+        return None
+    best = max(columns, key=lambda c: (row[c], c))
+    if row[best] < 0.5:
+        return "multi-channel", "多渠道"
+    channel = best.removeprefix("mean_share_channel_")
+    return f"{label(channel, 'en')}-first", f"{label(channel, 'zh')}为主"
+
+
+def _behaviour_part(row: pd.Series) -> tuple[str, str]:
+    churn = row.get("mean_churn_probability", np.nan)
+    if (np.isfinite(churn) and churn >= 0.5) or row.get("z_churn_probability", 0) > 0.5:
+        return "at-risk", "流失风险"
+    if row.get("z_log_days_since_last", 0) > 0.5:
+        return "dormant", "沉睡"
+    if row.get("z_log_tenure_days", 0) < -0.5:
+        return "new", "新客"
+    if row.get("z_log_frequency", 0) > 0.5:
+        return "loyal", "忠诚"
+    if row.get("z_log_frequency", 0) < -0.5:
+        return "occasional", "低频"
+    return "steady", "稳定"
+
+
+def name_clusters(profile: pd.DataFrame) -> pd.DataFrame:
+    """``cluster``, ``cluster_name`` and ``cluster_name_zh`` generated from the profile.
+
+    Three parts: value level (value share / size share >= 1.5 high, <= 0.5 low), main
+    channel (a channel with at least half of the cluster's value, else multi-channel) and
+    behaviour (at-risk, dormant, new, loyal, occasional or steady from the standardized
+    means). Equal names get the cluster id appended.
+    """
+    names_en, names_zh = [], []
+    for _, row in profile.iterrows():  # one row per cluster (<= k_range[1])
+        parts = [_value_part(row), _channel_part(row), _behaviour_part(row)]
+        parts = [p for p in parts if p is not None]
+        names_en.append(", ".join(p[0] for p in parts))
+        names_zh.append("·".join(p[1] for p in parts))
+    names = pd.DataFrame(
+        {"cluster": profile["cluster"], "cluster_name": names_en, "cluster_name_zh": names_zh}
+    )
+    duplicated = names["cluster_name"].duplicated(keep=False)
+    names.loc[duplicated, "cluster_name"] += " #" + names.loc[duplicated, "cluster"].astype(str)
+    names.loc[duplicated, "cluster_name_zh"] += (
+        "（" + names.loc[duplicated, "cluster"].astype(str) + "群）"
+    )
+    return names

@@ -1,0 +1,89 @@
+"""Tier migration between runs (升降级): who moved up or down the value tiers.
+
+The baseline is the previous run's ``segments.parquet`` (the latest one kept under
+``data/history/<as_of>/`` with an earlier ``as_of``), or, when no run is kept, the tiers as
+of ``as_of - segmentation.review_months`` computed from the transactions with the
+*historic* value basis (total value to that date; predicted CLV as of a past date is not
+kept).
+
+Tier order: strategic > value > basic. ``tier_change`` is ``upgrade`` / ``downgrade`` /
+``same``, or ``new`` for a customer absent from the baseline (``previous_value_tier`` is
+then missing). Customers in the baseline but no longer in the data are counted as
+``departed``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from segmentation.value_tiers import TIERS
+
+TIER_RANK = {"strategic": 3, "value": 2, "basic": 1}
+CHANGES = ("upgrade", "downgrade", "same", "new")
+
+
+def latest_previous_run(history_dir: str | Path, as_of: dt.date) -> tuple[dt.date, Path] | None:
+    """``(date, path)`` of the latest ``<history_dir>/<YYYY-MM-DD>/segments.parquet`` before
+    ``as_of``; None when there is none. Folders whose name is not a date are ignored."""
+    history_dir = Path(history_dir)
+    if not history_dir.is_dir():
+        return None
+    found = []
+    for folder in history_dir.iterdir():  # one folder per kept run
+        try:
+            date = dt.date.fromisoformat(folder.name)
+        except ValueError:
+            continue
+        if date < as_of and (folder / "segments.parquet").is_file():
+            found.append((date, folder / "segments.parquet"))
+    return max(found) if found else None
+
+
+def tier_migration(
+    current: pd.DataFrame, previous: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Compare value tiers with a baseline.
+
+    ``current`` and ``previous`` have ``customer_id`` and ``value_tier``. Returns
+    ``(changes, matrix, counts)``: ``changes`` has ``previous_value_tier`` and
+    ``tier_change`` aligned with ``current``'s rows; ``matrix`` counts customers by baseline
+    tier (rows, plus ``new``) and current tier (columns); ``counts`` has the number of each
+    change and of departed customers.
+    """
+    baseline = previous.drop_duplicates("customer_id").set_index("customer_id")["value_tier"]
+    before = current["customer_id"].map(baseline)
+    rank_now = current["value_tier"].map(TIER_RANK).to_numpy("float64")
+    rank_before = before.map(TIER_RANK).to_numpy("float64")
+    change = np.select(
+        [np.isnan(rank_before), rank_now > rank_before, rank_now < rank_before],
+        ["new", "upgrade", "downgrade"],
+        default="same",
+    )
+    changes = pd.DataFrame(
+        {
+            "previous_value_tier": before.astype("string").to_numpy(),
+            "tier_change": change.astype(object),
+        },
+        index=current.index,
+    )
+    rows = pd.Categorical(before.fillna("new"), categories=[*TIERS, "new"])
+    cols = pd.Categorical(current["value_tier"], categories=list(TIERS))
+    matrix = pd.crosstab(rows, cols, dropna=False).reindex(
+        index=[*TIERS, "new"], columns=list(TIERS), fill_value=0
+    )
+    matrix.index.name, matrix.columns.name = "previous_value_tier", "value_tier"
+    counts = {c: int((change == c).sum()) for c in CHANGES}
+    counts["departed"] = int((~baseline.index.isin(current["customer_id"])).sum())
+    return changes, matrix, counts
+
+
+def matrix_to_dict(matrix: pd.DataFrame) -> dict:
+    """``{previous_tier: {current_tier: n}}`` for the metrics file."""
+    return {
+        str(row): {str(col): int(matrix.loc[row, col]) for col in matrix.columns}
+        for row in matrix.index
+    }
