@@ -55,6 +55,13 @@ LABELS: dict[str, dict[str, str]] = {
     "rm_visit": {"en": "Dedicated relationship-manager visit", "zh": "专属客户经理上门拜访"},
     "rm_call": {"en": "Relationship-manager call", "zh": "客户经理电话回访"},
     "digital": {"en": "App push / SMS / self-service", "zh": "手机银行推送/短信/自助渠道"},
+    # transaction channels (segmentation cluster names: "mobile-first" / "手机银行为主")
+    "柜面": {"en": "counter", "zh": "柜面"},
+    "手机银行": {"en": "mobile", "zh": "手机银行"},
+    "网上银行": {"en": "online-banking", "zh": "网上银行"},
+    "counter": {"en": "counter", "zh": "柜面"},
+    "mobile": {"en": "mobile", "zh": "手机银行"},
+    "online": {"en": "online-banking", "zh": "网上银行"},
     "action_retention_offer": {"en": "Retention offer", "zh": "挽留关怀与优惠"},
     "action_cross_sell": {"en": "Cross-sell the next product", "zh": "交叉销售新产品"},
     "action_reactivation_offer": {"en": "Reactivation offer", "zh": "唤醒激活优惠"},
