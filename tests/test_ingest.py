@@ -317,6 +317,7 @@ def test_cleaning_sql_transpiles_to_spark():
         keep=("正常",),
     )
     spark = sqlglot.transpile(query, read="duckdb", write="spark")[0]
-    assert "TO_TIMESTAMP(" in spark and "yyyyMMdd" in spark  # strptime -> Spark pattern
+    assert "TRY_STRPTIME(" in spark  # left for the Spark engine to map to TRY_TO_TIMESTAMP
+    assert sql.spark_date_format("%Y%m%d") == "yyyyMMdd"
     assert "RLIKE" in spark  # regexp_matches -> RLIKE
     sqlglot.parse_one(spark, read="spark")  # valid Spark SQL

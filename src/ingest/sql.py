@@ -95,8 +95,23 @@ def parse_number(expr: str, thousands: str, decimal: str) -> str:
 
 
 def parse_date(expr: str, date_format: str) -> str:
-    """Expression giving the DATE of a text date in ``date_format``, NULL when invalid."""
-    return f"CAST(TRY(strptime(trim({expr}), {literal(date_format)})) AS DATE)"
+    """Expression giving the DATE of a text date in ``date_format``, NULL when invalid.
+
+    DuckDB's ``try_strptime`` is several times faster than ``TRY(strptime(...))`` on dirty
+    data; sqlglot leaves it as is, so the Spark engine must map it to
+    ``TRY_TO_TIMESTAMP(x, <Java pattern>)`` (see :func:`spark_date_format`).
+    """
+    return f"CAST(try_strptime(trim({expr}), {literal(date_format)}) AS DATE)"
+
+
+def spark_date_format(date_format: str) -> str:
+    """The Java/Spark pattern of a strptime format (``%Y%m%d`` -> ``yyyyMMdd``), via sqlglot."""
+    import sqlglot
+
+    probe = sqlglot.transpile(
+        f"SELECT strptime(x, {literal(date_format)})", read="duckdb", write="spark"
+    )[0]
+    return probe.split("'")[1]
 
 
 def structure_reason() -> str:
