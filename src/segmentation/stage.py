@@ -53,7 +53,7 @@ def _last_transaction_date(path: Path) -> dt.date:
     if not path.exists():
         raise UserError(f"{path}: not found (run the ingest stage first)")
     quoted = str(path).replace("'", "''")
-    (last,) = duckdb.sql(f"SELECT max(date) FROM read_parquet('{quoted}')").fetchone()
+    ((last,),) = duckdb.sql(f"SELECT max(date) FROM read_parquet('{quoted}')").fetchall()
     if last is None:
         raise UserError(f"{path}: no transactions")
     return last.date() if isinstance(last, dt.datetime) else last

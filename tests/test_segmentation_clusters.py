@@ -1,0 +1,190 @@
+"""Behavioural clusters (generative truth, stable ids, names) and the full label table."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from segmentation.asset_tiers import ASSET_TIERS, NOT_MAPPED
+from segmentation.clusters import (
+    BehaviourClusters,
+    behaviour_matrix,
+    match_cluster_ids,
+    name_clusters,
+    previous_model_or_none,
+)
+from segmentation.preference import NO_PRODUCT, PREFERENCE_TYPES
+from segmentation.rfm import RFM_SEGMENTS
+from segmentation.segment import segment_customers
+from segmentation.synthetic import synthetic_customers
+
+SETTINGS = {
+    "value_basis": "clv",
+    "tier_shares": {"strategic": 0.5, "value": 0.3},
+    "asset_tiers": {"method": "quantile", "large": 0.9, "medium": 0.6},
+    "product_lines": {"存款": "deposit", "贷款": "loan", "理财": "fee", "中间业务": "fee"},
+    "preference_threshold": 0.6,
+    "k_range": [3, 6],
+    "silhouette_sample": 1000,
+    "minibatch_above": 100_000,
+}
+
+
+@pytest.fixture(scope="module")
+def customers() -> pd.DataFrame:
+    return synthetic_customers(2000, seed=7)
+
+
+def _fit(frame: pd.DataFrame, seed: int, previous: dict | None = None) -> BehaviourClusters:
+    return BehaviourClusters(
+        k_range=(3, 6), silhouette_sample=1000, seed=seed, previous=previous
+    ).fit(behaviour_matrix(frame))
+
+
+def test_clusters_recover_the_generating_groups(customers):
+    model = _fit(customers, seed=1)
+    assert model.k_ == 4  # four generating groups; silhouette must pick 4 within 3..6
+    assert adjusted_rand_score(customers["true_group"], model.labels_) > 0.95
+    assert set(model.silhouette_by_k_) == {3, 4, 5, 6}
+    assert max(model.silhouette_by_k_, key=model.silhouette_by_k_.get) == 4
+    # predict() reproduces the fitted labels
+    assert (model.predict(behaviour_matrix(customers)) == model.labels_).mean() > 0.99
+
+
+def test_match_cluster_ids_undoes_a_permutation():
+    previous = {
+        "features": ["a", "b"],
+        "mean": [10.0, 0.0],
+        "scale": [2.0, 1.0],
+        "ids": [5, 8, 2],
+        "centroids": [[0.0, 0.0], [3.0, 3.0], [-3.0, 1.0]],
+    }
+    # the same centroids in raw units (x = z * scale + mean), in another order, nudged,
+    # with an extra feature "c" the previous run did not have
+    raw = np.array([[4.0 + 0.2, 1.0, 9.0], [16.0, 3.1, 9.0], [10.1, -0.1, 9.0]])
+    ids, distances = match_cluster_ids(raw, ["a", "b", "c"], previous)
+    assert ids.tolist() == [2, 8, 5]
+    assert distances == pytest.approx([0.1, 0.1, np.hypot(0.05, 0.1)])
+    # one more cluster than before: the far one stays unmatched (-1)
+    raw4 = np.vstack([raw, [[100.0, 50.0, 9.0]]])
+    ids, _ = match_cluster_ids(raw4, ["a", "b", "c"], previous)
+    assert ids.tolist() == [2, 8, 5, -1]
+
+
+def test_cluster_ids_stay_on_perturbed_rerun_even_when_kmeans_relabels(customers):
+    first = _fit(customers, seed=1)
+    saved = json.loads(json.dumps(first.to_dict()))
+    # give the saved clusters arbitrary ids, so that a fresh run (ids by value order,
+    # 1..k) would number them differently: only matching can bring these ids back
+    relabel = dict(zip(saved["ids"], [40, 10, 30, 20], strict=True))
+    saved["ids"] = [relabel[i] for i in saved["ids"]]
+    before = pd.Series(first.labels_).map(relabel).to_numpy()
+    # slightly changed data: 2 % noise on amounts and days, a new seed for k-means
+    rng = np.random.default_rng(99)
+    perturbed = customers.copy()
+    for column in ["total_value", "clv", "days_since_last", "tenure_days"]:
+        perturbed[column] = perturbed[column] * rng.normal(1, 0.02, len(perturbed))
+    fresh = _fit(perturbed, seed=12345)
+    again = _fit(perturbed, seed=12345, previous=previous_model_or_none(saved))
+    assert again.matched_previous_
+    assert (fresh.labels_ == before).mean() < 0.5  # without matching the ids would change
+    assert (again.labels_ == before).mean() > 0.95
+    assert sorted(again.ids_.tolist()) == [10, 20, 30, 40]
+
+
+def test_unusable_saved_model_is_ignored():
+    assert previous_model_or_none({"version": 1, "features": ["a"], "mean": [0.0]}) is None
+    assert previous_model_or_none([1, 2]) is None
+
+
+def test_cluster_names_from_profile():
+    profile = pd.DataFrame(
+        {
+            "cluster": [1, 2, 3],
+            "size_share": [0.1, 0.5, 0.4],
+            "value_share": [0.7, 0.2, 0.1],
+            "mean_churn_probability": [0.05, 0.2, 0.8],
+            "z_log_frequency": [1.2, -0.9, 0.0],
+            "z_log_days_since_last": [-1.0, 0.1, 0.3],
+            "z_log_tenure_days": [0.4, 0.2, 0.0],
+            "mean_share_channel_手机银行": [0.8, 0.2, 0.3],
+            "mean_share_channel_柜面": [0.2, 0.7, 0.3],
+            "mean_share_channel_网上银行": [0.0, 0.1, 0.4],
+        }
+    )
+    names = name_clusters(profile)
+    assert names["cluster_name"].tolist() == [
+        "high-value, mobile-first, loyal",  # value 7x its size, 80 % mobile, frequent
+        "low-value, counter-first, occasional",  # value 0.4x its size, 70 % counter
+        "low-value, multi-channel, at-risk",  # no channel >= 50 %, churn 0.8
+    ]
+    assert names["cluster_name_zh"].tolist() == [
+        "高价值·手机银行为主·忠诚",
+        "低价值·柜面为主·低频",
+        "低价值·多渠道·流失风险",
+    ]
+
+
+def test_every_customer_gets_every_label(customers):
+    result = segment_customers(customers, SETTINGS, seed=3)
+    seg = result.segments
+    assert len(seg) == len(customers) and seg["customer_id"].is_unique
+    label_columns = [
+        "value_tier",
+        "asset_tier",
+        "r_score",
+        "f_score",
+        "m_score",
+        "rfm_segment",
+        "preference_type",
+        "cluster_id",
+        "cluster_name",
+        "cluster_name_zh",
+        "tier_change",
+    ]
+    assert not seg[label_columns].isna().any().any()
+    assert set(seg["value_tier"]) == {"strategic", "value", "basic"}
+    assert set(seg["asset_tier"]) <= set(ASSET_TIERS) - {"unknown"}
+    assert set(seg["rfm_segment"]) <= set(RFM_SEGMENTS)
+    assert set(seg["preference_type"]) <= set(PREFERENCE_TYPES) - {"unknown"}
+    for score in ["r_score", "f_score", "m_score"]:
+        assert set(seg[score]) == {1, 2, 3, 4, 5}
+    # the profile sizes add up to the customers and the value shares to 1
+    profile = result.cluster_profiles
+    assert profile["size"].sum() == len(customers)
+    assert profile["value_share"].sum() == pytest.approx(1.0)
+    assert len(result.pareto) <= 500
+    # value shares by tier match the rule: strategic is the smallest top set reaching 50 %
+    tiers = result.metrics["value_tiers"]["tiers"]
+    strategic_min = seg.loc[seg["value_tier"] == "strategic", "tier_value"].min()
+    above = customers["clv"][customers["clv"] > strategic_min].sum() / customers["clv"].sum()
+    assert above < 0.5 <= tiers["strategic"]["value_share"]
+
+
+def test_unknown_with_reason_when_assets_and_products_are_not_mapped(customers):
+    bare = customers.drop(columns=[c for c in customers if c.startswith("share_product_")])
+    bare = bare.drop(columns=["asset_balance"])
+    result = segment_customers(bare, SETTINGS, seed=3)
+    assert (result.segments["asset_tier"] == "unknown").all()
+    assert (result.segments["preference_type"] == "unknown").all()
+    assert result.metrics["asset_tiers"]["unknown_reason"] == NOT_MAPPED
+    assert result.metrics["preference"]["unknown_reason"] == NO_PRODUCT
+    assert not result.segments["rfm_segment"].isna().any()
+
+
+def test_historic_basis_and_baseline_migration(customers):
+    settings = {**SETTINGS, "value_basis": "historic"}
+    baseline = pd.DataFrame({"customer_id": customers["customer_id"][:100], "value_tier": "basic"})
+    result = segment_customers(customers, settings, seed=3, baseline=baseline, baseline_source="t")
+    seg = result.segments
+    assert (seg["tier_value"] == customers["total_value"]).all()
+    moved = seg["tier_change"][:100]
+    # everyone was basic: upgraded exactly when the current tier is not basic
+    assert ((moved == "upgrade") == (seg["value_tier"][:100] != "basic")).all()
+    assert (seg["tier_change"][100:] == "new").all()
+    counts = result.metrics["migration"]["counts"]
+    assert counts["new"] == len(customers) - 100 and counts["departed"] == 0
