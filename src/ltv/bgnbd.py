@@ -51,13 +51,16 @@ class BetaGeoModel(TransactionModel):
         r, alpha, a, b = theta
         c2, c3 = self._alive_shift, self._dead_shift
         mask = self._dead_term_mask(x)
-        log_a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-        log_a2 = betaln(a, b + x + c2) - betaln(a, b) - (r + x) * np.log(alpha + T)
-        b3 = np.where(mask, b + x + c3, 1.0)
-        log_a3 = np.where(
-            mask, betaln(a + 1, b3) - betaln(a, b) - (r + x) * np.log(alpha + t_x), -np.inf
-        )
-        return log_a1, log_a2, log_a3, mask, b3
+        # special functions depend on the history only through x: evaluate per distinct x
+        xs, inverse = np.unique(x, return_inverse=True)
+        xs_mask = self._dead_term_mask(xs)
+        b3s = np.where(xs_mask, b + xs + c3, 1.0)
+        log_a1 = (gammaln(r + xs) - gammaln(r) + r * np.log(alpha))[inverse]
+        beta2 = (betaln(a, b + xs + c2) - betaln(a, b))[inverse]
+        beta3 = np.where(xs_mask, betaln(a + 1, b3s) - betaln(a, b), 0.0)[inverse]
+        log_a2 = beta2 - (r + x) * np.log(alpha + T)
+        log_a3 = np.where(mask, beta3 - (r + x) * np.log(alpha + t_x), -np.inf)
+        return log_a1, log_a2, log_a3, mask, (xs, inverse, xs_mask, b3s)
 
     def _log_likelihood(self, theta, x, t_x, T):
         log_a1, log_a2, log_a3, _, _ = self._terms(theta, x, t_x, T)
@@ -65,21 +68,27 @@ class BetaGeoModel(TransactionModel):
 
     def _log_likelihood_gradient(self, theta, x, t_x, T):
         r, alpha, a, b = theta
-        c2, c3 = self._alive_shift, self._dead_shift
-        log_a1, log_a2, log_a3, mask, b3 = self._terms(theta, x, t_x, T)
+        c2 = self._alive_shift
+        log_a1, log_a2, log_a3, mask, (xs, inverse, xs_mask, b3s) = self._terms(theta, x, t_x, T)
         log_mix = np.logaddexp(log_a2, log_a3)
         w2 = np.exp(log_a2 - log_mix)
-        w3 = np.exp(log_a3 - log_mix)
+        w3 = 1.0 - w2
         psi_ab = digamma(a + b)
+        log_alpha_t = np.log(alpha + T)
+        log_alpha_tx = np.log(alpha + t_x)
         # d/dr, d/dalpha
-        d_r = digamma(r + x) - digamma(r) + np.log(alpha)
-        d_r = d_r - w2 * np.log(alpha + T) - w3 * np.log(alpha + t_x)
+        d_r = (digamma(r + xs) - digamma(r) + np.log(alpha))[inverse]
+        d_r = d_r - w2 * log_alpha_t - w3 * log_alpha_tx
         d_alpha = r / alpha - (r + x) * (w2 / (alpha + T) + w3 / (alpha + t_x))
-        # d/da, d/db of the Beta terms
-        d2_a = psi_ab - digamma(a + b + x + c2)
-        d2_b = digamma(b + x + c2) - digamma(a + b + x + c2) - digamma(b) + psi_ab
-        d3_a = np.where(mask, digamma(a + 1) - digamma(a + b3 + 1) - digamma(a) + psi_ab, 0.0)
-        d3_b = np.where(mask, digamma(b3) - digamma(a + b3 + 1) - digamma(b) + psi_ab, 0.0)
+        # d/da, d/db of the Beta terms (per distinct x)
+        d2_a = (psi_ab - digamma(a + b + xs + c2))[inverse]
+        d2_b = (digamma(b + xs + c2) - digamma(a + b + xs + c2) - digamma(b) + psi_ab)[inverse]
+        d3_a = np.where(xs_mask, digamma(a + 1) - digamma(a + b3s + 1) - digamma(a) + psi_ab, 0.0)[
+            inverse
+        ]
+        d3_b = np.where(xs_mask, digamma(b3s) - digamma(a + b3s + 1) - digamma(b) + psi_ab, 0.0)[
+            inverse
+        ]
         d_a = w2 * d2_a + w3 * d3_a
         d_b = w2 * d2_b + w3 * d3_b
         grad = np.column_stack([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
