@@ -1,0 +1,129 @@
+"""Calibration (so that "0.7" means about 70%) and the backtest metrics.
+
+- isotonic: the monotone step function minimising squared error (Zadrozny & Elkan 2002);
+- sigmoid: Platt scaling on the logit of the score, ``p = 1 / (1 + exp(-(a logit(s) + b)))``
+  (Platt 1999).
+
+Metrics on the backtest window: ROC AUC, PR AUC (average precision, churn = positive),
+Brier score ``mean((p - y)^2)`` and expected calibration error over ``B`` equal-count bins
+``ECE = sum_b n_b / n |mean(p)_b - mean(y)_b|`` (Naeini et al. 2015).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
+from sklearn.model_selection import StratifiedKFold
+
+METHODS = ("isotonic", "sigmoid")
+_EPS = 1e-6
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS)
+    return np.log(p / (1 - p))
+
+
+class Calibrator:
+    """Maps a raw churn score to a calibrated probability; ``fit(score, churned) -> self``."""
+
+    def __init__(self, method: str = "isotonic"):
+        if method not in METHODS:
+            raise ValueError(f"calibration must be one of {METHODS}, got {method!r}")
+        self.method = method
+
+    def fit(self, score: np.ndarray, churned: np.ndarray) -> Calibrator:
+        score = np.asarray(score, dtype=float)
+        y = np.asarray(churned, dtype=float)
+        if self.method == "isotonic":
+            self.model_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+            self.model_.fit(score, y)
+        else:
+            self.model_ = LogisticRegression(C=1e4).fit(_logit(score)[:, None], y.astype(int))
+        return self
+
+    def transform(self, score: np.ndarray) -> np.ndarray:
+        score = np.asarray(score, dtype=float)
+        if self.method == "isotonic":
+            calibrated = self.model_.predict(score)
+        else:
+            calibrated = self.model_.predict_proba(_logit(score)[:, None])[:, 1]
+        return np.clip(np.nan_to_num(calibrated, nan=0.5), 0.0, 1.0)
+
+
+def cross_fitted(
+    score: np.ndarray, churned: np.ndarray, method: str, seed: int, folds: int = 5
+) -> np.ndarray:
+    """Out-of-fold calibrated scores: each fold calibrated by a map fitted on the others.
+
+    Used to report honest after-calibration metrics on the window the final map is fitted on.
+    """
+    score = np.asarray(score, dtype=float)
+    y = np.asarray(churned, dtype=int)
+    folds = int(min(folds, np.bincount(y, minlength=2).min()))
+    if folds < 2:
+        return Calibrator(method).fit(score, y).transform(score)
+    out = np.empty_like(score)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed % (2**32))
+    for train, test in splitter.split(score[:, None], y):
+        out[test] = Calibrator(method).fit(score[train], y[train]).transform(score[test])
+    return out
+
+
+def expected_calibration_error(
+    predicted: np.ndarray, observed: np.ndarray, bins: int = 10
+) -> float:
+    """ECE over equal-count bins of the predicted probability."""
+    table = calibration_table(predicted, observed, bins)
+    return float(
+        np.sum(table["n"] / table["n"].sum() * (table["predicted"] - table["observed"]).abs())
+    )
+
+
+def calibration_table(predicted: np.ndarray, observed: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Mean predicted vs observed churn rate in equal-count bins of the prediction."""
+    frame = pd.DataFrame({"p": np.asarray(predicted, float), "y": np.asarray(observed, float)})
+    order = frame["p"].rank(method="first").to_numpy()
+    frame["bin"] = np.minimum((order - 1) * bins // max(len(frame), 1), bins - 1).astype(int)
+    grouped = frame.groupby("bin").agg(
+        predicted=("p", "mean"), observed=("y", "mean"), n=("y", "size")
+    )
+    return grouped.reset_index(drop=True)
+
+
+def score_metrics(score: np.ndarray, churned: np.ndarray) -> dict[str, float]:
+    """ROC AUC, PR AUC (average precision) and Brier score of a churn probability."""
+    y = np.asarray(churned, dtype=int)
+    p = np.clip(np.asarray(score, dtype=float), 0.0, 1.0)
+    return {
+        "roc_auc": float(roc_auc_score(y, p)),
+        "pr_auc": float(average_precision_score(y, p)),
+        "brier": float(brier_score_loss(y, p)),
+        "ece": expected_calibration_error(p, y),
+    }
+
+
+def roc_points(score: np.ndarray, churned: np.ndarray, model: str) -> pd.DataFrame:
+    """ROC curve points (false_positive_rate, true_positive_rate, model)."""
+    fpr, tpr, _ = roc_curve(np.asarray(churned, int), np.asarray(score, float))
+    return pd.DataFrame(
+        {"false_positive_rate": fpr.round(6), "true_positive_rate": tpr.round(6), "model": model}
+    )
+
+
+def gain_points(score: np.ndarray, churned: np.ndarray, points: int = 20) -> pd.DataFrame:
+    """Cumulative gain: share of churners caught in the top share of customers by score."""
+    y = np.asarray(churned, float)[np.argsort(-np.asarray(score, float), kind="mergesort")]
+    caught = np.concatenate([[0.0], np.cumsum(y)]) / max(y.sum(), 1.0)
+    share = np.linspace(0.0, 1.0, points + 1)
+    index = np.round(share * len(y)).astype(int)
+    return pd.DataFrame(
+        {
+            "share_of_customers": share.round(4),
+            "model": caught[index].round(6),
+            "random": share.round(4),
+        }
+    )

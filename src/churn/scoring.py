@@ -1,0 +1,530 @@
+"""Churn scoring end to end: backtest the candidates, choose, calibrate, warn, explain.
+
+Pure: data frames and parameters in, a :class:`ChurnResult` out (the stage writes it).
+
+Choice (``churn.model: auto``): on the backtest window every available candidate gets ROC
+AUC, PR AUC and Brier score (after out-of-fold calibration); the candidate with the best mean
+rank over the three wins (ties: higher ROC AUC, then the order btyd, survival, gbm). The
+chosen score's calibration map is then fitted on the whole backtest window and applied to
+the scores as of ``as_of``. Without a usable backtest the BTYD probability (itself a model
+probability) is used uncalibrated, else the survival one; each such step is recorded in
+``degraded``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from churn.backtest import BacktestWindows, backtest_windows, churn_labels
+from churn.calibration import (
+    METHODS,
+    Calibrator,
+    calibration_table,
+    cross_fitted,
+    gain_points,
+    roc_points,
+    score_metrics,
+)
+from churn.classifier import ChurnClassifier
+from churn.reasons import explain
+from churn.survival import (
+    GapSurvivalModel,
+    inter_purchase_gaps,
+    kaplan_meier_curves,
+    survival_covariates,
+)
+from churn.warning import check_thresholds, strategic_clients, warning_levels
+from kequn.errors import UserError
+from kequn.log import get_logger, timed
+
+log = get_logger("churn")
+
+CANDIDATES = ("btyd", "survival", "gbm")
+#: the classifier needs at least this many churners and this many active customers to train
+MIN_CLASS_TO_TRAIN = 20
+#: the backtest needs at least this many of each class to rank and calibrate
+MIN_CLASS_TO_EVALUATE = 10
+#: shortest proxy backtest horizon (days) worth ranking the candidates on
+MIN_PROXY_HORIZON_DAYS = 14
+#: median_days_to_inactivity is capped here (days): "not within ten years"
+MAX_DAYS_TO_INACTIVITY = 3650
+CLIENT_COLUMNS = ("client_type", "industry", "region", "open_date", "asset_balance", "close_date")
+
+
+@dataclass(frozen=True)
+class ChurnSettings:
+    """The ``churn`` parameters, checked."""
+
+    horizon_days: int
+    model: str
+    calibration: str
+    thresholds: dict[str, float]
+    value_weighted: bool
+    max_reasons: int
+    unit_days: float
+    trend_window_days: int
+    strategic_share: float
+    seed: int
+
+
+def read_settings(params: dict[str, Any]) -> ChurnSettings:
+    """Check the ``churn`` section (plus features, seed); a bad value is a UserError."""
+    churn = params.get("churn") or {}
+    features = params.get("features") or {}
+    tiers = (params.get("segmentation") or {}).get("tier_shares") or {}
+    try:
+        horizon = int(churn.get("horizon_days", 90))
+    except (TypeError, ValueError):
+        raise UserError(
+            f"params.yaml: churn.horizon_days={churn.get('horizon_days')!r} is not a number"
+        ) from None
+    if horizon < 1:
+        raise UserError(f"params.yaml: churn.horizon_days must be at least 1, got {horizon}")
+    model = str(churn.get("model", "auto"))
+    if model not in ("auto", *CANDIDATES):
+        raise UserError(
+            f"params.yaml: churn.model must be auto, btyd, survival or gbm, got {model!r}"
+        )
+    calibration = str(churn.get("calibration", "isotonic"))
+    if calibration not in METHODS:
+        raise UserError(
+            f"params.yaml: churn.calibration must be isotonic or sigmoid, got {calibration!r}"
+        )
+    try:
+        thresholds = check_thresholds(
+            churn.get("thresholds") or {"red": 0.7, "orange": 0.5, "yellow": 0.3}
+        )
+    except ValueError as exc:
+        raise UserError(f"params.yaml: {exc}") from None
+    max_reasons = int(churn.get("max_reasons", 3))
+    if max_reasons < 0:
+        raise UserError(f"params.yaml: churn.max_reasons must be 0 or more, got {max_reasons}")
+    return ChurnSettings(
+        horizon_days=horizon,
+        model=model,
+        calibration=calibration,
+        thresholds=thresholds,
+        value_weighted=bool(churn.get("value_weighted", True)),
+        max_reasons=max_reasons,
+        unit_days=float(features.get("time_unit_days", 7)),
+        trend_window_days=int(features.get("trend_window_days", 90)),
+        strategic_share=float(tiers.get("strategic", 0.5)),
+        seed=int(params.get("seed", 0)),
+    )
+
+
+@dataclass
+class ChurnResult:
+    """What the stage writes: the per-customer table, the metrics and the plot tables."""
+
+    table: pd.DataFrame
+    metrics: dict[str, Any]
+    plots: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def clients_from_customers(customers: pd.DataFrame) -> pd.DataFrame | None:
+    """The client-master columns carried by customers.parquet, for features at earlier dates."""
+    columns = [c for c in CLIENT_COLUMNS if c in customers]
+    return customers[["customer_id", *columns]] if columns else None
+
+
+def btyd_no_transaction(
+    model: Any, features: pd.DataFrame, horizon_days: int, unit_days: float
+) -> np.ndarray:
+    """P(no transaction in (T, T + horizon]) from a fitted BTYD model (ltv API)."""
+    p = model.probability_no_transactions(
+        horizon_days / unit_days,
+        features["frequency"].to_numpy(dtype=float),
+        features["recency"].to_numpy(dtype=float),
+        features["T"].to_numpy(dtype=float),
+    )
+    return np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
+
+
+def _closing(features: pd.DataFrame, as_of: dt.date, horizon_days: int) -> np.ndarray:
+    if "close_date" not in features:
+        return np.zeros(len(features), dtype=bool)
+    end = pd.Timestamp(as_of) + pd.Timedelta(days=horizon_days)
+    return (pd.to_datetime(features["close_date"]) <= end).fillna(False).to_numpy(dtype=bool)
+
+
+def _fit_survival(transactions: pd.DataFrame, features: pd.DataFrame, cutoff: dt.date):
+    gaps = inter_purchase_gaps(transactions, cutoff)
+    covariates = survival_covariates(features)
+    return GapSurvivalModel().fit(gaps, covariates), gaps, covariates
+
+
+def _survival_scores(
+    model: GapSurvivalModel, features: pd.DataFrame, covariates: pd.DataFrame, h: int
+):
+    aligned = covariates.reindex(features["customer_id"].to_numpy())
+    return model.churn_probability(features["days_since_last"].to_numpy(dtype=float), h, aligned)
+
+
+def _rank_choice(metrics: dict[str, dict[str, Any]]) -> tuple[str, str]:
+    names = list(metrics)
+    table = pd.DataFrame(
+        {
+            "roc_auc": [metrics[n]["calibrated"]["roc_auc"] for n in names],
+            "pr_auc": [metrics[n]["calibrated"]["pr_auc"] for n in names],
+            "brier": [metrics[n]["calibrated"]["brier"] for n in names],
+            "order": [CANDIDATES.index(n) for n in names],
+        },
+        index=names,
+    )
+    ranks = pd.concat(
+        [
+            table["roc_auc"].rank(ascending=False),
+            table["pr_auc"].rank(ascending=False),
+            table["brier"].rank(ascending=True),
+        ],
+        axis=1,
+    ).mean(axis=1)
+    table["mean_rank"] = ranks
+    best = table.sort_values(
+        ["mean_rank", "roc_auc", "order"], ascending=[True, False, True]
+    ).index[0]
+    why = (
+        "best mean rank over ROC AUC, PR AUC and Brier on the backtest "
+        f"({table.loc[best, 'mean_rank']:.2f}; "
+        f"ROC AUC {table.loc[best, 'roc_auc']:.3f}, PR AUC {table.loc[best, 'pr_auc']:.3f}, "
+        f"Brier {table.loc[best, 'brier']:.4f} after calibration)"
+    )
+    return str(best), why
+
+
+def score_churn(
+    transactions: pd.DataFrame,
+    customers: pd.DataFrame,
+    value: pd.DataFrame | None,
+    as_of: dt.date,
+    params: dict[str, Any],
+    transaction_model: Any = None,
+) -> ChurnResult:
+    """Backtest, choose, calibrate and score churn for every customer of ``customers``.
+
+    ``customers``: the feature table as of ``as_of`` (customers.parquet); ``value``:
+    ``customer_id, clv[, value_percentile]`` (ltv.parquet) or None; ``transaction_model``:
+    the fitted BTYD model from the ltv stage (its class is refitted at the backtest cut-off).
+    """
+    from features import split_at
+
+    s = read_settings(params)
+    h = s.horizon_days
+    windows: BacktestWindows = backtest_windows(as_of, h)
+    clients = clients_from_customers(customers)
+    feature_args = {
+        "unit_days": s.unit_days,
+        "trend_window_days": s.trend_window_days,
+        "clients": clients,
+    }
+    tx = transactions.loc[pd.to_datetime(transactions["date"]) <= pd.Timestamp(as_of)]
+    first_date = pd.to_datetime(tx["date"]).min().date() if len(tx) else as_of
+    degraded: list[str] = []
+
+    def degrade(message: str) -> None:
+        log.warning("degraded: %s", message)
+        degraded.append(message)
+
+    # ---- backtest window: features as of A - h, outcome in (A - h, A]
+    # When the history is shorter than the horizon, a proxy horizon of half the history
+    # still ranks the unsupervised candidates (btyd, survival); no classifier, no calibration.
+    backtest_h = h
+    if windows.eval_cutoff < first_date:
+        backtest_h = (as_of - first_date).days // 2
+        if backtest_h >= MIN_PROXY_HORIZON_DAYS:
+            degrade(
+                f"horizon_longer_than_history: as_of - horizon ({windows.eval_cutoff}) is before "
+                f"the first transaction ({first_date}); btyd and survival ranked on a "
+                f"{backtest_h}-day proxy backtest; no classifier, no calibration"
+            )
+        else:
+            degrade(
+                f"horizon_longer_than_history: as_of - horizon ({windows.eval_cutoff}) is before "
+                f"the first transaction ({first_date}); no backtest, no classifier, no calibration"
+            )
+            backtest_h = 0
+    proxy = backtest_h != h
+    eval_window = backtest_windows(as_of, max(backtest_h, 1))
+    eval_features = pd.DataFrame()
+    y_eval = np.zeros(0, dtype=np.int8)
+    if backtest_h > 0:
+        with timed(log, f"backtest features as of {eval_window.eval_cutoff}"):
+            eval_features, eval_holdout = split_at(
+                tx, eval_window.eval_cutoff, as_of, **feature_args
+            )
+        y_eval = churn_labels(
+            eval_features["customer_id"],
+            eval_holdout["holdout_transactions"],
+            eval_window.eval_cutoff,
+            backtest_h,
+            eval_features.get("close_date"),
+        )
+    counts = np.bincount(y_eval, minlength=2)
+    backtest_ok = len(y_eval) > 0 and counts.min() >= MIN_CLASS_TO_EVALUATE
+    if len(y_eval) > 0 and not backtest_ok:
+        degrade(
+            f"backtest_too_few_of_a_class: {counts[1]} churners and {counts[0]} active in "
+            f"({eval_window.eval_cutoff}, {as_of}] (need {MIN_CLASS_TO_EVALUATE} each); no backtest"
+        )
+
+    eval_scores: dict[str, np.ndarray] = {}
+    candidate_info: dict[str, dict[str, Any]] = {}
+    classifier = None
+    if backtest_ok:
+        if transaction_model is None:
+            degrade("btyd_unavailable: no transaction model from the ltv stage")
+        else:
+            try:
+                with timed(
+                    log,
+                    f"BTYD {type(transaction_model).__name__} as of {eval_window.eval_cutoff}",
+                ):
+                    refit = type(transaction_model)().fit(
+                        eval_features["frequency"].to_numpy(float),
+                        eval_features["recency"].to_numpy(float),
+                        eval_features["T"].to_numpy(float),
+                    )
+                    eval_scores["btyd"] = btyd_no_transaction(
+                        refit, eval_features, backtest_h, s.unit_days
+                    )
+            except Exception as exc:  # a model that cannot be fitted is a degradation, not a crash
+                degrade(
+                    f"btyd_failed: {type(transaction_model).__name__} could not be refitted ({exc})"
+                )
+        with timed(log, f"survival model as of {eval_window.eval_cutoff}"):
+            eval_survival, _, eval_cov = _fit_survival(tx, eval_features, eval_window.eval_cutoff)
+            eval_scores["survival"] = _survival_scores(
+                eval_survival, eval_features, eval_cov, backtest_h
+            )
+            candidate_info["survival"] = {"concordance_index": eval_survival.concordance_index_}
+        if not proxy:
+            classifier = _train_classifier(tx, windows, first_date, s, feature_args, degrade)
+        if classifier is not None:
+            eval_scores["gbm"] = classifier.predict_proba(eval_features)
+            candidate_info["gbm"] = {
+                "n_train": classifier.n_train_,
+                "train_churn_rate": classifier.churn_rate_,
+            }
+
+    backtest: dict[str, dict[str, Any]] = {}
+    for name, score in eval_scores.items():
+        score = np.nan_to_num(score, nan=float(np.mean(y_eval)))
+        eval_scores[name] = score
+        backtest[name] = {
+            "raw": score_metrics(score, y_eval),
+            "calibrated": score_metrics(cross_fitted(score, y_eval, s.calibration, s.seed), y_eval),
+            **candidate_info.get(name, {}),
+        }
+
+    # ---- choice
+    if backtest:
+        auto_choice, why = _rank_choice(backtest)
+        if proxy:
+            why += f"; ranked on a {backtest_h}-day proxy horizon, so left uncalibrated"
+        if s.model == "auto":
+            chosen = auto_choice
+        elif s.model in backtest:
+            chosen, why = s.model, "set by churn.model"
+        else:
+            chosen = auto_choice
+            degrade(
+                f"model_unavailable: churn.model={s.model} could not be evaluated; using {chosen}"
+            )
+    else:
+        chosen = "btyd" if transaction_model is not None else "survival"
+        why = "no usable backtest: the transaction model's own probability, uncalibrated"
+        if chosen == "survival":
+            why = "no usable backtest and no transaction model: the survival model, uncalibrated"
+        if s.model not in ("auto", chosen):
+            degrade(f"model_unavailable: churn.model={s.model} needs the backtest; using {chosen}")
+
+    # ---- scores as of A
+    with timed(log, f"survival model as of {as_of}"):
+        survival, gaps, covariates = _fit_survival(tx, customers, as_of)
+    aligned = covariates.reindex(customers["customer_id"].to_numpy())
+    days_since_last = customers["days_since_last"].to_numpy(dtype=float)
+    survival_now = survival.churn_probability(days_since_last, h, aligned)
+    raw = survival_now
+    if chosen == "btyd":
+        try:
+            raw = btyd_no_transaction(transaction_model, customers, h, s.unit_days)
+        except Exception as exc:
+            degrade(
+                f"btyd_failed: scoring with the transaction model failed ({exc}); using survival"
+            )
+            chosen = "survival"
+    elif chosen == "gbm":
+        raw = classifier.predict_proba(customers)
+    missing = int(np.isnan(raw).sum())
+    if missing:
+        degrade(
+            f"missing_scores: {missing} {chosen} scores were NaN; the survival ones used instead"
+        )
+        raw = np.where(np.isnan(raw), survival_now, raw)
+    calibrator = None
+    if chosen in eval_scores and not proxy:
+        calibrator = Calibrator(s.calibration).fit(eval_scores[chosen], y_eval)
+        probability = calibrator.transform(raw)
+    else:
+        probability = np.clip(raw, 0.0, 1.0)
+    closing = _closing(customers, as_of, h)
+    probability = np.where(closing, 1.0, probability).round(6)
+
+    # ---- warning levels, reasons, time to inactivity
+    strategic = np.zeros(len(customers), dtype=bool)
+    value_frame = (
+        customers[["customer_id"]].merge(value, on="customer_id", how="left")
+        if value is not None
+        else None
+    )
+    if s.value_weighted:
+        if value_frame is not None and "clv" in value_frame:
+            strategic = strategic_clients(value_frame["clv"], s.strategic_share)
+        else:
+            degrade("value_weighting_skipped: no clv from the ltv stage")
+    levels = warning_levels(probability, s.thresholds, strategic)
+    reasons = explain(
+        customers,
+        probability,
+        levels != "none",
+        as_of=as_of,
+        horizon_days=h,
+        trend_window_days=s.trend_window_days,
+        max_reasons=s.max_reasons,
+    )
+    median_days = survival.median_days_to_inactivity(
+        days_since_last, h, aligned, MAX_DAYS_TO_INACTIVITY
+    )
+    table = pd.DataFrame(
+        {
+            "customer_id": customers["customer_id"].to_numpy(),
+            "churn_probability": probability,
+            "warning_level": levels.astype(str),
+            "median_days_to_inactivity": np.round(median_days, 1),
+            "reason_codes": reasons["reason_codes"].astype(str).to_numpy(),
+            "reasons_en": reasons["reasons_en"].astype(str).to_numpy(),
+            "reasons_zh": reasons["reasons_zh"].astype(str).to_numpy(),
+            "strategic_client": strategic,
+            "raw_score": np.round(raw, 6),
+        }
+    )
+
+    plots = _plots(eval_scores, y_eval, chosen, s, gaps, customers, value_frame, h)
+    metrics = {
+        "as_of": as_of.isoformat(),
+        "horizon_days": h,
+        "windows": {
+            "train_features_as_of": windows.train_cutoff.isoformat(),
+            "train_labels": [d.isoformat() for d in windows.train_label_window],
+            "backtest_features_as_of": eval_window.eval_cutoff.isoformat(),
+            "backtest_labels": [d.isoformat() for d in eval_window.eval_label_window],
+            "backtest_horizon_days": backtest_h,
+        },
+        "backtest": backtest,
+        "backtest_customers": int(len(y_eval)),
+        "backtest_is_proxy": bool(proxy and backtest_h > 0),
+        "backtest_churn_rate": float(y_eval.mean()) if len(y_eval) else None,
+        "chosen": chosen,
+        "requested": s.model,
+        "why": why,
+        "calibration": s.calibration if calibrator is not None else "none",
+        "survival": {
+            "concordance_index": survival.concordance_index_,
+            "hazard_ratios": {k: float(np.exp(v)) for k, v in survival.coef_.items()},
+            "n_gaps": survival.n_gaps_,
+            "n_returns": survival.n_events_,
+            "median_days_cap": MAX_DAYS_TO_INACTIVITY,
+        },
+        "customers": int(len(table)),
+        "mean_churn_probability": float(probability.mean()) if len(probability) else None,
+        "warning_levels": {
+            lvl: int((levels == lvl).sum()) for lvl in ("red", "orange", "yellow", "none")
+        },
+        "strategic_clients": int(strategic.sum()),
+        "closing_accounts": int(closing.sum()),
+        "degraded": degraded,
+    }
+    return ChurnResult(table=table, metrics=metrics, plots=plots)
+
+
+def _train_classifier(tx, windows, first_date, s, feature_args, degrade) -> ChurnClassifier | None:
+    """The GBM trained on features as of A - 2h and labels from (A - 2h, A - h], or None."""
+    from features import split_at
+
+    if windows.train_cutoff < first_date:
+        degrade(
+            f"gbm_unavailable: as_of - 2*horizon ({windows.train_cutoff}) is before the first "
+            f"transaction ({first_date}); no training window for the classifier"
+        )
+        return None
+    with timed(log, f"classifier training features as of {windows.train_cutoff}"):
+        train_features, train_holdout = split_at(
+            tx, windows.train_cutoff, windows.eval_cutoff, **feature_args
+        )
+    y_train = churn_labels(
+        train_features["customer_id"],
+        train_holdout["holdout_transactions"],
+        windows.train_cutoff,
+        s.horizon_days,
+        train_features.get("close_date"),
+    )
+    counts = np.bincount(y_train, minlength=2)
+    if counts.min() < MIN_CLASS_TO_TRAIN:
+        kind = "single_class" if counts.min() == 0 else "too_few_churners"
+        degrade(
+            f"gbm_{kind}: {counts[1]} churners and {counts[0]} active customers in the training "
+            f"window (need {MIN_CLASS_TO_TRAIN} of each); classifier dropped"
+        )
+        return None
+    with timed(log, f"classifier on {len(y_train)} customers"):
+        return ChurnClassifier(seed=s.seed).fit(train_features, y_train)
+
+
+def _plots(
+    eval_scores, y_eval, chosen, s, gaps, customers, value_frame, h
+) -> dict[str, pd.DataFrame]:
+    if eval_scores:
+        roc = pd.concat(
+            [roc_points(score, y_eval, name) for name, score in eval_scores.items()],
+            ignore_index=True,
+        )
+        calibrated = (
+            cross_fitted(eval_scores[chosen], y_eval, s.calibration, s.seed)
+            if chosen in eval_scores
+            else None
+        )
+        calibration = (
+            calibration_table(calibrated, y_eval)[["predicted", "observed"]].round(6)
+            if calibrated is not None
+            else pd.DataFrame({"predicted": [], "observed": []})
+        )
+        gain = gain_points(eval_scores.get(chosen, next(iter(eval_scores.values()))), y_eval)
+    else:
+        roc = pd.DataFrame({"false_positive_rate": [], "true_positive_rate": [], "model": []})
+        calibration = pd.DataFrame({"predicted": [], "observed": []})
+        gain = pd.DataFrame({"share_of_customers": [], "model": [], "random": []})
+    groups = [pd.DataFrame({"customer_id": customers["customer_id"], "group": "all"})]
+    if value_frame is not None and "value_percentile" in value_frame:
+        pct = pd.to_numeric(value_frame["value_percentile"], errors="coerce")
+        band = np.select([pct >= 80, pct >= 20], ["clv_top_20", "clv_middle_60"], "clv_bottom_20")
+        groups.append(
+            pd.DataFrame({"customer_id": value_frame["customer_id"], "group": band})[
+                pct.notna().to_numpy()
+            ]
+        )
+    if "client_type" in customers:
+        kinds = customers["client_type"].fillna("").astype(str)
+        groups.append(
+            pd.DataFrame(
+                {"customer_id": customers["customer_id"], "group": "client_type_" + kinds}
+            )[kinds.ne("").to_numpy()]
+        )
+    max_days = float(min(3 * h, gaps["duration_days"].max() if len(gaps) else h))
+    km = kaplan_meier_curves(gaps, pd.concat(groups, ignore_index=True), max_days)
+    return {"churn_roc": roc, "churn_calibration": calibration, "churn_gain": gain, "churn_km": km}

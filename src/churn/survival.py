@@ -1,0 +1,245 @@
+"""Survival view of churn: how long after a transaction does the next one come, if ever.
+
+Unit of analysis: the *gap* that follows each distinct transaction day of a customer. A gap
+ends with an event when the customer transacts again; the open gap after the last
+transaction is censored at the cut-off (``duration = days_since_last``).
+
+Cox proportional hazards (Cox 1972; Breslow baseline) on per-customer covariates ``x``::
+
+    h(t | x) = h0(t) exp(beta' (x - x_mean)),   S(t | x) = exp(-H0(t) exp(beta' (x - x_mean)))
+
+Churn probability for a customer silent for ``d`` days (no transaction in the next ``h``)::
+
+    P(churn) = S(d + h | x) / S(d | x) = exp(-[H0(d + h) - H0(d)] exp(beta'(x - x_mean)))
+
+Beyond the longest observed gap the baseline is flat (no evidence of returns), so a customer
+silent for longer than anyone ever came back gets a churn probability of 1.
+
+*Inactivity* is a silence of ``h`` days. ``median_days_to_inactivity`` is the median time
+from the cut-off until the customer's silence first reaches ``h``: the current gap reaches
+``h`` with probability ``q0 = S(h)/S(d)`` (after ``h - d`` days); each later gap reaches it
+with probability ``p = S(h)``; so the number ``K`` of returns first is geometric and its
+median is ``k = ceil(log(0.5 / (1 - q0)) / log(1 - p))``. Replacing each return's waiting
+time by its conditional mean ``E[gap | gap < h]`` gives ``h - d`` (``k = 0``) or
+``r0 + (k - 1) m + h`` days, capped at ``cap_days`` (an approximation, stated as such).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from kequn.log import get_logger
+
+log = get_logger("churn")
+
+#: fewer observed returns than this: the model keeps only the baseline (no covariates)
+MIN_EVENTS_FOR_COX = 20
+
+
+def inter_purchase_gaps(transactions: pd.DataFrame, cutoff: dt.date) -> pd.DataFrame:
+    """Gaps between a customer's distinct transaction days on or before ``cutoff``.
+
+    Returns ``customer_id, start, duration_days, event``: ``event = 1`` when the next
+    transaction day is observed (``duration`` = days to it), ``0`` for the open gap after
+    the last transaction (censored at ``cutoff``; a zero-day open gap counts as half a day).
+    """
+    end = pd.Timestamp(cutoff)
+    days = transactions.loc[pd.to_datetime(transactions["date"]) <= end, ["customer_id", "date"]]
+    days = days.assign(date=pd.to_datetime(days["date"])).drop_duplicates()
+    days = days.sort_values(["customer_id", "date"], kind="mergesort").reset_index(drop=True)
+    following = days.groupby("customer_id", sort=False)["date"].shift(-1)
+    event = following.notna()
+    duration = (following.fillna(end) - days["date"]).dt.days.astype(float)
+    duration = duration.where(duration > 0, 0.5)
+    return pd.DataFrame(
+        {
+            "customer_id": days["customer_id"].to_numpy(),
+            "start": days["date"].to_numpy(),
+            "duration_days": duration.to_numpy(),
+            "event": event.to_numpy(dtype=np.int8),
+        }
+    )
+
+
+def survival_covariates(features: pd.DataFrame) -> pd.DataFrame:
+    """Per-customer Cox covariates from the feature table, indexed by ``customer_id``.
+
+    Recency is *not* a covariate: it is the time already spent in the open gap, which the
+    model conditions on. Frequency, usual gap, value, tenure, trend, product and channel
+    mix and client type are.
+    """
+    f = features.set_index("customer_id")
+    frequency = pd.to_numeric(f["frequency"]).astype(float)
+    tenure = pd.to_numeric(f["tenure_days"]).astype(float).clip(lower=0)
+    gap_mean = pd.to_numeric(f["gap_mean_days"]).astype(float)
+    value = pd.to_numeric(f.get("mean_value", f.get("monetary_value", 0.0))).astype(float)
+    out = pd.DataFrame(index=f.index)
+    out["log_frequency"] = np.log1p(frequency)
+    out["log_usual_gap"] = np.log1p(gap_mean.fillna(tenure))
+    out["one_time"] = (frequency <= 0).astype(float)
+    out["log_value"] = np.sign(value) * np.log1p(value.abs())
+    out["log_tenure"] = np.log1p(tenure)
+    if "value_trend" in f:
+        out["value_trend"] = pd.to_numeric(f["value_trend"]).astype(float).fillna(0.0)
+    if "n_products" in f:
+        out["n_products"] = pd.to_numeric(f["n_products"]).astype(float).fillna(0.0)
+    for column in sorted(
+        c for c in f.columns if c.startswith(("share_product_", "share_channel_"))
+    ):
+        out[column] = pd.to_numeric(f[column]).astype(float).fillna(0.0)
+    if "client_type" in f:
+        kinds = f["client_type"].fillna("").astype(str)
+        for kind in sorted(set(kinds) - {""})[1:]:  # first type is the reference level
+            out[f"client_type_{kind}"] = (kinds == kind).astype(float)
+    return out.fillna(0.0)
+
+
+class GapSurvivalModel:
+    """Cox PH model of the time from a transaction to the next one (see module docstring).
+
+    Fitted attributes: ``coef_`` (Series, log hazard ratios; empty when only the baseline
+    could be fitted), ``concordance_index_`` (Harrell's C on the training gaps, NaN without
+    covariates), ``baseline_times_`` / ``baseline_cumulative_hazard_`` (Breslow step
+    function, days), ``covariate_means_``, ``n_gaps_``, ``n_events_``.
+    """
+
+    def __init__(self, penalizer: float = 0.01):
+        self.penalizer = penalizer
+
+    def fit(self, gaps: pd.DataFrame, covariates: pd.DataFrame) -> GapSurvivalModel:
+        table = gaps[["customer_id", "duration_days", "event"]].join(
+            covariates, on="customer_id", how="inner"
+        )
+        columns = [c for c in covariates.columns if table[c].std() > 1e-9]
+        self.n_gaps_ = len(table)
+        self.n_events_ = int(table["event"].sum())
+        self.coef_ = pd.Series(dtype=float)
+        self.covariate_means_ = pd.Series(dtype=float)
+        self.concordance_index_ = float("nan")
+        if self.n_events_ >= MIN_EVENTS_FOR_COX and columns:
+            try:
+                self._fit_cox(table, columns)
+                return self
+            except Exception as exc:  # lifelines raises several convergence errors
+                log.warning("Cox model did not converge (%s); using the baseline only", exc)
+        self._fit_baseline(table)
+        return self
+
+    def _fit_cox(self, table: pd.DataFrame, columns: list[str]) -> None:
+        from lifelines import CoxPHFitter
+
+        data = table[["duration_days", "event", *columns]]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            logging.getLogger("lifelines").setLevel(logging.ERROR)
+            cox = CoxPHFitter(penalizer=self.penalizer).fit(data, "duration_days", "event")
+        self.coef_ = cox.params_.astype(float)
+        self.covariate_means_ = data[columns].mean()
+        self.concordance_index_ = float(cox.concordance_index_)
+        hazard = cox.baseline_cumulative_hazard_.iloc[:, 0]
+        self.baseline_times_ = hazard.index.to_numpy(dtype=float)
+        self.baseline_cumulative_hazard_ = hazard.to_numpy(dtype=float)
+
+    def _fit_baseline(self, table: pd.DataFrame) -> None:
+        """Nelson-Aalen cumulative hazard H(t) = sum over event times t_i <= t of d_i / n_i."""
+        durations = table["duration_days"].to_numpy(dtype=float)
+        events = table["event"].to_numpy(dtype=float)
+        times = np.unique(durations)
+        at_risk = len(durations) - np.searchsorted(np.sort(durations), times, side="left")
+        deaths = np.bincount(
+            np.searchsorted(times, durations), weights=events, minlength=len(times)
+        )
+        self.baseline_times_ = times
+        self.baseline_cumulative_hazard_ = np.cumsum(deaths / np.maximum(at_risk, 1))
+
+    def partial_hazard(self, covariates: pd.DataFrame) -> np.ndarray:
+        """exp(beta'(x - x_mean)) per row of ``covariates`` (1 without covariates)."""
+        if self.coef_.empty:
+            return np.ones(len(covariates))
+        x = covariates.reindex(columns=self.coef_.index, fill_value=0.0).to_numpy(dtype=float)
+        eta = (x - self.covariate_means_.to_numpy()) @ self.coef_.to_numpy()
+        return np.exp(np.clip(eta, -30, 30))
+
+    def baseline_hazard_at(self, days: np.ndarray) -> np.ndarray:
+        """H0(t) evaluated at ``days`` (any shape): right-continuous step, flat past the end."""
+        index = np.searchsorted(self.baseline_times_, np.asarray(days, dtype=float), side="right")
+        padded = np.concatenate([[0.0], self.baseline_cumulative_hazard_])
+        return padded[index]
+
+    def survival(self, days: np.ndarray, covariates: pd.DataFrame) -> np.ndarray:
+        """S(t | x) for each customer (rows) at ``days`` (n x k array or k-vector)."""
+        hazard = self.partial_hazard(covariates)[:, None]
+        grid = np.broadcast_to(np.asarray(days, dtype=float), (len(covariates), np.size(days)))
+        return np.exp(-self.baseline_hazard_at(grid) * hazard)
+
+    def churn_probability(
+        self, days_since_last: np.ndarray, horizon_days: int, covariates: pd.DataFrame
+    ) -> np.ndarray:
+        """P(no transaction in the next ``horizon_days`` | silent ``days_since_last`` days)."""
+        d = np.asarray(days_since_last, dtype=float)
+        rise = self.baseline_hazard_at(d + horizon_days) - self.baseline_hazard_at(d)
+        return np.clip(np.exp(-rise * self.partial_hazard(covariates)), 0.0, 1.0)
+
+    def median_days_to_inactivity(
+        self,
+        days_since_last: np.ndarray,
+        horizon_days: int,
+        covariates: pd.DataFrame,
+        cap_days: float,
+        grid_points: int = 97,
+    ) -> np.ndarray:
+        """Approximate median days until a silence of ``horizon_days`` (module docstring)."""
+        h = float(horizon_days)
+        d = np.minimum(np.asarray(days_since_last, dtype=float), h)
+        grid = np.linspace(0.0, h, grid_points)
+        surv = self.survival(grid, covariates)  # n x G
+        s_h = surv[:, -1]
+        s_d = self.survival_at_each(d, covariates)
+        excess = np.clip(surv - s_h[:, None], 0.0, None)
+        step = grid[1] - grid[0]
+        mean_short_gap = np.trapezoid(excess, dx=step, axis=1) / np.maximum(1.0 - s_h, 1e-12)
+        after_d = np.where(grid[None, :] >= d[:, None], excess, 0.0)
+        residual = np.trapezoid(after_d, dx=step, axis=1) / np.maximum(s_d - s_h, 1e-12)
+        q0 = np.where(d >= h, 1.0, s_h / np.maximum(s_d, 1e-12)).clip(0.0, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            returns = np.ceil(np.log(0.5 / np.maximum(1.0 - q0, 1e-300)) / np.log1p(-s_h))
+        returns = np.where(q0 >= 0.5, 0.0, np.nan_to_num(returns, nan=np.inf, posinf=np.inf))
+        returns = np.where(s_h <= 0.0, np.inf, returns)  # a silence of h never happens
+        days = np.where(
+            returns == 0, h - d, residual + np.maximum(returns - 1, 0) * mean_short_gap + h
+        )
+        return np.minimum(np.nan_to_num(days, nan=cap_days, posinf=cap_days), cap_days)
+
+    def survival_at_each(self, days: np.ndarray, covariates: pd.DataFrame) -> np.ndarray:
+        """S(t_i | x_i): each customer's survival at their own time ``days[i]``."""
+        return np.exp(-self.baseline_hazard_at(days) * self.partial_hazard(covariates))
+
+
+def kaplan_meier_curves(
+    gaps: pd.DataFrame, groups: pd.DataFrame, max_days: float, points: int = 60
+) -> pd.DataFrame:
+    """Kaplan-Meier S(t) = prod_{t_i <= t} (1 - d_i / n_i) of the gap to the next transaction.
+
+    ``groups``: ``customer_id, group`` (a customer may sit in several groups, e.g. a value
+    band and a client type). Returns ``days, survival, group`` on a common grid of days
+    (0 .. ``max_days``): the share of gaps still without a next transaction after ``days``.
+    """
+    from lifelines import KaplanMeierFitter
+
+    grid = np.unique(np.round(np.linspace(0.0, max_days, points)))
+    table = gaps.merge(groups, on="customer_id", how="inner")
+    frames = []
+    for name, part in table.groupby("group", sort=True):
+        if part.empty:
+            continue
+        km = KaplanMeierFitter().fit(part["duration_days"], part["event"])
+        curve = km.survival_function_at_times(grid).to_numpy(dtype=float)
+        frames.append(pd.DataFrame({"days": grid, "survival": curve.round(6), "group": name}))
+    if not frames:
+        return pd.DataFrame({"days": [], "survival": [], "group": []})
+    return pd.concat(frames, ignore_index=True)
