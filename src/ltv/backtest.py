@@ -1,0 +1,470 @@
+"""Backtest of lifetime-value models: fit as of ``cutoff``, score the holdout ``(cutoff, end]``.
+
+Every candidate predicts, per calibration customer, the number of transaction days and the
+value in the holdout window; the functions here compare those predictions with what really
+happened. All functions are pure (arrays or frames in, numbers or frames out).
+
+Metrics
+-------
+- aggregate error: ``(sum(predicted) - sum(actual)) / |sum(actual)|`` for transactions and
+  value (the "% error" of a population forecast);
+- per-customer mean absolute error (``sklearn.metrics.mean_absolute_error``);
+- normalized Gini of predicted vs actual value (how well the prediction *ranks*
+  customers; 1 = perfect order, 0 = no better than random, -1 = reversed);
+- Spearman rank correlation (``scipy.stats.spearmanr``);
+- decile table and cumulative gain curve by predicted value.
+
+Model choice (:func:`choose_model`): lowest per-customer MAE of holdout value; ties
+(equal to 9 significant digits) broken by the smaller absolute aggregate value error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+from sklearn.metrics import mean_absolute_error
+
+from features import split_at
+from ltv import BetaGeoModel, GammaGammaModel, ModifiedBetaGeoModel, ParetoNBDModel
+from ltv.gbm import GradientBoostingValueModel, backtest_windows
+
+#: calibration repeat frequencies shown separately in the calibration plot; the last is "or more"
+CALIBRATION_MAX_FREQUENCY = 7
+
+
+def _as_float(values: Any) -> np.ndarray:
+    return np.asarray(values, dtype=float)
+
+
+def _tie_averaged_order(actual: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """``actual`` sorted by descending ``predicted``, each tie group replaced by its mean.
+
+    Averaging within groups of equal predictions gives the expected result over all
+    orderings of the ties, so a constant prediction scores exactly like a random one.
+    """
+    order = np.argsort(-predicted, kind="stable")
+    sorted_pred = predicted[order]
+    sorted_actual = actual[order]
+    # group id increases at each change of predicted value
+    starts = np.r_[True, sorted_pred[1:] != sorted_pred[:-1]]
+    group = np.cumsum(starts) - 1
+    sums = np.bincount(group, weights=sorted_actual)
+    counts = np.bincount(group)
+    return (sums / counts)[group]
+
+
+def _gini(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Gini of ``actual`` ordered by ``predicted`` (Kaggle's definition, tie-averaged).
+
+    G = (1/n) * sum_i C_i / C_n - (n + 1) / (2n), with C_i the cumulative actual of the
+    i customers with the highest prediction.
+    """
+    n = actual.size
+    ordered = _tie_averaged_order(actual, predicted)
+    cumulative = np.cumsum(ordered)
+    return float(cumulative.sum() / cumulative[-1] / n - (n + 1) / (2 * n))
+
+
+def normalized_gini(actual: Any, predicted: Any) -> float:
+    """Gini of the prediction's ordering divided by the Gini of the perfect ordering.
+
+    1 for a perfect ranking, about 0 for a random one (exactly 0 for a constant
+    prediction), -1 for the reversed ranking. NaN when it is undefined (fewer than two
+    customers, total actual 0, or all actual values equal).
+    """
+    actual = _as_float(actual)
+    predicted = _as_float(predicted)
+    if actual.size < 2 or actual.sum() == 0:
+        return math.nan
+    best = _gini(actual, actual)
+    if best == 0:
+        return math.nan
+    return _gini(actual, predicted) / best
+
+
+def spearman(actual: Any, predicted: Any) -> float:
+    """Spearman rank correlation; NaN when either side is constant."""
+    actual = _as_float(actual)
+    predicted = _as_float(predicted)
+    if actual.size < 2 or np.ptp(actual) == 0 or np.ptp(predicted) == 0:
+        return math.nan
+    return float(spearmanr(actual, predicted).statistic)
+
+
+def aggregate_error(actual: Any, predicted: Any) -> float:
+    """Relative error of the total: (sum predicted - sum actual) / |sum actual| (NaN if 0)."""
+    total = float(np.sum(actual))
+    if total == 0:
+        return math.nan
+    return (float(np.sum(predicted)) - total) / abs(total)
+
+
+def decile_table(actual: Any, predicted: Any, n_groups: int = 10) -> pd.DataFrame:
+    """Customers in ``n_groups`` equal-sized groups by descending prediction (1 = highest).
+
+    Returns decile, customers, actual (sum of actual), predicted (sum of predicted); the
+    columns add up to the totals. Ties are ordered by input position (stable).
+    """
+    actual = _as_float(actual)
+    predicted = _as_float(predicted)
+    n = actual.size
+    order = np.argsort(-predicted, kind="stable")
+    decile = np.empty(n, dtype=np.int64)
+    decile[order] = np.arange(n) * n_groups // max(n, 1) + 1
+    table = (
+        pd.DataFrame({"decile": decile, "actual": actual, "predicted": predicted})
+        .groupby("decile")
+        .agg(customers=("actual", "size"), actual=("actual", "sum"), predicted=("predicted", "sum"))
+        .reindex(range(1, n_groups + 1), fill_value=0)
+        .rename_axis("decile")
+        .reset_index()
+    )
+    table["customers"] = table["customers"].astype(np.int64)
+    return table
+
+
+def gain_curve(actual: Any, predicted: Any, n_points: int = 101) -> pd.DataFrame:
+    """Cumulative share of actual value captured by the top share of customers by prediction.
+
+    Columns share_of_customers (0..1 in ``n_points`` steps), model (share of the total
+    actual value among the top ``round(share * n)`` customers, ties averaged) and random
+    (the diagonal a random order achieves on average).
+    """
+    actual = _as_float(actual)
+    predicted = _as_float(predicted)
+    n = actual.size
+    share = np.linspace(0.0, 1.0, n_points)
+    total = actual.sum()
+    cumulative = np.r_[0.0, np.cumsum(_tie_averaged_order(actual, predicted))]
+    top = np.rint(share * n).astype(np.int64)
+    model = cumulative[top] / total if total != 0 else np.full(n_points, np.nan)
+    return pd.DataFrame({"share_of_customers": share, "model": model, "random": share})
+
+
+def calibration_by_frequency(
+    frequency: Any,
+    actual: Any,
+    predicted: Any,
+    max_frequency: int = CALIBRATION_MAX_FREQUENCY,
+) -> pd.DataFrame:
+    """Mean actual and predicted holdout transactions by calibration repeat frequency x.
+
+    The classic BTYD "calibration vs holdout" check (Fader, Hardie & Lee 2005, fig. 4):
+    rows frequency 0..max_frequency, where the last row holds every customer with
+    x >= max_frequency; columns frequency, customers, actual, predicted.
+    """
+    group = np.minimum(_as_float(frequency), max_frequency).astype(np.int64)
+    frame = pd.DataFrame({"frequency": group, "actual": actual, "predicted": predicted})
+    table = (
+        frame.groupby("frequency")
+        .agg(customers=("actual", "size"), actual=("actual", "mean"), predicted=("predicted", "mean"))
+        .reindex(range(max_frequency + 1))
+        .rename_axis("frequency")
+        .reset_index()
+    )
+    table["customers"] = table["customers"].fillna(0).astype(np.int64)
+    return table
+
+
+def window_totals(
+    transactions: pd.DataFrame, start: dt.date, end: dt.date, customer_ids: Any
+) -> pd.DataFrame:
+    """Per customer in ``customer_ids``: distinct transaction days and value in (start, end].
+
+    Returns customer_id, transactions, value (zeros for customers without any).
+    """
+    dates = pd.to_datetime(transactions["date"])
+    in_window = (dates > pd.Timestamp(start)) & (dates <= pd.Timestamp(end))
+    window = transactions.loc[in_window, ["customer_id", "date", "amount"]]
+    per_customer = window.groupby("customer_id").agg(
+        transactions=("date", "nunique"), value=("amount", "sum")
+    )
+    result = per_customer.reindex(pd.Index(customer_ids, name="customer_id"), fill_value=0)
+    return result.reset_index().astype({"transactions": np.int64, "value": float})
+
+
+def past_value_repeats(
+    transactions: pd.DataFrame, cutoff: dt.date, holdout_days: int, customer_ids: Any
+) -> pd.DataFrame:
+    """Baseline: each customer repeats, in the holdout, what they did in the last
+    ``holdout_days`` before ``cutoff`` (transaction days and value in (cutoff - H, cutoff]).
+
+    Returns customer_id, predicted_transactions, predicted_value.
+    """
+    start = cutoff - dt.timedelta(days=holdout_days)
+    totals = window_totals(transactions, start, cutoff, customer_ids)
+    return pd.DataFrame(
+        {
+            "customer_id": totals["customer_id"],
+            "predicted_transactions": totals["transactions"].astype(float),
+            "predicted_value": totals["value"],
+        }
+    )
+
+
+def _finite_or_none(value: float) -> float | None:
+    """JSON has no NaN: undefined metrics become null."""
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def evaluate(
+    actual_transactions: Any,
+    predicted_transactions: Any,
+    actual_value: Any,
+    predicted_value: Any,
+) -> dict[str, float | None]:
+    """Every backtest metric of one candidate, as a flat dict ready for ``ltv.json``."""
+    metrics = {
+        "actual_transactions": float(np.sum(actual_transactions)),
+        "predicted_transactions": float(np.sum(predicted_transactions)),
+        "transactions_error": aggregate_error(actual_transactions, predicted_transactions),
+        "mae_transactions": float(mean_absolute_error(actual_transactions, predicted_transactions)),
+        "actual_value": float(np.sum(actual_value)),
+        "predicted_value": float(np.sum(predicted_value)),
+        "value_error": aggregate_error(actual_value, predicted_value),
+        "mae_value": float(mean_absolute_error(actual_value, predicted_value)),
+        "gini": normalized_gini(actual_value, predicted_value),
+        "spearman": spearman(actual_value, predicted_value),
+    }
+    return {
+        "customers": int(np.size(actual_value)),
+        **{key: _finite_or_none(value) for key, value in metrics.items()},
+    }
+
+
+def choose_model(metrics: dict[str, dict[str, Any]]) -> tuple[str, str]:
+    """The candidate with the lowest per-customer MAE of holdout value.
+
+    Ties (MAE equal to 9 significant digits) go to the smaller absolute aggregate value
+    error, then to the name. ``metrics`` maps name -> :func:`evaluate` output; candidates
+    without a ``mae_value`` (skipped) are ignored. Returns (name, reason).
+    """
+    scored = {
+        name: m for name, m in metrics.items() if m and m.get("mae_value") is not None
+    }
+    if not scored:
+        raise ValueError("no candidate has backtest metrics to choose from")
+
+    def key(name: str) -> tuple[float, float, str]:
+        m = scored[name]
+        error = m.get("value_error")
+        return (float(f"{m['mae_value']:.9g}"), abs(error) if error is not None else math.inf, name)
+
+    ranked = sorted(scored, key=key)
+    best = ranked[0]
+    reason = f"lowest per-customer MAE of holdout value ({scored[best]['mae_value']:.4g})"
+    if len(ranked) > 1:
+        runner = ranked[1]
+        reason += f"; next {runner} ({scored[runner]['mae_value']:.4g})"
+    return best, reason
+
+
+# --------------------------------------------------------------------------------------
+# Running the backtest: every candidate fitted as of cutoff = as_of - holdout_days
+# --------------------------------------------------------------------------------------
+
+#: probabilistic transaction models by their ``ltv.model`` name
+TRANSACTION_MODELS = {
+    "bgnbd": BetaGeoModel,
+    "pareto_nbd": ParetoNBDModel,
+    "mbgnbd": ModifiedBetaGeoModel,
+}
+#: every candidate ``ltv.model: auto`` chooses from
+CANDIDATES = (*TRANSACTION_MODELS, "gbm")
+#: fewest calibration customers with a repeat transaction for a model to be fitted
+MIN_REPEAT_CUSTOMERS = 5
+
+
+def spend_mask(frequency: Any, monetary_value: Any) -> np.ndarray:
+    """Rows the Gamma-Gamma model can use: at least one repeat day and positive mean spend."""
+    return (_as_float(frequency) > 0) & (_as_float(monetary_value) > 0)
+
+
+def fit_spend_model(frequency: Any, monetary_value: Any, penalizer: float = 0.0) -> GammaGammaModel:
+    """Gamma-Gamma (Fader & Hardie 2013) fitted on the rows of :func:`spend_mask`."""
+    mask = spend_mask(frequency, monetary_value)
+    return GammaGammaModel(penalizer=penalizer).fit(
+        _as_float(frequency)[mask], _as_float(monetary_value)[mask]
+    )
+
+
+def population_mean_spend(spend_model: GammaGammaModel) -> float:
+    """E[z] = p v / (q - 1), the mean spend per transaction of a customer without history."""
+    p, q, v = (spend_model.params_[k] for k in ("p", "q", "v"))
+    if q <= 1:
+        raise ValueError(f"Gamma-Gamma q={q:.4g} <= 1: the population mean spend is infinite")
+    return p * v / (q - 1)
+
+
+def spend_inputs(spend_model: GammaGammaModel, frequency: Any, monetary_value: Any) -> np.ndarray:
+    """Monetary values to pass to the spend model: a customer it cannot use (no repeat day
+    or non-positive mean spend) gets the population mean E[z], and since the Gamma-Gamma
+    conditional mean is a weighted average of E[z] and the customer's own mean, that
+    customer's expected spend is exactly E[z]."""
+    mask = spend_mask(frequency, monetary_value)
+    return np.where(mask, _as_float(monetary_value), population_mean_spend(spend_model))
+
+
+def expected_spend(spend_model: GammaGammaModel, frequency: Any, monetary_value: Any) -> np.ndarray:
+    """Conditional expected spend per transaction; E[z] for customers without usable spend."""
+    mask = spend_mask(frequency, monetary_value)
+    result = np.full(mask.size, population_mean_spend(spend_model))
+    if mask.any():
+        result[mask] = spend_model.expected_value(
+            _as_float(frequency)[mask], _as_float(monetary_value)[mask]
+        )
+    return result
+
+
+def fit_summary(model: Any) -> dict[str, Any]:
+    """Fitted parameters and fit statistics of a probabilistic model, for ``ltv.json``."""
+    return {
+        "params": {k: float(v) for k, v in model.params_.items()},
+        "log_likelihood": _finite_or_none(float(model.log_likelihood_)),
+        "aic": _finite_or_none(float(model.aic_)),
+        "bic": _finite_or_none(float(model.bic_)),
+        "converged": bool(model.converged_),
+        "n_customers": int(model.n_customers_),
+    }
+
+
+@dataclass
+class BacktestResult:
+    """What :func:`run_backtest` found.
+
+    ``holdout``: one row per calibration customer: customer_id, frequency,
+    actual_transactions, actual_value and ``<candidate>_transactions`` /
+    ``<candidate>_value`` predictions (also for ``past_value_repeats``).
+    ``metrics``: candidate -> :func:`evaluate`; ``fits``: probabilistic model -> fit
+    summary (plus ``gamma_gamma``); ``skipped``: candidate -> reason.
+    """
+
+    cutoff: dt.date
+    end: dt.date
+    holdout: pd.DataFrame
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def run_backtest(
+    transactions: pd.DataFrame,
+    as_of: dt.date,
+    *,
+    holdout_days: int,
+    unit_days: int = 7,
+    trend_window_days: int = 90,
+    penalizer: float = 0.0,
+    seed: int = 0,
+    candidates: tuple[str, ...] = CANDIDATES,
+) -> BacktestResult:
+    """Fit every candidate as of ``as_of - holdout_days`` and predict the holdout.
+
+    Probabilistic models predict transaction days E[X(T, T + H] | x, t_x, T] and value
+    = that times the Gamma-Gamma expected spend; ``gbm`` is trained one window earlier
+    (see :mod:`ltv.gbm`). A candidate whose window starts before the data does, or which
+    has too few repeat customers, is skipped with the reason. ``transactions`` must hold
+    nothing after ``as_of``.
+    """
+    cutoff = as_of - dt.timedelta(days=holdout_days)
+    first_date = pd.to_datetime(transactions["date"]).min().date()
+    empty = pd.DataFrame(columns=["customer_id", "frequency", "actual_transactions", "actual_value"])
+    if cutoff <= first_date:
+        reason = (
+            f"history {first_date}..{as_of} is not longer than ltv.holdout_days={holdout_days}"
+        )
+        result = BacktestResult(cutoff, as_of, empty)
+        result.skipped = dict.fromkeys(candidates, reason)
+        return result
+
+    calibration, holdout = split_at(
+        transactions, cutoff, as_of, unit_days=unit_days, trend_window_days=trend_window_days
+    )
+    frame = calibration[["customer_id", "frequency", "recency", "T", "monetary_value"]].merge(
+        holdout[["customer_id", "holdout_transactions", "holdout_value"]],
+        on="customer_id",
+        how="left",
+    )
+    frame = frame.fillna({"holdout_transactions": 0, "holdout_value": 0.0})
+    table = pd.DataFrame(
+        {
+            "customer_id": frame["customer_id"],
+            "frequency": frame["frequency"].astype(float),
+            "actual_transactions": frame["holdout_transactions"].astype(float),
+            "actual_value": frame["holdout_value"].astype(float),
+        }
+    )
+    result = BacktestResult(cutoff, as_of, table)
+    t = holdout_days / unit_days
+    f, r, big_t, m = (frame[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T", "monetary_value"))
+
+    n_repeat = int(spend_mask(f, m).sum())
+    probabilistic = [c for c in candidates if c in TRANSACTION_MODELS]
+    if n_repeat < MIN_REPEAT_CUSTOMERS:
+        reason = (
+            f"only {n_repeat} calibration customers with repeat purchases and positive spend "
+            f"as of {cutoff} (need {MIN_REPEAT_CUSTOMERS})"
+        )
+        result.skipped.update(dict.fromkeys(probabilistic, reason))
+        probabilistic = []
+    else:
+        spend_model = fit_spend_model(f, m, penalizer)
+        result.fits["gamma_gamma"] = fit_summary(spend_model)
+        spend = expected_spend(spend_model, f, m)
+    for name in probabilistic:
+        model = TRANSACTION_MODELS[name](penalizer=penalizer).fit(f, r, big_t)
+        result.fits[name] = fit_summary(model)
+        predicted = np.asarray(model.expected_transactions(t, f, r, big_t), dtype=float)
+        table[f"{name}_transactions"] = predicted
+        table[f"{name}_value"] = predicted * spend
+
+    if "gbm" in candidates:
+        train, evaluated = backtest_windows(as_of, holdout_days)
+        if train.features_as_of <= first_date:
+            result.skipped["gbm"] = (
+                f"gbm needs two windows of ltv.holdout_days={holdout_days} before {as_of}; "
+                f"the data start {first_date}"
+            )
+        else:
+            train_features, train_target = split_at(
+                transactions,
+                train.features_as_of,
+                train.target_end,
+                unit_days=unit_days,
+                trend_window_days=trend_window_days,
+            )
+            train_target = train_features[["customer_id"]].merge(
+                train_target, on="customer_id", how="left"
+            ).fillna({"holdout_transactions": 0, "holdout_value": 0.0})
+            booster = GradientBoostingValueModel(random_state=seed).fit(
+                train_features, train_target["holdout_value"], train_target["holdout_transactions"]
+            )
+            predicted = booster.predict(calibration)
+            table["gbm_transactions"] = predicted["predicted_transactions"].to_numpy()
+            table["gbm_value"] = predicted["predicted_value"].to_numpy()
+            result.fits["gbm"] = {
+                "train_features_as_of": train.features_as_of.isoformat(),
+                "train_target_end": train.target_end.isoformat(),
+                "evaluated_features_as_of": evaluated.features_as_of.isoformat(),
+                "evaluated_target_end": evaluated.target_end.isoformat(),
+                "train_customers": int(booster.n_customers_),
+            }
+
+    baseline = past_value_repeats(transactions, cutoff, holdout_days, table["customer_id"])
+    table["past_value_repeats_transactions"] = baseline["predicted_transactions"].to_numpy()
+    table["past_value_repeats_value"] = baseline["predicted_value"].to_numpy()
+
+    for name in (*[c for c in candidates if c not in result.skipped], "past_value_repeats"):
+        result.metrics[name] = evaluate(
+            table["actual_transactions"],
+            table[f"{name}_transactions"],
+            table["actual_value"],
+            table[f"{name}_value"],
+        )
+    return result
