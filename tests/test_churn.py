@@ -285,6 +285,11 @@ def test_reasons_quote_the_customers_own_numbers():
     assert len(codes) <= 3 and "value_down" in codes
     assert "value down 60% against the previous quarter" in shrinking["reasons_en"]
     assert "交易金额较上一季度下降60%" in shrinking["reasons_zh"]
+    # the only other applicable reasons: 3 product lines -> 1, main channel 手机银行 -> 柜面
+    assert set(codes) == {"value_down", "fewer_products", "channel_shift"}
+    assert "only one product line left" in shrinking["reasons_en"]
+    assert "moved from mobile to counter" in shrinking["reasons_en"]
+    assert "主要渠道从手机银行转为柜面" in shrinking["reasons_zh"]
     # 20 days silent against a 25-day usual gap is not overdue: never given as a reason
     assert "long_gap" not in codes
     assert reasons.loc["steady", "reason_codes"] == ""  # not at risk: no reasons

@@ -18,6 +18,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from kequn.labels import label
+
 REASONS = (
     "account_closing",
     "long_gap",
@@ -51,6 +53,13 @@ def _fmt_1(values: np.ndarray) -> np.ndarray:
     return pd.Series(np.nan_to_num(values)).map("{:.1f}".format).to_numpy(dtype=object)
 
 
+def _english(names: np.ndarray) -> np.ndarray:
+    """Channel names from the data in English where kequn.labels knows them (柜面 -> counter)."""
+    values = pd.Series(names)
+    mapping = {name: label(name, "en") for name in values.unique()}
+    return values.map(mapping).to_numpy(dtype=object)
+
+
 def _window_words(trend_window_days: int) -> tuple[str, str]:
     if int(trend_window_days) == 90:
         return "the previous quarter", "上一季度"
@@ -81,6 +90,7 @@ def reason_table(
     )
     recent_channel = _text(features, "recent_main_channel")
     prior_channel = _text(features, "prior_main_channel")
+    recent_channel_en, prior_channel_en = _english(recent_channel), _english(prior_channel)
     previous_en, previous_zh = _window_words(trend_window_days)
     s_days, s_ratio, s_pct = _fmt_int(silence), _fmt_1(ratio), _fmt_int(100 * drop)
     s_pp, s_rp = _fmt_int(prior_products), _fmt_int(recent_products)
@@ -135,7 +145,7 @@ def reason_table(
         "channel_shift": (
             (recent_channel != "") & (prior_channel != "") & (recent_channel != prior_channel),
             ((recent_channel != prior_channel) & (recent_channel != "")).astype(float),
-            "moved from " + prior_channel + " to " + recent_channel,
+            "moved from " + prior_channel_en + " to " + recent_channel_en,
             "主要渠道从" + prior_channel + "转为" + recent_channel,
         ),
         "fewer_visits": (

@@ -285,7 +285,8 @@ def score_churn(
                     log,
                     f"BTYD {type(transaction_model).__name__} as of {eval_window.eval_cutoff}",
                 ):
-                    refit = type(transaction_model)().fit(
+                    penalizer = getattr(transaction_model, "penalizer", 0.0)
+                    refit = type(transaction_model)(penalizer=penalizer).fit(
                         eval_features["frequency"].to_numpy(float),
                         eval_features["recency"].to_numpy(float),
                         eval_features["T"].to_numpy(float),

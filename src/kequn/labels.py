@@ -66,6 +66,14 @@ LABELS: dict[str, dict[str, str]] = {
     "action_cross_sell": {"en": "Cross-sell the next product", "zh": "交叉销售新产品"},
     "action_reactivation_offer": {"en": "Reactivation offer", "zh": "唤醒激活优惠"},
     "action_relationship_review": {"en": "Relationship review", "zh": "客户关系维护回访"},
+    # churn reason codes (churn.parquet reason_codes)
+    "account_closing": {"en": "Account closing", "zh": "即将销户"},
+    "long_gap": {"en": "Long silence", "zh": "长期无交易"},
+    "single_purchase": {"en": "Single transaction day", "zh": "仅一次交易"},
+    "value_down": {"en": "Value down", "zh": "交易金额下降"},
+    "fewer_products": {"en": "Fewer product lines", "zh": "产品线减少"},
+    "channel_shift": {"en": "Channel shift", "zh": "渠道迁移"},
+    "fewer_visits": {"en": "Fewer transaction days", "zh": "交易天数减少"},
 }
 
 
