@@ -55,6 +55,14 @@ def test_clusters_recover_the_generating_groups(customers):
     assert (model.predict(behaviour_matrix(customers)) == model.labels_).mean() > 0.99
 
 
+def test_minibatch_path_beyond_threshold_recovers_the_groups(customers):
+    model = BehaviourClusters(
+        k_range=(3, 5), silhouette_sample=800, minibatch_above=500, seed=2
+    ).fit(behaviour_matrix(customers))
+    assert model.k_ == 4
+    assert adjusted_rand_score(customers["true_group"], model.labels_) > 0.95
+
+
 def test_match_cluster_ids_undoes_a_permutation():
     previous = {
         "features": ["a", "b"],

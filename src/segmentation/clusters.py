@@ -11,7 +11,9 @@ Features (one row per customer; logs tame the heavy right tails of counts and am
 
 Each column is standardized, ``z = (x - mean) / std`` (a constant column gets std 1).
 k-means (Lloyd 1982; k-means++ seeding, Arthur & Vassilvitskii 2007) is fitted for every
-``k`` in ``k_range``; mini-batch k-means (Sculley 2010) above ``minibatch_above`` rows. The
+``k`` in ``k_range`` (on a seeded sample of ``minibatch_above`` rows when there are more);
+beyond ``minibatch_above`` rows the chosen k is refitted on all rows by mini-batch k-means
+(Sculley 2010) started from the sample's centroids. The
 chosen ``k`` maximises the mean silhouette (Rousseeuw 1987) on a seeded sample of
 ``silhouette_sample`` rows -- except that the previous run's ``k`` is kept when its
 silhouette is within :data:`K_STICKINESS` of the best, so that ids can carry over.
@@ -131,18 +133,17 @@ class BehaviourClusters:
         self.seed = seed
         self.previous = previous
 
-    def _kmeans(self, k: int, n: int):
-        if n > self.minibatch_above:
-            return MiniBatchKMeans(
-                n_clusters=k, random_state=self.seed, n_init=3, batch_size=4096, max_iter=100
-            )
-        return KMeans(n_clusters=k, random_state=self.seed, n_init=3)
-
     def _standardize(self, X: pd.DataFrame) -> np.ndarray:
         return (X.to_numpy("float64") - self.mean_) / self.scale_
 
     def fit(self, X: pd.DataFrame) -> BehaviourClusters:
-        """Fit on the behaviour matrix ``X`` (:func:`behaviour_matrix`)."""
+        """Fit on the behaviour matrix ``X`` (:func:`behaviour_matrix`).
+
+        Candidate k are fitted with Lloyd's k-means (3 k-means++ starts) on at most
+        ``minibatch_above`` rows (a seeded sample beyond that) and scored by silhouette on
+        ``silhouette_sample`` rows. Beyond ``minibatch_above`` rows the chosen k is then
+        refitted on every row by mini-batch k-means started from the sample's centroids.
+        """
         self.features_ = list(X.columns)
         values = X.to_numpy("float64")
         n = len(values)
@@ -151,22 +152,27 @@ class BehaviourClusters:
         self.scale_ = np.where(scale > 1e-12, scale, 1.0)
         Z = self._standardize(X)
         rng = np.random.default_rng(self.seed)
+        minibatch = n > self.minibatch_above
+        if minibatch:
+            Z_fit = Z[np.sort(rng.choice(n, size=self.minibatch_above, replace=False))]
+        else:
+            Z_fit = Z
         sample = np.sort(rng.choice(n, size=min(self.silhouette_sample, n), replace=False))
         n_distinct = len(np.unique(Z[sample], axis=0)) if n else 0
         sample_distances = pairwise_distances(Z[sample])  # once, reused for every k
         low, high = int(self.k_range[0]), int(self.k_range[1])
-        fits: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        fits: dict[int, KMeans] = {}
         self.silhouette_by_k_ = {}
         for k in range(max(low, 2), high + 1):
             if k >= n_distinct:  # silhouette needs 2 <= k <= distinct points - 1
                 break
-            model = self._kmeans(k, n).fit(Z)
-            labels = model.labels_
-            if len(np.unique(labels[sample])) < 2:
+            model = KMeans(n_clusters=k, random_state=self.seed, n_init=3).fit(Z_fit)
+            sample_labels = model.predict(Z[sample])
+            if len(np.unique(sample_labels)) < 2:
                 continue
-            score = silhouette_score(sample_distances, labels[sample], metric="precomputed")
+            score = silhouette_score(sample_distances, sample_labels, metric="precomputed")
             self.silhouette_by_k_[k] = float(score)
-            fits[k] = (model.cluster_centers_, labels)
+            fits[k] = model
         if not fits:  # too few customers or distinct behaviours: one cluster
             centroids, labels = Z.mean(axis=0, keepdims=True), np.zeros(n, dtype=np.int64)
             self.k_ = 1
@@ -179,7 +185,16 @@ class BehaviourClusters:
             ):
                 best = prev_k
             self.k_ = best
-            centroids, labels = fits[best]
+            model = fits[best]
+            if minibatch:
+                model = MiniBatchKMeans(
+                    n_clusters=best,
+                    init=model.cluster_centers_,
+                    n_init=1,
+                    batch_size=4096,
+                    random_state=self.seed,
+                ).fit(Z)
+            centroids, labels = model.cluster_centers_, model.labels_
         self._assign_ids(centroids)
         self.labels_ = self.ids_[self._position_of_kmeans_label][labels]
         return self

@@ -85,8 +85,8 @@ def _round(value: float, digits: int = 6) -> float | None:
 
 
 def _counts(values: np.ndarray, codes) -> dict:
-    series = pd.Series(values)
-    return {code: int((series == code).sum()) for code in codes}
+    counts = pd.Series(values).value_counts()
+    return {code: int(counts.get(code, 0)) for code in codes}
 
 
 def segment_customers(

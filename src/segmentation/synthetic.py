@@ -40,7 +40,9 @@ def synthetic_customers(n: int, seed: int = 0, groups: dict | None = None) -> pd
     gap = np.where(frequency > 0, (tenure - days_since_last) / np.maximum(frequency, 1), np.nan)
     return pd.DataFrame(
         {
-            "customer_id": pd.array([f"C{i:07d}" for i in range(n)], dtype="string"),
+            "customer_id": ("C" + pd.Series(np.arange(n)).astype(str).str.zfill(7)).astype(
+                "string"
+            ),
             "frequency": frequency.astype("float64"),
             "days_since_last": days_since_last.astype("float64"),
             "tenure_days": tenure.astype("float64"),
