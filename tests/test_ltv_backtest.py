@@ -164,8 +164,13 @@ def test_window_totals_and_past_value_repeats_use_half_open_windows():
     tx = pd.DataFrame(
         {
             "customer_id": ["A", "A", "A", "A", "B"],
-            "date": [dt.date(2024, 1, 1), dt.date(2024, 1, 2), dt.date(2024, 1, 2),
-                     dt.date(2024, 1, 11), dt.date(2024, 1, 5)],
+            "date": [
+                dt.date(2024, 1, 1),
+                dt.date(2024, 1, 2),
+                dt.date(2024, 1, 2),
+                dt.date(2024, 1, 11),
+                dt.date(2024, 1, 5),
+            ],
             "amount": [100.0, 1.0, 2.0, 50.0, 7.0],
         }
     )
@@ -216,8 +221,13 @@ def test_gbm_backtest_trains_on_dates_before_the_evaluated_window(monkeypatch):
 
 def test_feature_matrix_aligns_scoring_columns_to_training():
     train = pd.DataFrame(
-        {"customer_id": ["a"], "frequency": [2], "recency": [3.0], "share_product_loan": [1.0],
-         "main_channel": ["app"]}
+        {
+            "customer_id": ["a"],
+            "frequency": [2],
+            "recency": [3.0],
+            "share_product_loan": [1.0],
+            "main_channel": ["app"],
+        }
     )
     columns = feature_matrix(train).columns.tolist()
     assert columns == ["frequency", "recency", "share_product_loan"]  # strings dropped

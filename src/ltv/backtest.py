@@ -163,7 +163,9 @@ def calibration_by_frequency(
     frame = pd.DataFrame({"frequency": group, "actual": actual, "predicted": predicted})
     table = (
         frame.groupby("frequency")
-        .agg(customers=("actual", "size"), actual=("actual", "mean"), predicted=("predicted", "mean"))
+        .agg(
+            customers=("actual", "size"), actual=("actual", "mean"), predicted=("predicted", "mean")
+        )
         .reindex(range(max_frequency + 1))
         .rename_axis("frequency")
         .reset_index()
@@ -245,9 +247,7 @@ def choose_model(metrics: dict[str, dict[str, Any]]) -> tuple[str, str]:
     error, then to the name. ``metrics`` maps name -> :func:`evaluate` output; candidates
     without a ``mae_value`` (skipped) are ignored. Returns (name, reason).
     """
-    scored = {
-        name: m for name, m in metrics.items() if m and m.get("mae_value") is not None
-    }
+    scored = {name: m for name, m in metrics.items() if m and m.get("mae_value") is not None}
     if not scored:
         raise ValueError("no candidate has backtest metrics to choose from")
 
@@ -374,11 +374,11 @@ def run_backtest(
     """
     cutoff = as_of - dt.timedelta(days=holdout_days)
     first_date = pd.to_datetime(transactions["date"]).min().date()
-    empty = pd.DataFrame(columns=["customer_id", "frequency", "actual_transactions", "actual_value"])
+    empty = pd.DataFrame(
+        columns=["customer_id", "frequency", "actual_transactions", "actual_value"]
+    )
     if cutoff <= first_date:
-        reason = (
-            f"history {first_date}..{as_of} is not longer than ltv.holdout_days={holdout_days}"
-        )
+        reason = f"history {first_date}..{as_of} is not longer than ltv.holdout_days={holdout_days}"
         result = BacktestResult(cutoff, as_of, empty)
         result.skipped = dict.fromkeys(candidates, reason)
         return result
@@ -402,7 +402,9 @@ def run_backtest(
     )
     result = BacktestResult(cutoff, as_of, table)
     t = holdout_days / unit_days
-    f, r, big_t, m = (frame[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T", "monetary_value"))
+    f, r, big_t, m = (
+        frame[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T", "monetary_value")
+    )
 
     n_repeat = int(spend_mask(f, m).sum())
     probabilistic = [c for c in candidates if c in TRANSACTION_MODELS]
@@ -439,9 +441,11 @@ def run_backtest(
                 unit_days=unit_days,
                 trend_window_days=trend_window_days,
             )
-            train_target = train_features[["customer_id"]].merge(
-                train_target, on="customer_id", how="left"
-            ).fillna({"holdout_transactions": 0, "holdout_value": 0.0})
+            train_target = (
+                train_features[["customer_id"]]
+                .merge(train_target, on="customer_id", how="left")
+                .fillna({"holdout_transactions": 0, "holdout_value": 0.0})
+            )
             booster = GradientBoostingValueModel(random_state=seed).fit(
                 train_features, train_target["holdout_value"], train_target["holdout_transactions"]
             )

@@ -139,7 +139,9 @@ class GradientBoostingValueModel:
             **loss,
         )
 
-    def fit(self, customers: pd.DataFrame, value: Any, transactions: Any) -> GradientBoostingValueModel:
+    def fit(
+        self, customers: pd.DataFrame, value: Any, transactions: Any
+    ) -> GradientBoostingValueModel:
         """Fit on a customers table and each customer's value and transaction days in the
         following window."""
         x = feature_matrix(customers)

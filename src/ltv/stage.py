@@ -54,6 +54,8 @@ PLOT_CALIBRATION = Path("reports/plots/ltv_calibration.csv")
 PLOT_DECILES = Path("reports/plots/ltv_deciles.csv")
 PLOT_GAIN = Path("reports/plots/ltv_gain.csv")
 
+#: how ltv.model: auto chooses (ltv.backtest.choose_model)
+CRITERION = "lowest per-customer MAE of holdout value; ties: smaller |aggregate value error|"
 #: default probabilistic model when no backtest can choose one
 DEFAULT_TRANSACTION_MODEL = "bgnbd"
 #: ltv.parquet columns in order (docs/outputs.md)
@@ -118,7 +120,9 @@ def read_settings(params: Mapping[str, Any]) -> dict[str, Any]:
         or not all(isinstance(q, int | float) and not isinstance(q, bool) for q in interval)
         or not 0 < interval[0] < interval[1] < 1
     ):
-        raise UserError(f"params.yaml: ltv.interval={interval!r} must be [low, high], 0 < low < high < 1")
+        raise UserError(
+            f"params.yaml: ltv.interval={interval!r} must be [low, high], 0 < low < high < 1"
+        )
     seed = params.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise UserError(f"params.yaml: seed={seed!r} must be a whole number")
@@ -160,8 +164,11 @@ def customer_margin(customers: pd.DataFrame, margin: float | Mapping[str, float]
     lines = [c.removeprefix("share_product_") for c in share_columns]
     unmapped = [line for line in lines if line not in margin]
     if unmapped:
-        log.warning("ltv.margin has no margin for product line(s) %s: using the mean %.4g",
-                    ", ".join(unmapped), mean_margin)
+        log.warning(
+            "ltv.margin has no margin for product line(s) %s: using the mean %.4g",
+            ", ".join(unmapped),
+            mean_margin,
+        )
     rates = np.array([margin.get(line, mean_margin) for line in lines])
     shares = customers[share_columns].to_numpy(dtype=float)
     shares = np.nan_to_num(shares, nan=0.0)
@@ -202,7 +209,7 @@ def choose(settings: Mapping[str, Any], result: BacktestResult) -> dict[str, Any
         "requested": requested,
         "model": model,
         "transaction_model": transaction_model,
-        "criterion": "lowest per-customer MAE of holdout value; ties: smaller |aggregate value error|",
+        "criterion": CRITERION,
         "reason": reason,
         "transaction_model_reason": prob_reason,
     }
@@ -291,7 +298,9 @@ def score_gbm(
     )
     target = features[["customer_id"]].merge(target, on="customer_id", how="left")
     target = target.fillna({"holdout_transactions": 0, "holdout_value": 0.0})
-    booster = GradientBoostingValueModel(interval=settings["interval"], random_state=settings["seed"])
+    booster = GradientBoostingValueModel(
+        interval=settings["interval"], random_state=settings["seed"]
+    )
     booster.fit(features, target["holdout_value"], target["holdout_transactions"])
     scale = horizon_scale(settings["holdout_days"], settings["horizon_months"])
     scores = lifetime_value(
@@ -330,7 +339,9 @@ def _read_inputs(params: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame,
     as_of = resolve_as_of(dict(params), dates.max().date())
     transactions = transactions.loc[dates <= pd.Timestamp(as_of)].reset_index(drop=True)
     customers = pd.read_parquet(CUSTOMERS)
-    missing = {"customer_id", "frequency", "recency", "T", "monetary_value"} - set(customers.columns)
+    missing = {"customer_id", "frequency", "recency", "T", "monetary_value"} - set(
+        customers.columns
+    )
     if missing:
         raise UserError(f"{CUSTOMERS}: missing column(s) {', '.join(sorted(missing))}")
     if customers.empty:
