@@ -18,7 +18,13 @@ import pytest
 from scipy.special import hyp2f1
 
 from conftest import REPO_ROOT
-from kequn.synthetic import add_dirty_rows, generate, write_bank_extract
+from kequn.synthetic import (
+    add_dirty_rows,
+    generate,
+    write_bank_extract,
+    write_csv_utf8,
+    write_parquet,
+)
 
 SAMPLE = REPO_ROOT / "data" / "sample"
 START, END = dt.date(2023, 1, 1), dt.date(2025, 12, 31)
@@ -121,6 +127,23 @@ def test_channel_drift_moves_the_counter_share(small):
     away = tx["channel_drift"] == "away"
     assert counter[to_counter & late].mean() > counter[to_counter & early].mean() + 0.2
     assert counter[away & late].mean() < counter[away & early].mean() - 0.1
+
+
+def test_benchmark_writers_round_trip(small, tmp_path):
+    import pyarrow.parquet as pq
+
+    write_parquet(small, tmp_path / "t.parquet")
+    write_csv_utf8(small, tmp_path / "t.csv")
+    table = pq.read_table(tmp_path / "t.parquet")
+    assert str(table.schema.field("date").type) == "date32[day]"
+    cols = ["txn_id", "customer_id", "date", "amount", "product", "channel", "status"]
+    from_csv = pd.read_csv(tmp_path / "t.csv", dtype={"txn_id": str, "customer_id": str})
+    for got in (table.to_pandas(), from_csv):
+        assert list(got.columns) == cols
+        assert got["customer_id"].tolist() == small.transactions["customer_id"].tolist()
+        np.testing.assert_array_equal(got["amount"], small.transactions["amount"])
+        dates = pd.to_datetime(got["date"]).to_numpy()
+        np.testing.assert_array_equal(dates, small.transactions["date"].to_numpy())
 
 
 def classify(fields: list[str], seen: set[str]) -> str:

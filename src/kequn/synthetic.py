@@ -369,12 +369,16 @@ def generate(
     change_day = window_start + ch.random(n) * (period_days - 30 - window_start).clip(1)
     change_day = np.where(drifts, change_day, np.inf)
     ramp = np.clip((day - change_day[owner]) / truth.drift_ramp_days, 0.0, 1.0)
-    logits = np.log(channel_pref)[owner]
-    logits[:, 0] += magnitude[owner] * ramp
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probs /= probs.sum(axis=1, keepdims=True)
-    channel = _categorical(ch, probs, np.arange(owner.size))
-    del logits, probs
+    # the logit of 柜面 moves by m * ramp: P(柜面) = w0 e^s / (w0 e^s + 1 - w0), and the
+    # other two keep their ratio (1-D per row, no rows x channels matrix)
+    boost = channel_pref[owner, 0] * np.exp(magnitude[owner] * ramp)
+    p_counter = boost / (boost + 1.0 - channel_pref[owner, 0])
+    p_mobile = channel_pref[:, 1] / (channel_pref[:, 1] + channel_pref[:, 2])
+    u = ch.random(owner.size)
+    with np.errstate(divide="ignore", invalid="ignore"):  # p_counter == 1: u < p_counter
+        rest_u = (u - p_counter) / (1.0 - p_counter)
+    channel = np.where(u < p_counter, 0, np.where(rest_u < p_mobile[owner], 1, 2)).astype(np.int8)
+    del boost, p_counter, rest_u, u
 
     # 7. reversals: a copy of the row with status 冲正
     rev = np.flatnonzero(rng["reversal"].random(owner.size) < truth.reversal_rate)
