@@ -14,6 +14,7 @@ import duckdb
 
 from ingest import sql
 from ingest.mapping import CLIENT_COLUMNS, TRANSACTION_COLUMNS, Mapping
+from ingest.read import attach_raw
 
 #: roles read from a file beyond its mapped columns
 FLAG_ROLES = ("sign_flag", "filter_value")
@@ -51,6 +52,7 @@ def clean_transactions(
         source=source,
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE {cleaned} AS {query}")
+    attach_raw(con, cleaned, source)
     accepted = con.sql(sql.accepted_sql(cleaned, output_columns(mapping, "transactions")))
     return accepted, con.sql(sql.rejects_sql(cleaned))
 
@@ -70,6 +72,7 @@ def clean_clients(
         source=source,
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE {cleaned} AS {query}")
+    attach_raw(con, cleaned, source)
     accepted = con.sql(sql.accepted_sql(cleaned, output_columns(mapping, "clients")))
     return accepted, con.sql(sql.rejects_sql(cleaned))
 

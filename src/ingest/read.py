@@ -12,14 +12,20 @@ from __future__ import annotations
 
 import csv
 import glob
+import shutil
 import tempfile
+import weakref
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ingest import sql
 from ingest.decode import NATIVE, find_decode_error, transcode_to_utf8
+from ingest.lines import fetch_lines, scan_lines
 from ingest.mapping import Mapping
 from kequn.errors import UserError
 
@@ -83,9 +89,13 @@ def _read_lines(con: duckdb.DuckDBPyConnection, text_file: Path, table: str) -> 
     con.execute(f"DROP TABLE {table}_raw")
 
 
-def _first_line(text_file: Path) -> str:
-    with open(text_file, encoding="utf-8-sig", newline="") as handle:
-        return handle.readline()
+def _first_line(text_file: Path, path: Path, mapping: Mapping) -> str:
+    with open(text_file, "rb") as handle:
+        first = handle.readline()
+    try:
+        return first.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _cannot_read(path, mapping, exc) from None
 
 
 def _excel_to_csv(path: Path, target: Path) -> None:
@@ -93,27 +103,191 @@ def _excel_to_csv(path: Path, target: Path) -> None:
     sheet.to_csv(target, header=False, index=False, encoding="utf-8", lineterminator="\n")
 
 
-def _load_text_file(
-    con: duckdb.DuckDBPyConnection, path: Path, mapping: Mapping, table: str, tmp: Path
-) -> tuple[Path, str]:
-    """Bring one text/Excel file into ``table(line, raw)``; return the UTF-8 file and format."""
-    fmt = mapping.format
-    if fmt == "excel":
-        text_file, fmt = tmp / f"{table}.csv", "csv"
+def _text_file(path: Path, mapping: Mapping, tmp: Path, stem: str) -> tuple[Path, str]:
+    """The UTF-8 text of one text/Excel file (itself, or a converted copy) and its format."""
+    if mapping.format == "excel":
+        text_file = tmp / f"{stem}.csv"
         try:
             _excel_to_csv(path, text_file)
         except Exception as exc:  # openpyxl raises many types for a bad workbook
             raise UserError(f"{path}: cannot read as an Excel workbook: {exc}") from None
-    elif mapping.encoding in NATIVE:
-        text_file = path
+        return text_file, "csv"
+    if mapping.encoding in NATIVE:
+        return path, mapping.format
+    return transcode_to_utf8(path, mapping.encoding, tmp / f"{stem}.txt"), mapping.format
+
+
+def _cannot_read(path: Path, mapping: Mapping, exc: Exception) -> UserError:
+    find_decode_error(path, mapping.encoding)  # raises with the byte offset when it is that
+    return UserError(f"{path}: cannot read: {str(exc).splitlines()[0]}")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the mapped fields sit in one text file and how many fields a row must have."""
+
+    fmt: str
+    delimiter: str
+    header_lines: int
+    positions: dict[str, int]
+    n_min: int
+    n_max: int | None
+    n_columns: int  # fields per row the fast parser expects
+
+
+def _layout(text_file: Path, path: Path, mapping: Mapping, fmt: str) -> Layout:
+    first = _first_line(text_file, path, mapping)
+    header = None
+    if mapping.header:
+        if not first.strip():
+            raise UserError(
+                f"{path}: empty file or blank first line, but the mapping says header: true"
+            )
+        header = split_header(first, mapping if fmt == mapping.format else _as_csv(mapping))
+    positions = column_positions(mapping, header, path)
+    delimiter = "\t" if fmt == "tsv" else mapping.delimiter if fmt == "csv" else ","
+    n_min = len(header) if header is not None else max(positions.values()) + 1
+    n_max = len(header) if header is not None else None
+    if header is not None:
+        n_columns = len(header)
+    elif fmt == "whitespace":
+        n_columns = n_min
     else:
-        text_file = transcode_to_utf8(path, mapping.encoding, tmp / f"{table}.txt")
+        n_columns = max(n_min, len(split_header(first, _as_csv(mapping, delimiter))))
+    return Layout(fmt, delimiter, int(mapping.header), positions, n_min, n_max, n_columns)
+
+
+def _insert_split_lines(
+    con: duckdb.DuckDBPyConnection,
+    lines: str,
+    file_id: int,
+    path: Path,
+    layout: Layout,
+    roles: tuple[str, ...],
+    name: str,
+) -> None:
+    """The slow path: split each ``lines(line, raw)`` row into fields with SQL, insert them."""
+    fields = sql.split_fields(layout.fmt, layout.delimiter)
+    values = ", ".join(
+        sql.unquote(f"fields[{layout.positions[role] + 1}]") + f" AS {role}"
+        if role in layout.positions
+        else f"CAST(NULL AS VARCHAR) AS {role}"
+        for role in roles
+    )
+    only_delimiters = (
+        "trim(raw) = ''"
+        if layout.fmt == "whitespace"
+        else f"trim(replace(raw, {sql.literal(layout.delimiter)}, '')) = ''"
+    )
+    n_max = "NULL" if layout.n_max is None else str(layout.n_max)
+    con.execute(
+        f"""INSERT INTO {name}
+        SELECT {file_id} AS file_id, {sql.literal(str(path))} AS source_file, line, raw,
+               CAST(array_length(fields) AS INTEGER) AS n_fields,
+               {layout.n_min} AS n_min, {n_max} AS n_max,
+               {values}
+        FROM (SELECT line, raw, {fields} AS fields FROM {lines}
+              WHERE line > {layout.header_lines} AND raw IS NOT NULL
+                AND NOT ({only_delimiters}))"""
+    )
+
+
+def _lines_table(con: duckdb.DuckDBPyConnection, table: str, text_file: Path, lines) -> None:
+    """``table(line, raw)`` holding just the given 1-based ``lines`` of ``text_file``."""
+    lines = np.asarray(sorted(lines), dtype=np.int64)
+    frame = pa.table({"line": lines, "raw": pa.array(fetch_lines(text_file, lines), pa.string())})
+    con.register(f"{table}_arrow", frame)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {table}_arrow")
+    con.unregister(f"{table}_arrow")
+
+
+def _insert_parsed_file(
+    con: duckdb.DuckDBPyConnection,
+    file_id: int,
+    path: Path,
+    text_file: Path,
+    mapping: Mapping,
+    layout: Layout,
+    roles: tuple[str, ...],
+    name: str,
+) -> bool:
+    """The fast path: DuckDB's CSV parser splits the fields; False when it cannot be used.
+
+    Parsed rows carry no line number, so they are aligned with the file's physical lines:
+    the k-th parsed row is the k-th line that is not the header, not empty and not a line
+    the parser rejected. That holds unless a quoted field spans lines, which shows as a
+    count mismatch; the caller then falls back to the slow path for this file. Lines the
+    parser rejects, and rows whose fields are all blank, go through the slow path (so they
+    are classified exactly as before), with their raw text.
+    """
+    table, rejects = f"parsed_{file_id}", f"parse_rejects_{file_id}"
+    columns = [f"c{i}" for i in range(layout.n_columns)]
+    spec = ", ".join(f"{sql.literal(c)}: 'VARCHAR'" for c in columns)
+    picked = ", ".join(
+        f"c{layout.positions[role]} AS {role}" if role in layout.positions else f"NULL AS {role}"
+        for role in roles
+    )
+    all_blank = " AND ".join(f"coalesce(trim({c}), '') = ''" for c in columns)
     try:
-        _read_lines(con, text_file, table)
-    except duckdb.InvalidInputException as exc:
-        find_decode_error(path, mapping.encoding)  # raises with the byte offset when it is that
-        raise UserError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from None
-    return text_file, fmt
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {picked}, {all_blank} AS all_blank "
+            f"FROM read_csv({sql.literal(str(text_file))}, columns={{{spec}}}, "
+            f"header={str(bool(layout.header_lines)).lower()}, "
+            f"delim={sql.literal(layout.delimiter)}, quote='\"', escape='\"', "
+            f"auto_detect=false, strict_mode=true, store_rejects=true, "
+            f"rejects_table='{rejects}', rejects_scan='{rejects}_scan')"
+        )
+    except duckdb.Error as exc:
+        raise _cannot_read(path, mapping, exc) from None
+    errors = con.execute(
+        f"SELECT DISTINCT line, error_type FROM {rejects} ORDER BY line"
+    ).fetchall()
+    con.execute(f"DROP TABLE {rejects}")
+    con.execute(f"DROP TABLE {rejects}_scan")
+    if any(kind == "INVALID ENCODING" for _, kind in errors):
+        find_decode_error(path, mapping.encoding)
+        raise UserError(f"{path}: cannot read: text is not valid UTF-8")
+    scan = scan_lines(text_file)
+    h = layout.header_lines
+    skipped = np.union1d(scan.blank, np.array([line for line, _ in errors], dtype=np.int64))
+    skipped = skipped[skipped > h]
+    parsed = int(con.execute(f"SELECT COUNT(*) FROM {table}").fetchall()[0][0])
+    if scan.lines - h - len(skipped) != parsed:  # a quoted field spans lines: slow path
+        con.execute(f"DROP TABLE {table}")
+        return False
+    # line of the k-th (0-based) parsed row: k + h + 1 + #{i : s_i - h - i <= k}, i 1-based
+    if len(skipped):
+        thresholds = skipped - h - np.arange(1, len(skipped) + 1)
+        steps = pa.table({"t": thresholds, "j": np.arange(1, len(skipped) + 1)})
+        con.register(f"{table}_steps", steps)
+        numbered = (
+            f"SELECT p.*, p.k + {h + 1} + coalesce(s.j, 0) AS line "
+            f"FROM (SELECT rowid AS k, * FROM {table}) p "
+            f"ASOF LEFT JOIN (SELECT t, max(j) AS j FROM {table}_steps GROUP BY t) s "
+            f"ON p.k >= s.t"
+        )
+    else:
+        numbered = f"SELECT rowid + {h + 1} AS line, * FROM {table}"
+    role_list = ", ".join(roles)
+    con.execute(
+        f"""INSERT INTO {name}
+        SELECT {file_id}, {sql.literal(str(path))}, line, NULL, {layout.n_columns},
+               {layout.n_min}, {"NULL" if layout.n_max is None else layout.n_max}, {role_list}
+        FROM ({numbered}) WHERE NOT all_blank"""
+    )
+    blank_rows = [
+        row[0] for row in con.execute(f"SELECT line FROM ({numbered}) WHERE all_blank").fetchall()
+    ]
+    if len(skipped):
+        con.unregister(f"{table}_steps")
+    con.execute(f"DROP TABLE {table}")
+    redo = sorted({line for line, _ in errors if line > h} | set(blank_rows))
+    if redo:
+        lines = f"lines_{file_id}"
+        _lines_table(con, lines, text_file, redo)
+        _insert_split_lines(con, lines, file_id, path, layout, roles, name)
+        con.execute(f"DROP TABLE {lines}")
+    return True
 
 
 def _insert_text_file(
@@ -124,50 +298,26 @@ def _insert_text_file(
     roles: tuple[str, ...],
     tmp: Path,
     name: str,
-) -> None:
+) -> Path:
+    """Read one text/Excel file into ``name``; return the UTF-8 file its raw lines are in."""
+    text_file, fmt = _text_file(path, mapping, tmp, f"file_{file_id}")
+    layout = _layout(text_file, path, mapping, fmt)
+    if fmt in ("csv", "tsv") and _insert_parsed_file(
+        con, file_id, path, text_file, mapping, layout, roles, name
+    ):
+        return text_file
     table = f"lines_{file_id}"
-    text_file, fmt = _load_text_file(con, path, mapping, table, tmp)
-    header = None
-    if mapping.header:
-        first = _first_line(text_file)
-        if not first.strip():
-            raise UserError(
-                f"{path}: empty file or blank first line, but the mapping says header: true"
-            )
-        header = split_header(first, mapping if fmt == mapping.format else _as_csv(mapping))
-    positions = column_positions(mapping, header, path)
-    n_min = len(header) if header is not None else max(positions.values()) + 1
-    n_max = str(len(header)) if header is not None else "NULL"
-    delimiter = "\t" if fmt == "tsv" else mapping.delimiter if fmt == "csv" else ","
-    fields = sql.split_fields(fmt, delimiter)
-    values = ", ".join(
-        sql.unquote(f"fields[{positions[role] + 1}]") + f" AS {role}"
-        if role in positions
-        else f"CAST(NULL AS VARCHAR) AS {role}"
-        for role in roles
-    )
-    only_delimiters = (
-        "trim(raw) = ''"
-        if fmt == "whitespace"
-        else f"trim(replace(raw, {sql.literal(delimiter)}, '')) = ''"
-    )
-    con.execute(
-        f"""INSERT INTO {name}
-        SELECT {file_id} AS file_id, {sql.literal(str(path))} AS source_file, line, raw,
-               CAST(array_length(fields) AS INTEGER) AS n_fields,
-               {n_min} AS n_min, {n_max} AS n_max,
-               {values}
-        FROM (SELECT line, raw, {fields} AS fields FROM {table}
-              WHERE line > {int(mapping.header)} AND raw IS NOT NULL
-                AND NOT ({only_delimiters}))"""
-    )
+    try:
+        _read_lines(con, text_file, table)
+    except duckdb.InvalidInputException as exc:
+        raise _cannot_read(path, mapping, exc) from None
+    _insert_split_lines(con, table, file_id, path, layout, roles, name)
     con.execute(f"DROP TABLE {table}")
+    return text_file
 
 
-def _as_csv(mapping: Mapping) -> Mapping:
-    from dataclasses import replace
-
-    return replace(mapping, format="csv", delimiter=",")
+def _as_csv(mapping: Mapping, delimiter: str = ",") -> Mapping:
+    return replace(mapping, format="csv", delimiter=delimiter)
 
 
 def _insert_parquet_file(
@@ -219,10 +369,55 @@ def read_extract(
         f"CREATE OR REPLACE TEMP TABLE {name} (file_id INTEGER, source_file VARCHAR, line BIGINT, "
         f"raw VARCHAR, n_fields INTEGER, n_min INTEGER, n_max INTEGER, {role_columns})"
     )
-    with tempfile.TemporaryDirectory(prefix="kequn-ingest-") as tmp:
-        for file_id, path in enumerate(files):
-            if mapping.format == "parquet":
-                _insert_parquet_file(con, file_id, path, mapping, roles, name)
-            else:
-                _insert_text_file(con, file_id, path, mapping, roles, Path(tmp), name)
+    # converted files must outlive this call (rejects fetch their raw lines after cleaning):
+    # they go away with the connection
+    tmp = Path(tempfile.mkdtemp(prefix="kequn-ingest-"))
+    weakref.finalize(con, shutil.rmtree, tmp, ignore_errors=True)
+    text_files = []
+    for file_id, path in enumerate(files):
+        if mapping.format == "parquet":
+            _insert_parquet_file(con, file_id, path, mapping, roles, name)
+            text_files.append(None)
+        else:
+            text_files.append(_insert_text_file(con, file_id, path, mapping, roles, tmp, name))
+    frame = pa.table(
+        {
+            "file_id": pa.array(range(len(files)), pa.int32()),
+            "text_file": pa.array([None if t is None else str(t) for t in text_files], pa.string()),
+        }
+    )
+    con.register(f"{name}_files_arrow", frame)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_files AS SELECT * FROM {name}_files_arrow")
+    con.unregister(f"{name}_files_arrow")
     return files
+
+
+def attach_raw(con: duckdb.DuckDBPyConnection, cleaned: str, source: str = "extract") -> None:
+    """Fill ``raw`` of the rejected rows of ``cleaned`` that the fast reader left NULL.
+
+    Only rejected rows are shown with their raw text, so the lines are fetched from the
+    (UTF-8) files recorded by :func:`read_extract` in ``<source>_files`` once cleaning has
+    decided which rows those are.
+    """
+    text_files = dict(con.execute(f"SELECT file_id, text_file FROM {source}_files").fetchall())
+    wanted = con.execute(
+        f"SELECT file_id, line FROM {cleaned} WHERE reason IS NOT NULL AND raw IS NULL "
+        f"ORDER BY file_id, line"
+    ).fetchnumpy()
+    if not len(wanted["line"]):
+        return
+    file_ids = np.asarray(wanted["file_id"])
+    lines = np.asarray(wanted["line"], dtype=np.int64)
+    raws: list[str] = []
+    for file_id in np.unique(file_ids):
+        raws.extend(fetch_lines(Path(text_files[int(file_id)]), lines[file_ids == file_id]))
+    frame = pa.table(
+        {"file_id": file_ids.astype(np.int32), "line": lines, "raw": pa.array(raws, pa.string())}
+    )
+    con.register(f"{cleaned}_raw_arrow", frame)
+    con.execute(
+        f"UPDATE {cleaned} SET raw = r.raw FROM {cleaned}_raw_arrow r "
+        f"WHERE {cleaned}.file_id = r.file_id AND {cleaned}.line = r.line "
+        f"AND {cleaned}.raw IS NULL"
+    )
+    con.unregister(f"{cleaned}_raw_arrow")
