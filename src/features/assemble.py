@@ -21,6 +21,8 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from kequn.errors import UserError
 
@@ -75,8 +77,6 @@ HOLDOUT_COLUMNS: dict[str, str] = {
     "holdout_value": "float64",
 }
 
-WINDOWS = ("", "recent_", "prior_")
-
 
 def empty_categories() -> pd.DataFrame:
     """A long-form category table with no rows."""
@@ -89,6 +89,12 @@ def _with_dtypes(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
 
 def _as_dates(values: pd.Series) -> pd.Series:
     """Calendar dates as ``datetime.date`` objects (``None`` for missing)."""
+    if values.dtype == object:
+        try:
+            if pa.types.is_date(pa.array(values, from_pandas=True).type):
+                return values.where(values.notna(), None)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
     if len(values) == 0:
         return pd.Series([], dtype="object", index=values.index)
     converted = pd.to_datetime(values, errors="coerce")
@@ -97,56 +103,86 @@ def _as_dates(values: pd.Series) -> pd.Series:
     )
 
 
+class _Categories:
+    """A long-form category table laid out as (customer row, category column) positions.
+
+    ``row[i]`` is the position of long row ``i``'s customer in ``customer_ids`` and
+    ``column[i]`` the position of its category in ``names`` (sorted), so per-customer
+    quantities become dense ``n_customers x n_categories`` matrices by scattering -- no
+    sort or group-by on the string ids.
+    """
+
+    def __init__(self, customer_ids: pd.Series, long: pd.DataFrame) -> None:
+        self.n_customers = len(customer_ids)
+        row = pc.index_in(
+            pa.array(long["customer_id"], type=pa.string()),
+            value_set=pa.array(customer_ids, type=pa.string()),
+        )
+        self.row = row.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
+        if (self.row < 0).any():
+            raise ValueError("category rows for customers without customer features")
+        self.column, names = pd.factorize(long["category"], sort=True)
+        self.names = [str(name) for name in names]
+        self.long = long
+
+    def matrix(self, values: np.ndarray, fill: float = 0.0) -> np.ndarray:
+        out = np.full((self.n_customers, len(self.names)), fill, dtype=np.float64)
+        out[self.row, self.column] = values
+        return out
+
+    def count(self, mask: np.ndarray) -> np.ndarray:
+        return np.bincount(self.row[mask], minlength=self.n_customers).astype(np.int64)
+
+    def shares(self, total_value: np.ndarray, kind: str) -> pd.DataFrame:
+        """``share_<kind>_<category>``: category value / total value (0 when the total is 0)."""
+        value = self.matrix(self.long["value"].to_numpy())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(total_value[:, None] != 0, value / total_value[:, None], 0.0)
+        return pd.DataFrame(ratio, columns=[f"share_{kind}_{name}" for name in self.names])
+
+    def main(self, value_column: str, rows_column: str | None) -> np.ndarray:
+        """Per customer, the category with the largest value (rounded to 6 decimals so that
+        float noise breaks no tie; ties go to the first name); ``""`` when none is present."""
+        value = self.long[value_column].to_numpy().round(6)
+        present = (
+            np.ones(len(value), dtype=bool)
+            if rows_column is None
+            else self.long[rows_column].to_numpy() > 0
+        )
+        matrix = np.full((self.n_customers, len(self.names)), -np.inf)
+        matrix[self.row[present], self.column[present]] = value[present]
+        has_any = np.isfinite(matrix).any(axis=1)
+        names = np.array([*self.names, ""], dtype=object)
+        best = np.where(has_any, matrix.argmax(axis=1), len(self.names))
+        return names[best]
+
+
 def product_columns(customers: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
     """``n_products``, ``recent_n_products``, ``prior_n_products`` and the product shares."""
-    index = customers["customer_id"]
-    out = pd.DataFrame(index=index)
-    present = {
-        "": products["value"].notna(),
-        "recent_": products["recent_rows"] > 0,
-        "prior_": products["prior_rows"] > 0,
-    }
-    for window, mask in present.items():
-        counts = products.loc[mask].groupby("customer_id", sort=False).size()
-        out[f"{window}n_products"] = counts.reindex(index, fill_value=0).to_numpy(np.int64)
-    out = pd.concat([out, shares(customers, products, "product")], axis=1)
-    return out
-
-
-def shares(customers: pd.DataFrame, long: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """``share_<kind>_<category>``: category value / total value (0 when the total is 0)."""
-    index = customers["customer_id"]
-    if long.empty:
-        return pd.DataFrame(index=index)
-    wide = long.pivot(index="customer_id", columns="category", values="value")
-    wide = wide.reindex(index=index, columns=sorted(wide.columns)).fillna(0.0)
-    total = customers.set_index("customer_id")["total_value"].reindex(index).to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(total[:, None] != 0, wide.to_numpy() / total[:, None], 0.0)
-    return pd.DataFrame(
-        ratio.astype(np.float64),
-        index=index,
-        columns=[f"share_{kind}_{category}" for category in wide.columns],
+    table = _Categories(customers["customer_id"], products)
+    out = pd.DataFrame(
+        {
+            "n_products": table.count(np.ones(len(products), dtype=bool)),
+            "recent_n_products": table.count(products["recent_rows"].to_numpy() > 0),
+            "prior_n_products": table.count(products["prior_rows"].to_numpy() > 0),
+        }
     )
+    shares = table.shares(customers["total_value"].to_numpy(), "product")
+    return pd.concat([out, shares], axis=1)
 
 
 def channel_columns(customers: pd.DataFrame, channels: pd.DataFrame) -> pd.DataFrame:
     """``main_channel``, ``recent_main_channel``, ``prior_main_channel`` and channel shares."""
-    index = customers["customer_id"]
-    out = pd.DataFrame(index=index)
-    for window in WINDOWS:
-        value = f"{window}value"
-        rows = channels if window == "" else channels.loc[channels[f"{window}rows"] > 0]
-        # compare at the 6 decimals money is summed with, so that float noise breaks no tie
-        rows = rows.assign(_rank_value=rows[value].round(6))
-        best = rows.sort_values(
-            ["customer_id", "_rank_value", "category"],
-            ascending=[True, False, True],
-            kind="stable",
-        ).drop_duplicates("customer_id")
-        main = best.set_index("customer_id")["category"].reindex(index).fillna("")
-        out[f"{window}main_channel"] = main.astype("object").to_numpy()
-    return pd.concat([out, shares(customers, channels, "channel")], axis=1)
+    table = _Categories(customers["customer_id"], channels)
+    out = pd.DataFrame(
+        {
+            "main_channel": table.main("value", None),
+            "recent_main_channel": table.main("recent_value", "recent_rows"),
+            "prior_main_channel": table.main("prior_value", "prior_rows"),
+        }
+    )
+    shares = table.shares(customers["total_value"].to_numpy(), "channel")
+    return pd.concat([out, shares], axis=1)
 
 
 def join_clients(customers: pd.DataFrame, clients: pd.DataFrame) -> pd.DataFrame:
@@ -194,15 +230,16 @@ def assemble(
     (then ``n_products`` columns are 0 and ``main_channel`` columns are ``""``).
     """
     core = _with_dtypes(customers, CORE_COLUMNS)
-    core = core.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    if not core["customer_id"].is_monotonic_increasing:
+        core = core.sort_values("customer_id", kind="stable")
+    core = core.reset_index(drop=True)
     core["first_date"] = _as_dates(core["first_date"])
     core["last_date"] = _as_dates(core["last_date"])
     products = empty_categories() if products is None else _with_dtypes(products, CATEGORY_COLUMNS)
     channels = empty_categories() if channels is None else _with_dtypes(channels, CATEGORY_COLUMNS)
-    wide = pd.concat(
-        [product_columns(core, products), channel_columns(core, channels)], axis=1
-    ).reset_index(drop=True)
-    out = pd.concat([core, wide], axis=1)
+    out = pd.concat(
+        [core, product_columns(core, products), channel_columns(core, channels)], axis=1
+    )
     if clients is not None:
         out = join_clients(out, clients)
     return out

@@ -54,7 +54,7 @@ def date_range(transactions: Transactions) -> tuple[dt.date | None, dt.date | No
     """First and last transaction date and the number of rows (``None`` dates when empty)."""
     con, _ = connect(transactions)
     with con:
-        first, last, n_rows = con.sql(sql.date_range_query()).fetchone()
+        ((first, last, n_rows),) = con.sql(sql.date_range_query()).fetchall()
     return first, last, int(n_rows)
 
 
