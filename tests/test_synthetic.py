@@ -82,6 +82,10 @@ def test_dates_stay_in_the_period_and_start_at_acquisition(small):
     events = tx.groupby("customer_id")["event"].nunique()
     x = customers.set_index("customer_id")["x"]
     assert (events.sort_index() == x.sort_index() + 1).all()
+    # every month of the period gets new clients, more early than late
+    new_per_month = customers["first_date"].dt.to_period("M").value_counts().sort_index()
+    assert len(new_per_month) == 36
+    assert new_per_month.iloc[:6].sum() > new_per_month.iloc[-6:].sum()
     # ids: 10-digit strings, leading zeros kept, unique txn ids
     assert customers["customer_id"].str.fullmatch(r"0\d{9}").all()
     assert tx["txn_id"].is_unique

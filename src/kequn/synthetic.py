@@ -5,7 +5,8 @@ Analysts run the pipeline on the bundled sample in ``data/sample/`` (made by
 the parameters that generated it (saved beside the data in ``true_params.json``). Every
 draw comes from one seed through named :class:`numpy.random.SeedSequence` children, so
 the same seed gives identical frames and byte-identical files. Everything is vectorised
-over customers and rows: 1 million customers / 10 million rows take well under a minute.
+over customers and rows: 1 million customers / 10.8 million rows (``--start 2025-06-01
+--format parquet``) took 28 s of CPU and 3.9 GB of memory, Parquet written included.
 
 Generative process, per customer ``i`` (time in weeks, days = floor(7 t)):
 
