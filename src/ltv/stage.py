@@ -198,8 +198,6 @@ def choose(settings: Mapping[str, Any], result: BacktestResult) -> dict[str, Any
     candidates = {k: v for k, v in result.metrics.items() if k in CANDIDATES}
     if requested != "auto":
         model, reason = requested, f"ltv.model={requested} set in params.yaml"
-        if requested == "gbm" and "gbm" in result.skipped:
-            raise UserError(f"params.yaml: ltv.model=gbm: {result.skipped['gbm']}")
     elif candidates:
         model, reason = choose_model(candidates)
     else:
@@ -289,6 +287,12 @@ def score_gbm(
     """Train on features as of ``as_of - H`` -> (as_of - H, as_of], apply to ``customers``
     (as of ``as_of``), scale the window prediction to the CLV horizon."""
     train, scored = scoring_windows(as_of, settings["holdout_days"])
+    first_date = pd.to_datetime(transactions["date"]).min().date()
+    if train.features_as_of <= first_date:
+        raise UserError(
+            f"params.yaml: ltv.model=gbm needs history before as_of - ltv.holdout_days "
+            f"({train.features_as_of}) to train on; the data start {first_date}"
+        )
     features, target = split_at(
         transactions,
         train.features_as_of,
