@@ -158,11 +158,23 @@ LABELS: dict[str, dict[str, str]] = {
         "en": "Models fitted as of {cutoff} and scored on what really happened after it.",
         "zh": "模型以{cutoff}为截点拟合，并用此后的真实交易检验。",
     },
-    "report_note_chosen": {"en": "Chosen: {model}. {reason}", "zh": "选用模型：{model}。{reason}"},
-    "report_note_zero_clv": {
-        "en": "{n} customers with no positive predicted value are not shown.",
-        "zh": "另有{n}名客户预测价值为零或负，未在图中显示。",
+    "report_note_chosen": {
+        "en": "Chosen: {model} ({reason}).",
+        "zh": "选用模型：{model}（{reason}）。",
     },
+    "report_note_zero_clv": {
+        "en": "{n} customers with a predicted value below {floor} are not shown (log scale).",
+        "zh": "另有{n}名客户预测价值低于{floor}，未在对数刻度图中显示。",
+    },
+    "report_reason_ltv_auto": {
+        "en": "lowest per-customer error of holdout value in the backtest",
+        "zh": "回测中单客户验证期金额误差最小",
+    },
+    "report_reason_churn_auto": {
+        "en": "best mean rank over ROC AUC, PR AUC and Brier score in the backtest",
+        "zh": "回测中ROC AUC、PR AUC与Brier评分综合排名最佳",
+    },
+    "report_reason_requested": {"en": "set in params.yaml", "zh": "在params.yaml中指定"},
     "report_missing": {
         "en": "Not available: {what} is missing from this run.",
         "zh": "暂无数据：本次运行缺少{what}。",
