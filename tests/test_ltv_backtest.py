@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltv import backtest
+from ltv import backtest, gbm
 from ltv.backtest import (
     aggregate_error,
     calibration_by_frequency,
@@ -211,6 +211,7 @@ def test_gbm_backtest_trains_on_dates_before_the_evaluated_window(monkeypatch):
         return real_split(transactions, cutoff, end, **kwargs)
 
     monkeypatch.setattr(backtest, "split_at", recording_split)
+    monkeypatch.setattr(gbm, "split_at", recording_split)
     result = run_backtest(tx, as_of, holdout_days=120, candidates=("gbm",))
     cutoff = as_of - dt.timedelta(days=120)
     assert (cutoff, as_of) in [(c, e) for c, e, _ in calls]  # the evaluated window
@@ -280,3 +281,13 @@ def test_short_history_skips_candidates_with_reason():
     result = run_backtest(tx, as_of, holdout_days=400)
     assert set(result.skipped) == {"bgnbd", "pareto_nbd", "mbgnbd", "gbm"}
     assert all("holdout_days=400" in reason for reason in result.skipped.values())
+
+
+def test_gbm_refuses_a_training_window_without_transactions():
+    window = backtest_windows(dt.date(2024, 12, 31), 30)[0]
+    quiet = pd.DataFrame(
+        {"customer_id": ["a", "b"], "holdout_transactions": [0, 0], "holdout_value": [0.0, 0.0]}
+    )
+    assert "no transactions in (2024-11-01, 2024-12-01]" in gbm.cannot_train(quiet, window)
+    assert gbm.cannot_train(quiet.iloc[:0], window).startswith("no customers")
+    assert gbm.cannot_train(quiet.assign(holdout_transactions=[0, 1]), window) is None

@@ -32,7 +32,7 @@ from sklearn.metrics import mean_absolute_error
 
 from features import split_at
 from ltv import BetaGeoModel, GammaGammaModel, ModifiedBetaGeoModel, ParetoNBDModel
-from ltv.gbm import GradientBoostingValueModel, backtest_windows
+from ltv.gbm import GradientBoostingValueModel, backtest_windows, cannot_train, training_table
 
 #: calibration repeat frequencies shown separately in the calibration plot; the last is "or more"
 CALIBRATION_MAX_FREQUENCY = 7
@@ -434,31 +434,28 @@ def run_backtest(
                 f"the data start {first_date}"
             )
         else:
-            train_features, train_target = split_at(
-                transactions,
-                train.features_as_of,
-                train.target_end,
-                unit_days=unit_days,
-                trend_window_days=trend_window_days,
+            train_features, train_target = training_table(
+                transactions, train, unit_days=unit_days, trend_window_days=trend_window_days
             )
-            train_target = (
-                train_features[["customer_id"]]
-                .merge(train_target, on="customer_id", how="left")
-                .fillna({"holdout_transactions": 0, "holdout_value": 0.0})
-            )
-            booster = GradientBoostingValueModel(random_state=seed).fit(
-                train_features, train_target["holdout_value"], train_target["holdout_transactions"]
-            )
-            predicted = booster.predict(calibration)
-            table["gbm_transactions"] = predicted["predicted_transactions"].to_numpy()
-            table["gbm_value"] = predicted["predicted_value"].to_numpy()
-            result.fits["gbm"] = {
-                "train_features_as_of": train.features_as_of.isoformat(),
-                "train_target_end": train.target_end.isoformat(),
-                "evaluated_features_as_of": evaluated.features_as_of.isoformat(),
-                "evaluated_target_end": evaluated.target_end.isoformat(),
-                "train_customers": int(booster.n_customers_),
-            }
+            problem = cannot_train(train_target, train)
+            if problem:
+                result.skipped["gbm"] = f"gbm: {problem}"
+            else:
+                booster = GradientBoostingValueModel(random_state=seed).fit(
+                    train_features,
+                    train_target["holdout_value"],
+                    train_target["holdout_transactions"],
+                )
+                predicted = booster.predict(calibration)
+                table["gbm_transactions"] = predicted["predicted_transactions"].to_numpy()
+                table["gbm_value"] = predicted["predicted_value"].to_numpy()
+                result.fits["gbm"] = {
+                    "train_features_as_of": train.features_as_of.isoformat(),
+                    "train_target_end": train.target_end.isoformat(),
+                    "evaluated_features_as_of": evaluated.features_as_of.isoformat(),
+                    "evaluated_target_end": evaluated.target_end.isoformat(),
+                    "train_customers": int(booster.n_customers_),
+                }
 
     baseline = past_value_repeats(transactions, cutoff, holdout_days, table["customer_id"])
     table["past_value_repeats_transactions"] = baseline["predicted_transactions"].to_numpy()

@@ -27,6 +27,8 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
+from features import split_at
+
 #: days per month, the same convention the CLV discounting uses
 DAYS_PER_MONTH = 30.4375
 
@@ -84,6 +86,33 @@ def scoring_windows(as_of: dt.date, holdout_days: int) -> tuple[Window, Window]:
     """(training window, scored window) for scoring: train up to ``as_of``, predict after it."""
     h = dt.timedelta(days=holdout_days)
     return Window(as_of - h, as_of), Window(as_of, as_of + h)
+
+
+def training_table(
+    transactions: pd.DataFrame, window: Window, *, unit_days: int = 7, trend_window_days: int = 90
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Features as of ``window.features_as_of`` and, per customer of those features,
+    holdout_transactions and holdout_value in (features_as_of, target_end] (zeros if none)."""
+    features, target = split_at(
+        transactions,
+        window.features_as_of,
+        window.target_end,
+        unit_days=unit_days,
+        trend_window_days=trend_window_days,
+    )
+    target = features[["customer_id"]].merge(target, on="customer_id", how="left")
+    target = target.fillna({"holdout_transactions": 0, "holdout_value": 0.0})
+    return features, target[["customer_id", "holdout_transactions", "holdout_value"]]
+
+
+def cannot_train(target: pd.DataFrame, window: Window) -> str | None:
+    """Why a training table is unusable (no customers or no transaction in its target
+    window), or None."""
+    if target.empty:
+        return f"no customers with transactions on or before {window.features_as_of}"
+    if target["holdout_transactions"].sum() == 0:
+        return f"no transactions in ({window.features_as_of}, {window.target_end}] to learn from"
+    return None
 
 
 def horizon_scale(holdout_days: int, horizon_months: float) -> float:

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features import split_at
 from kequn.config import resolve_as_of, section
 from kequn.errors import UserError
 from kequn.io import write_bytes, write_csv, write_json, write_parquet
@@ -42,7 +41,14 @@ from ltv.backtest import (
     run_backtest,
     spend_inputs,
 )
-from ltv.gbm import GradientBoostingValueModel, horizon_scale, lifetime_value, scoring_windows
+from ltv.gbm import (
+    GradientBoostingValueModel,
+    cannot_train,
+    horizon_scale,
+    lifetime_value,
+    scoring_windows,
+    training_table,
+)
 
 TRANSACTIONS = Path("data/interim/transactions.parquet")
 CUSTOMERS = Path("data/processed/customers.parquet")
@@ -293,15 +299,15 @@ def score_gbm(
             f"params.yaml: ltv.model=gbm needs history before as_of - ltv.holdout_days "
             f"({train.features_as_of}) to train on; the data start {first_date}"
         )
-    features, target = split_at(
+    features, target = training_table(
         transactions,
-        train.features_as_of,
-        train.target_end,
+        train,
         unit_days=settings["unit_days"],
         trend_window_days=settings["trend_window_days"],
     )
-    target = features[["customer_id"]].merge(target, on="customer_id", how="left")
-    target = target.fillna({"holdout_transactions": 0, "holdout_value": 0.0})
+    problem = cannot_train(target, train)
+    if problem:
+        raise UserError(f"params.yaml: ltv.model=gbm cannot be trained: {problem}")
     booster = GradientBoostingValueModel(
         interval=settings["interval"], random_state=settings["seed"]
     )
