@@ -143,6 +143,8 @@ class _Categories:
     def main(self, value_column: str, rows_column: str | None) -> np.ndarray:
         """Per customer, the category with the largest value (rounded to 6 decimals so that
         float noise breaks no tie; ties go to the first name); ``""`` when none is present."""
+        if not self.names:
+            return np.full(self.n_customers, "", dtype=object)
         value = self.long[value_column].to_numpy().round(6)
         present = (
             np.ones(len(value), dtype=bool)

@@ -26,6 +26,7 @@ def connect(transactions: Transactions) -> tuple[duckdb.DuckDBPyConnection, list
     missing or unreadable file -> :class:`UserError`.
     """
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     if isinstance(transactions, pd.DataFrame):
         name = "transactions"
         con.register(sql.SOURCE, transactions)
