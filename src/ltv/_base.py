@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
+from scipy.optimize import OptimizeResult, minimize
 
 
 class ConvergenceWarning(UserWarning):
@@ -75,24 +76,155 @@ def validate_rfm(frequency: Any, recency: Any, T: Any) -> tuple[np.ndarray, np.n
     return x, np.minimum(t_x, big_t), big_t
 
 
-def distinct_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Distinct rows of equal-length columns: (distinct columns, counts, inverse index)."""
-    frame = pd.DataFrame({f"c{i}": c for i, c in enumerate(columns)})
-    codes = frame.groupby(list(frame.columns), sort=True).ngroup().to_numpy()
-    counts = np.bincount(codes)
-    first = np.zeros(len(counts), dtype=np.int64)
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's code into the sorted distinct values of a column, and those values.
+
+    Small non-negative integers (frequencies) use a lookup table; anything else is hashed
+    (``pd.factorize``). Both are O(n).
+    """
+    values = np.asarray(values)
+    if values.dtype.kind == "f" and len(values):
+        top = values.max()
+        if 0 <= values.min() and top < 1_000_000:
+            as_int = values.astype(np.int64)
+            if np.array_equal(as_int, values):
+                present = np.zeros(int(top) + 1, dtype=bool)
+                present[as_int] = True
+                lookup = np.cumsum(present) - 1
+                return lookup[as_int], np.flatnonzero(present).astype(values.dtype)
+    codes, uniques = pd.factorize(values, sort=True)
+    return codes.astype(np.int64, copy=False), np.asarray(uniques)
+
+
+def combined_codes(*codes_and_sizes: tuple[np.ndarray, int]) -> np.ndarray:
+    """Codes 0..g-1 of the distinct combinations of several code columns, numbered in
+    lexicographic order of the combinations.
+
+    Each argument is ``(codes, number of distinct codes)``. The columns are combined as one
+    mixed-radix int64 key and factorised (hashing, O(n)); pandas grouping is the fallback when
+    the key could overflow.
+    """
+    sizes = [max(int(size), 1) for _, size in codes_and_sizes]
+    if float(np.prod([float(size) for size in sizes])) < 2.0**62:
+        key = np.zeros(len(codes_and_sizes[0][0]), dtype=np.int64)
+        for (codes, _), size in zip(codes_and_sizes, sizes, strict=True):
+            key *= size
+            key += codes
+        row_codes = pd.factorize(key, sort=True)[0]
+    else:
+        frame = pd.DataFrame({f"c{i}": c for i, (c, _) in enumerate(codes_and_sizes)})
+        row_codes = frame.groupby(list(frame.columns), sort=True).ngroup().to_numpy()
+    return row_codes.astype(np.int64, copy=False)
+
+
+def first_rows(codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Index of the first row of each group code 0..n_groups-1."""
+    first = np.empty(n_groups, dtype=np.int64)
     first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    return first
+
+
+def distinct_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Distinct rows of equal-length columns: (distinct columns, counts, inverse index).
+
+    The distinct rows are in lexicographic order. Each column is factorised once (hashing)
+    and the codes are combined by :func:`combined_codes`: O(n), no multi-column sort.
+    """
+    columns = [np.asarray(c) for c in columns]
+    factorised = [_factorize(c) for c in columns]
+    codes = combined_codes(*((c, len(u)) for c, u in factorised))
+    n_groups = int(codes.max()) + 1 if len(codes) else 0
+    first = first_rows(codes, n_groups)
+    counts = np.bincount(codes, minlength=n_groups)
     return [c[first] for c in columns], counts.astype(float), codes
 
 
-def numeric_hessian(gradient, theta: np.ndarray, step: float = 1e-4) -> np.ndarray:
-    """Central-difference Hessian of a function given its gradient, symmetrised."""
+@dataclass(frozen=True)
+class Histories:
+    """Distinct customer histories ``(x, t_x, T)`` with the weight (customers) of each, and
+    the distinct values of each column with every history's code into them.
+
+    Likelihood terms that depend on one column only (special functions of x, powers of
+    ``alpha + T``) are evaluated once per distinct value and gathered by code.
+    """
+
+    x: np.ndarray
+    t_x: np.ndarray
+    T: np.ndarray
+    weights: np.ndarray
+    x_values: np.ndarray
+    x_code: np.ndarray
+    t_x_values: np.ndarray
+    t_x_code: np.ndarray
+    T_values: np.ndarray
+    T_code: np.ndarray
+    inverse: np.ndarray  # code of each input row into the distinct histories
+
+    @classmethod
+    def build(cls, x, t_x, T, weights=None) -> Histories:
+        """Compress per-customer arrays (``weights`` customers per row, default 1 each)."""
+        factorised = [_factorize(np.asarray(c, dtype=float)) for c in (x, t_x, T)]
+        codes = combined_codes(*((c, len(u)) for c, u in factorised))
+        n_groups = int(codes.max()) + 1
+        first = first_rows(codes, n_groups)
+        if weights is None:
+            counts = np.bincount(codes, minlength=n_groups).astype(float)
+        else:
+            counts = np.bincount(codes, weights=weights, minlength=n_groups)
+        (x_codes, x_values), (t_codes, t_values), (big_codes, big_values) = factorised
+        x_code, t_x_code, T_code = x_codes[first], t_codes[first], big_codes[first]
+        return cls(
+            x=x_values[x_code],
+            t_x=t_values[t_x_code],
+            T=big_values[T_code],
+            weights=counts,
+            x_values=x_values,
+            x_code=x_code,
+            t_x_values=t_values,
+            t_x_code=t_x_code,
+            T_values=big_values,
+            T_code=T_code,
+            inverse=codes,
+        )
+
+    def thinned(self, every: int) -> Histories:
+        """A cheaper, unbiased stand-in for the weighted sum over histories: every history
+        with weight >= ``every`` is kept, the lighter ones one in ``every`` (a fixed,
+        deterministic selection) with their weight multiplied by ``every``. Used only for a
+        warm start of the optimizer."""
+        light = self.weights < every
+        pick = ~light | (np.arange(len(self.weights)) % every == 0)
+        weights = np.where(light, self.weights * every, self.weights)[pick]
+        return Histories(
+            x=self.x[pick],
+            t_x=self.t_x[pick],
+            T=self.T[pick],
+            weights=weights,
+            x_values=self.x_values,
+            x_code=self.x_code[pick],
+            t_x_values=self.t_x_values,
+            t_x_code=self.t_x_code[pick],
+            T_values=self.T_values,
+            T_code=self.T_code[pick],
+            inverse=self.inverse,
+        )
+
+
+def numeric_hessian(
+    gradient, theta: np.ndarray, step: float = 1e-4, at_theta: np.ndarray | None = None
+) -> np.ndarray:
+    """Finite-difference Hessian of a function given its gradient, symmetrised: central
+    differences, or forward differences from ``at_theta`` (the gradient at ``theta``) when
+    given (k instead of 2k gradient evaluations; used with analytic gradients)."""
     k = len(theta)
     hess = np.empty((k, k))
     for j in range(k):
         e = np.zeros(k)
         e[j] = step
-        hess[:, j] = (gradient(theta + e) - gradient(theta - e)) / (2 * step)
+        if at_theta is None:
+            hess[:, j] = (gradient(theta + e) - gradient(theta - e)) / (2 * step)
+        else:
+            hess[:, j] = (gradient(theta + e) - at_theta) / step
     return (hess + hess.T) / 2
 
 
@@ -105,6 +237,21 @@ def numeric_gradient(function, theta: np.ndarray, step: float = 1e-6) -> np.ndar
         e[j] = step
         grad[j] = (function(theta + e) - function(theta - e)) / (2 * step)
     return grad
+
+
+class RowLikelihood:
+    """Weighted log-likelihood of distinct data rows from a model's per-row functions:
+    ``loglik(theta) = sum_i w_i log L_i(theta)`` and its gradient in the log-parameters."""
+
+    def __init__(self, model: BaseModel, data: list[np.ndarray], weights: np.ndarray):
+        self.model, self.data, self.weights = model, data, weights
+
+    def loglik(self, theta: np.ndarray) -> float:
+        return float(self.weights @ self.model._log_likelihood(theta, *self.data))
+
+    def loglik_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        ll, grad = self.model._log_likelihood_gradient(theta, *self.data)
+        return float(self.weights @ ll), self.weights @ grad
 
 
 class BaseModel:
@@ -138,58 +285,132 @@ class BaseModel:
         return np.zeros(len(self.param_names))
 
     # -- fitting ----------------------------------------------------------------------------
-    def _objective_and_gradient(self, log_theta, data, weights, total):
+    def _objective_and_gradient(self, log_theta, likelihood, total):
         theta = np.exp(log_theta)
         if self.analytic_gradient:
-            ll, grad = self._log_likelihood_gradient(theta, *data)
-            value = -(weights @ ll) / total
-            gradient = -(weights @ grad) / total
+            ll, gradient = likelihood.loglik_and_gradient(theta)
+            value, gradient = -ll / total, -gradient / total
         else:
-
-            def mean_ll(lt):
-                return (weights @ self._log_likelihood(np.exp(lt), *data)) / total
-
             # forward differences during the search (k extra evaluations); the Hessian at the
             # optimum uses central differences of this gradient with a larger step
-            base = mean_ll(log_theta)
+            base = likelihood.loglik(theta) / total
             value = -base
             gradient = np.empty_like(log_theta)
             for j in range(len(log_theta)):
                 shifted = log_theta.copy()
                 shifted[j] += 1e-7
-                gradient[j] = -(mean_ll(shifted) - base) / 1e-7
+                gradient[j] = -(likelihood.loglik(np.exp(shifted)) / total - base) / 1e-7
         value += self.penalizer * np.sum(log_theta**2)
         gradient = gradient + 2 * self.penalizer * log_theta
         if not np.isfinite(value):
             return 1e100, np.zeros_like(log_theta)
         return value, gradient
 
-    def _fit_data(self, data: list[np.ndarray], weights: np.ndarray) -> BaseModel:
+    def _likelihood(self, data: list[np.ndarray], weights: np.ndarray):
+        """The weighted likelihood object the optimizer works on (see :class:`RowLikelihood`)."""
+        return RowLikelihood(self, data, weights)
+
+    def _fit_data(self, data, weights: np.ndarray) -> BaseModel:
         """Maximise the weighted likelihood of the distinct rows ``data`` with ``weights``."""
-        total = float(weights.sum())
-        start = self._initial_log_params(*data)
-        result = minimize(
-            self._objective_and_gradient,
-            start,
-            args=(data, weights, total),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=[(-20.0, 20.0)] * len(start),
-            options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 20},
+        return self._fit_likelihood(self._likelihood(data, weights), float(weights.sum()), data)
+
+    def _newton_polish(self, likelihood, total: float, start: np.ndarray):
+        """Newton steps on the full likelihood from a warm start, with the finite-difference
+        Hessian taken once at the start (k gradient evaluations) and reused: near the optimum
+        this converges in a few gradient evaluations where L-BFGS-B, which must first learn
+        the curvature, needs many. Returns an ``OptimizeResult``, or None if a step fails to
+        decrease the objective (the caller then falls back to L-BFGS-B)."""
+
+        def objective(lt):
+            return self._objective_and_gradient(lt, likelihood, total)
+
+        point = start.copy()
+        value, gradient = objective(point)
+        evaluations = 1
+        hessian = numeric_hessian(lambda lt: objective(lt)[1], point, step=1e-5, at_theta=gradient)
+        evaluations += len(point)
+        try:
+            factor = np.linalg.cholesky(hessian)
+        except np.linalg.LinAlgError:
+            return None
+        for _ in range(30):
+            if np.max(np.abs(gradient)) < 1e-10:
+                break
+            step = np.linalg.solve(factor.T, np.linalg.solve(factor, gradient))
+            new_point = point - step
+            if np.any(np.abs(new_point) > 20.0):
+                return None
+            new_value, new_gradient = objective(new_point)
+            evaluations += 1
+            if not new_value <= value + 1e-14 * abs(value):
+                return None
+            converged_step = np.max(np.abs(step)) < 1e-12
+            point, value, gradient = new_point, new_value, new_gradient
+            if converged_step:
+                break
+        else:
+            return None
+        return OptimizeResult(
+            x=point,
+            fun=value,
+            jac=gradient,
+            nfev=evaluations,
+            success=bool(np.max(np.abs(gradient)) < 1e-8),
+            message="Newton steps from a warm start converged",
         )
+
+    def _fit_likelihood(self, likelihood, total: float, data: list[np.ndarray]) -> BaseModel:
+        """Maximise ``likelihood`` (``total`` customers; ``data`` for the starting values)."""
+        start = self._initial_log_params(*data)
+        bounds = [(-20.0, 20.0)] * len(start)
+        thinned = likelihood.thinned() if hasattr(likelihood, "thinned") else None
+        if thinned is not None:
+            # warm start: a loose fit on a deterministic subsample of the histories
+            warm = minimize(
+                self._objective_and_gradient,
+                start,
+                args=(thinned, total),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-6, "maxcor": 20},
+            )
+            if np.all(np.isfinite(warm.x)) and np.isfinite(warm.fun) and warm.fun < 1e99:
+                start = warm.x
+        result = None
+        if thinned is not None and self.analytic_gradient:
+            result = self._newton_polish(likelihood, total, start)
+            if result is not None and not result.success:
+                start, result = result.x, None
+        if result is None:
+            result = minimize(
+                self._objective_and_gradient,
+                start,
+                args=(likelihood, total),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 20},
+            )
+        self.n_evaluations_ = int(result.nfev)
         log_theta = result.x
         theta = np.exp(log_theta)
         self.params_ = {name: float(v) for name, v in zip(self.param_names, theta, strict=True)}
-        self.log_likelihood_ = float(weights @ self._log_likelihood(theta, *data))
+        self.log_likelihood_ = float(likelihood.loglik(theta))
         k = len(theta)
         self.n_customers_ = int(round(total))
         self.aic_ = 2 * k - 2 * self.log_likelihood_
         self.bic_ = k * np.log(total) - 2 * self.log_likelihood_
 
         def total_gradient(lt):
-            return self._objective_and_gradient(lt, data, weights, total)[1] * total
+            return self._objective_and_gradient(lt, likelihood, total)[1] * total
 
-        hessian = numeric_hessian(total_gradient, log_theta)
+        if self.analytic_gradient:
+            hessian = numeric_hessian(
+                total_gradient, log_theta, step=1e-5, at_theta=total_gradient(log_theta)
+            )
+        else:
+            hessian = numeric_hessian(total_gradient, log_theta)
         grad_norm = float(np.max(np.abs(result.jac))) if result.jac is not None else np.inf
         at_bound = bool(np.any(np.abs(log_theta) >= 20.0 - 1e-6))
         converged = bool(np.isfinite(self.log_likelihood_)) and not at_bound
@@ -211,7 +432,7 @@ class BaseModel:
                 f"{result.message}; max |gradient| {grad_norm:.2g}, parameters {self.params_}. "
                 "The estimates may be meaningless; try a penalizer > 0 or check the data.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         return self
 
@@ -300,15 +521,22 @@ class TransactionModel(BaseModel):
     def fit(self, frequency, recency, T, weights=None) -> TransactionModel:
         """Fit by maximum likelihood; ``weights`` counts customers per row (default 1 each)."""
         x, t_x, big_t = validate_rfm(frequency, recency, T)
-        if weights is None:
-            weights = np.ones(len(x))
-        else:
+        if weights is not None:
             weights = _as_float_array(weights, "weights")
             if len(weights) != len(x) or np.any(~np.isfinite(weights)) or np.any(weights < 0):
                 raise ValueError("weights must be finite, non-negative and one per row")
-        (ux, ut, uT), counts, codes = distinct_rows(x, t_x, big_t)
-        counts = np.bincount(codes, weights=weights)
-        return self._fit_data([ux, ut, uT], counts)
+        histories = Histories.build(x, t_x, big_t, weights)
+        return self._fit_likelihood(
+            self._likelihood(histories, histories.weights),
+            float(histories.weights.sum()),
+            [histories.x, histories.t_x, histories.T],
+        )
+
+    def _likelihood(self, data, weights):
+        """Per-row likelihood on the distinct histories (subclasses exploit ``Histories``)."""
+        if isinstance(data, Histories):
+            data = [data.x, data.t_x, data.T]
+        return RowLikelihood(self, data, weights)
 
     def _log_prob_alive(self, theta, x, t_x, T) -> np.ndarray:
         raise NotImplementedError
