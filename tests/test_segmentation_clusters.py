@@ -112,28 +112,34 @@ def test_unusable_saved_model_is_ignored():
 def test_cluster_names_from_profile():
     profile = pd.DataFrame(
         {
-            "cluster": [1, 2, 3],
-            "size_share": [0.1, 0.5, 0.4],
-            "value_share": [0.7, 0.2, 0.1],
-            "mean_churn_probability": [0.05, 0.2, 0.8],
-            "z_log_frequency": [1.2, -0.9, 0.0],
-            "z_log_days_since_last": [-1.0, 0.1, 0.3],
-            "z_log_tenure_days": [0.4, 0.2, 0.0],
-            "mean_share_channel_手机银行": [0.8, 0.2, 0.3],
-            "mean_share_channel_柜面": [0.2, 0.7, 0.3],
-            "mean_share_channel_网上银行": [0.0, 0.1, 0.4],
+            "cluster": [1, 2, 3, 4],
+            "size_share": [0.1, 0.4, 0.25, 0.25],
+            "value_share": [0.7, 0.2, 0.05, 0.05],
+            "z_log_frequency": [1.2, -0.9, 0.0, 0.1],
+            "z_log_days_since_last": [-1.0, 0.1, 0.3, 0.2],
+            "z_log_tenure_days": [0.4, 0.2, 0.0, 0.0],
+            "z_churn_probability": [-0.8, 0.2, 1.5, 1.1],
+            "mean_share_channel_手机银行": [0.8, 0.2, 0.3, 0.3],
+            "mean_share_channel_柜面": [0.2, 0.7, 0.3, 0.3],
+            "mean_share_channel_网上银行": [0.0, 0.1, 0.4, 0.4],
+            "mean_share_product_存款": [0.5, 0.6, 0.7, 0.1],
+            "mean_share_product_贷款": [0.5, 0.4, 0.3, 0.9],
         }
     )
     names = name_clusters(profile)
+    assert names["cluster"].tolist() == [1, 2, 3, 4]
     assert names["cluster_name"].tolist() == [
-        "high-value, mobile-first, loyal",  # value 7x its size, 80 % mobile, frequent
-        "low-value, counter-first, occasional",  # value 0.4x its size, 70 % counter
-        "low-value, multi-channel, at-risk",  # no channel >= 50 %, churn 0.8
+        "high-value, mobile-first, loyal",  # value 7x its size, 80 % mobile, most frequent
+        "low-value, counter-first, occasional",  # value 0.5x its size, 70 % counter
+        # 3 and 4 would both be "low-value, multi-channel, at-risk": main product added
+        "low-value, multi-channel, deposit-heavy, at-risk",
+        "low-value, multi-channel, loan-heavy, at-risk",
     ]
     assert names["cluster_name_zh"].tolist() == [
         "高价值·手机银行为主·忠诚",
         "低价值·柜面为主·低频",
-        "低价值·多渠道·流失风险",
+        "低价值·多渠道·偏存款·流失风险",
+        "低价值·多渠道·偏贷款·流失风险",
     ]
 
 

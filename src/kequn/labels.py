@@ -62,6 +62,11 @@ LABELS: dict[str, dict[str, str]] = {
     "counter": {"en": "counter", "zh": "柜面"},
     "mobile": {"en": "mobile", "zh": "手机银行"},
     "online": {"en": "online-banking", "zh": "网上银行"},
+    # product categories (segmentation cluster names: "deposit-heavy" / "偏存款")
+    "存款": {"en": "deposit", "zh": "存款"},
+    "贷款": {"en": "loan", "zh": "贷款"},
+    "理财": {"en": "wealth-management", "zh": "理财"},
+    "中间业务": {"en": "fee-business", "zh": "中间业务"},
     "action_retention_offer": {"en": "Retention offer", "zh": "挽留关怀与优惠"},
     "action_cross_sell": {"en": "Cross-sell the next product", "zh": "交叉销售新产品"},
     "action_reactivation_offer": {"en": "Reactivation offer", "zh": "唤醒激活优惠"},

@@ -306,7 +306,7 @@ def cluster_profiles(
     for column in behaviour.columns:
         profile[f"z_{column}"] = z_means[column].to_numpy()
     for column in behaviour.columns:
-        if column.startswith("share_channel_"):
+        if column.startswith(("share_channel_", "share_product_")):
             means = behaviour[column].groupby(labels).mean().reindex(size.index)
             profile[f"mean_{column}"] = means.to_numpy()
     return profile
@@ -332,19 +332,38 @@ def _channel_part(row: pd.Series) -> tuple[str, str] | None:
     return f"{label(channel, 'en')}-first", f"{label(channel, 'zh')}为主"
 
 
+#: behaviour descriptor -> (standardized mean it reads, sign, English, Chinese)
+BEHAVIOURS = (
+    ("z_churn_probability", 1, "at-risk", "流失风险"),
+    ("z_log_days_since_last", 1, "dormant", "沉睡"),
+    ("z_log_tenure_days", -1, "new", "新客"),
+    ("z_log_frequency", 1, "loyal", "忠诚"),
+    ("z_log_frequency", -1, "occasional", "低频"),
+)
+#: a behaviour names the cluster when its standardized mean is at least this far from 0
+BEHAVIOUR_MIN_Z = 0.3
+
+
 def _behaviour_part(row: pd.Series) -> tuple[str, str]:
-    churn = row.get("mean_churn_probability", np.nan)
-    if (np.isfinite(churn) and churn >= 0.5) or row.get("z_churn_probability", 0) > 0.5:
-        return "at-risk", "流失风险"
-    if row.get("z_log_days_since_last", 0) > 0.5:
-        return "dormant", "沉睡"
-    if row.get("z_log_tenure_days", 0) < -0.5:
-        return "new", "新客"
-    if row.get("z_log_frequency", 0) > 0.5:
-        return "loyal", "忠诚"
-    if row.get("z_log_frequency", 0) < -0.5:
-        return "occasional", "低频"
-    return "steady", "稳定"
+    """The behaviour in which the cluster stands out most (relative to everyone)."""
+    scores = [sign * row.get(column, 0.0) for column, sign, _, _ in BEHAVIOURS]
+    best = int(np.argmax(scores))
+    if scores[best] < BEHAVIOUR_MIN_Z:
+        return "steady", "稳定"
+    return BEHAVIOURS[best][2], BEHAVIOURS[best][3]
+
+
+def _product_part(row: pd.Series) -> tuple[str, str]:
+    columns = [c for c in row.index if c.startswith("mean_share_product_")]
+    if not columns:
+        return "mixed-products", "产品多元"
+    best = max(columns, key=lambda c: (row[c], c))
+    product = best.removeprefix("mean_share_product_")
+    return f"{label(product, 'en')}-heavy", f"偏{label(product, 'zh')}"
+
+
+def _join(parts: list[tuple[str, str]]) -> tuple[str, str]:
+    return ", ".join(p[0] for p in parts), "·".join(p[1] for p in parts)
 
 
 def name_clusters(profile: pd.DataFrame) -> pd.DataFrame:
@@ -352,18 +371,21 @@ def name_clusters(profile: pd.DataFrame) -> pd.DataFrame:
 
     Three parts: value level (value share / size share >= 1.5 high, <= 0.5 low), main
     channel (a channel with at least half of the cluster's value, else multi-channel) and
-    behaviour (at-risk, dormant, new, loyal, occasional or steady from the standardized
-    means). Equal names get the cluster id appended.
+    behaviour: the largest of the standardized means ``z`` churn risk (at-risk), days since
+    last (dormant), -tenure (new), frequency (loyal), -frequency (occasional), or steady when
+    none reaches :data:`BEHAVIOUR_MIN_Z`. Clusters that would share a name get their main
+    product category inserted; names still equal get the cluster id appended.
     """
-    names_en, names_zh = [], []
-    for _, row in profile.iterrows():  # one row per cluster (<= k_range[1])
-        parts = [_value_part(row), _channel_part(row), _behaviour_part(row)]
-        parts = [p for p in parts if p is not None]
-        names_en.append(", ".join(p[0] for p in parts))
-        names_zh.append("·".join(p[1] for p in parts))
-    names = pd.DataFrame(
-        {"cluster": profile["cluster"], "cluster_name": names_en, "cluster_name_zh": names_zh}
-    )
+    rows = [row for _, row in profile.iterrows()]  # one row per cluster (<= k_range[1])
+    parts = [
+        [p for p in (_value_part(r), _channel_part(r), _behaviour_part(r)) if p is not None]
+        for r in rows
+    ]
+    names = pd.DataFrame([_join(p) for p in parts], columns=["cluster_name", "cluster_name_zh"])
+    duplicated = names["cluster_name"].duplicated(keep=False).to_numpy()
+    for i in np.flatnonzero(duplicated):
+        names.iloc[i] = _join([*parts[i][:-1], _product_part(rows[i]), parts[i][-1]])
+    names.insert(0, "cluster", profile["cluster"].to_numpy())
     duplicated = names["cluster_name"].duplicated(keep=False)
     names.loc[duplicated, "cluster_name"] += " #" + names.loc[duplicated, "cluster"].astype(str)
     names.loc[duplicated, "cluster_name_zh"] += (
