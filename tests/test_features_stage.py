@@ -1,0 +1,79 @@
+"""``python -m kequn features`` on the CDNOW sample written as the ingest stage's output."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import TEST_DATA, run_stage
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    raw = pd.read_csv(
+        TEST_DATA / "CDNOW_sample.txt",
+        sep=r"\s+",
+        header=None,
+        names=["master_id", "sample_id", "date", "cds", "dollars"],
+        dtype={"master_id": str, "date": str},
+    )
+    interim = tmp_path / "data" / "interim"
+    interim.mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "customer_id": raw["master_id"],
+            "date": pd.to_datetime(raw["date"], format="%Y%m%d").dt.date,
+            "amount": raw["dollars"].astype(float),
+        }
+    ).to_parquet(interim / "transactions.parquet", index=False)
+    pd.DataFrame({"customer_id": ["00004"], "region": ["华东"]}).to_parquet(
+        interim / "clients.parquet", index=False
+    )
+    return tmp_path
+
+
+def write_params(workdir: Path, as_of: str, engine: str = "duckdb") -> None:
+    (workdir / "params.yaml").write_text(
+        f'as_of: "{as_of}"\nengine: {engine}\n'
+        "features:\n  time_unit_days: 7\n  trend_window_days: 90\n",
+        encoding="utf-8",
+    )
+
+
+def test_stage_writes_one_row_per_customer_as_of(workdir):
+    write_params(workdir, "1997-09-30")
+    done = run_stage("features", workdir)
+    assert done.returncode == 0, done.stderr
+    customers = pd.read_parquet(workdir / "data" / "processed" / "customers.parquet")
+    assert len(customers) == 2357  # customers with a purchase by 1997-09-30
+    as_of = dt.date(1997, 9, 30)
+    assert customers["last_date"].max() == as_of  # the sample has purchases on 1997-09-30
+    tenure = [(as_of - first).days for first in customers["first_date"]]
+    assert customers["tenure_days"].tolist() == tenure
+    assert (customers["frequency"] > 0).sum() == 946
+    region = customers.set_index("customer_id")["region"]
+    assert region["00004"] == "华东" and region.isna().sum() == 2356
+    assert "2357 customers" in done.stderr
+
+
+def test_empty_as_of_means_the_last_date_in_the_data(workdir):
+    write_params(workdir, "")
+    assert run_stage("features", workdir).returncode == 0
+    customers = pd.read_parquet(workdir / "data" / "processed" / "customers.parquet")
+    assert customers["last_date"].max() == dt.date(1998, 6, 30)
+    assert customers["days_since_last"].min() == 0
+
+
+def test_as_of_before_the_data_and_spark_engine_are_user_errors(workdir):
+    write_params(workdir, "1996-12-31")
+    done = run_stage("features", workdir)
+    assert done.returncode == 2 and "before the first transaction date 1997-01-01" in done.stderr
+    if importlib.util.find_spec("features.spark") is None:  # until the Spark engine exists
+        write_params(workdir, "1997-09-30", engine="spark")
+        done = run_stage("features", workdir)
+        assert done.returncode == 2 and "engine spark is not available yet" in done.stderr
+    assert not (workdir / "data" / "processed" / "customers.parquet").exists()
