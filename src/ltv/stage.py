@@ -379,6 +379,14 @@ def run(params: dict) -> None:
         )
     for name, reason in result.skipped.items():
         log.warning("candidate %s skipped: %s", name, reason)
+    for name, m in result.metrics.items():
+        error = m.get("transactions_error")
+        if error is not None and abs(error) > 1:
+            log.warning(
+                "candidate %s is off by %+.3g x the actual holdout transactions: check its fit",
+                name,
+                error,
+            )
     choice = choose(settings, result)
     log.info("model %s (%s)", choice["model"], choice["reason"])
 
