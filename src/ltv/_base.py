@@ -245,6 +245,7 @@ class RowLikelihood:
 
     def __init__(self, model: BaseModel, data: list[np.ndarray], weights: np.ndarray):
         self.model, self.data, self.weights = model, data, weights
+        self.has_gradient = model.analytic_gradient
 
     def loglik(self, theta: np.ndarray) -> float:
         return float(self.weights @ self.model._log_likelihood(theta, *self.data))
@@ -287,7 +288,7 @@ class BaseModel:
     # -- fitting ----------------------------------------------------------------------------
     def _objective_and_gradient(self, log_theta, likelihood, total):
         theta = np.exp(log_theta)
-        if self.analytic_gradient:
+        if likelihood.has_gradient:
             ll, gradient = likelihood.loglik_and_gradient(theta)
             value, gradient = -ll / total, -gradient / total
         else:
@@ -378,7 +379,7 @@ class BaseModel:
             if np.all(np.isfinite(warm.x)) and np.isfinite(warm.fun) and warm.fun < 1e99:
                 start = warm.x
         result = None
-        if thinned is not None and self.analytic_gradient:
+        if thinned is not None and likelihood.has_gradient:
             result = self._newton_polish(likelihood, total, start)
             if result is not None and not result.success:
                 start, result = result.x, None
@@ -405,7 +406,7 @@ class BaseModel:
         def total_gradient(lt):
             return self._objective_and_gradient(lt, likelihood, total)[1] * total
 
-        if self.analytic_gradient:
+        if likelihood.has_gradient:
             hessian = numeric_hessian(
                 total_gradient, log_theta, step=1e-5, at_theta=total_gradient(log_theta)
             )

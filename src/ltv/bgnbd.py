@@ -157,8 +157,9 @@ class BetaGeoLikelihood:
     """
 
     #: above this many distinct histories the optimizer is warm-started on a subsample
-    thin_above = 50_000
+    thin_above = 20_000
     thin_every = 10
+    has_gradient = True
 
     def __init__(self, model: BetaGeoModel, histories: Histories):
         h = histories
