@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
+from kequn.errors import UserError
 from segmentation.asset_tiers import ASSET_TIERS, NOT_MAPPED
 from segmentation.clusters import (
     BehaviourClusters,
@@ -202,3 +203,13 @@ def test_historic_basis_and_baseline_migration(customers):
     assert (seg["tier_change"][100:] == "new").all()
     counts = result.metrics["migration"]["counts"]
     assert counts["new"] == len(customers) - 100 and counts["departed"] == 0
+
+
+def test_tiny_and_empty_inputs(customers):
+    tiny = segment_customers(customers.head(3), SETTINGS, seed=3)
+    assert tiny.metrics["clusters"]["chosen_k"] == 1  # too few customers for k >= 3
+    assert tiny.segments["cluster_id"].tolist() == [1, 1, 1]
+    with pytest.raises(UserError, match="no customers"):
+        segment_customers(customers.head(0), SETTINGS, seed=3)
+    with pytest.raises(UserError, match="value_basis"):
+        segment_customers(customers.drop(columns=["clv"]), SETTINGS, seed=3)

@@ -108,6 +108,8 @@ def segment_customers(
     missing = [c for c in REQUIRED_FEATURES if c not in frame]
     if missing:
         raise UserError(f"data/processed/customers.parquet: missing column(s) {missing}")
+    if frame.empty:
+        raise UserError("data/processed/customers.parquet: no customers to segment (check as_of)")
     if frame["customer_id"].duplicated().any():
         raise UserError("data/processed/customers.parquet: customer_id is not unique")
     basis = str(settings.get("value_basis", "clv"))
