@@ -153,10 +153,10 @@ def _closing(features: pd.DataFrame, as_of: dt.date, horizon_days: int) -> np.nd
     return (pd.to_datetime(features["close_date"]) <= end).fillna(False).to_numpy(dtype=bool)
 
 
-def _fit_survival(transactions: pd.DataFrame, features: pd.DataFrame, cutoff: dt.date):
+def _fit_survival(transactions: pd.DataFrame, features: pd.DataFrame, cutoff: dt.date, seed: int):
     gaps = inter_purchase_gaps(transactions, cutoff)
     covariates = survival_covariates(features)
-    return GapSurvivalModel().fit(gaps, covariates), gaps, covariates
+    return GapSurvivalModel(seed=seed).fit(gaps, covariates), gaps, covariates
 
 
 def _survival_scores(
@@ -299,7 +299,9 @@ def score_churn(
                     f"btyd_failed: {type(transaction_model).__name__} could not be refitted ({exc})"
                 )
         with timed(log, f"survival model as of {eval_window.eval_cutoff}"):
-            eval_survival, _, eval_cov = _fit_survival(tx, eval_features, eval_window.eval_cutoff)
+            eval_survival, _, eval_cov = _fit_survival(
+                tx, eval_features, eval_window.eval_cutoff, s.seed
+            )
             eval_scores["survival"] = _survival_scores(
                 eval_survival, eval_features, eval_cov, backtest_h
             )
@@ -347,7 +349,7 @@ def score_churn(
 
     # ---- scores as of A
     with timed(log, f"survival model as of {as_of}"):
-        survival, gaps, covariates = _fit_survival(tx, customers, as_of)
+        survival, gaps, covariates = _fit_survival(tx, customers, as_of, s.seed)
     aligned = covariates.reindex(customers["customer_id"].to_numpy())
     days_since_last = customers["days_since_last"].to_numpy(dtype=float)
     survival_now = survival.churn_probability(days_since_last, h, aligned)

@@ -108,13 +108,24 @@ class GapSurvivalModel:
     function, days), ``covariate_means_``, ``n_gaps_``, ``n_events_``.
     """
 
-    def __init__(self, penalizer: float = 0.01):
+    def __init__(self, penalizer: float = 0.01, max_gaps: int | None = 60_000, seed: int = 0):
         self.penalizer = penalizer
+        self.max_gaps = max_gaps
+        self.seed = seed
 
     def fit(self, gaps: pd.DataFrame, covariates: pd.DataFrame) -> GapSurvivalModel:
+        """Fit on ``gaps`` (customer_id, duration_days, event) with per-customer covariates.
+
+        With more than ``max_gaps`` gaps a uniform random sample of that many (seeded) is
+        used: the partial likelihood and the Breslow baseline of a uniform sample estimate
+        the same quantities, and the fit time stays bounded (430,000 gaps took 35 s).
+        """
         table = gaps[["customer_id", "duration_days", "event"]].join(
             covariates, on="customer_id", how="inner"
         )
+        if self.max_gaps is not None and len(table) > self.max_gaps:
+            table = table.sample(n=self.max_gaps, random_state=self.seed % (2**32))
+            table = table.sort_index()
         columns = [c for c in covariates.columns if table[c].std() > 1e-9]
         self.n_gaps_ = len(table)
         self.n_events_ = int(table["event"].sum())
