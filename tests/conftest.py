@@ -16,7 +16,9 @@ TEST_DATA = REPO_ROOT / "tests" / "data"
 STAGE_ORDER = ["ingest", "features", "ltv", "churn", "segment", "targets", "report"]
 
 
-def run_stage(stage: str, workdir: Path, params: str = "params.yaml") -> subprocess.CompletedProcess:
+def run_stage(
+    stage: str, workdir: Path, params: str = "params.yaml"
+) -> subprocess.CompletedProcess:
     """Run ``python -m kequn <stage>`` in ``workdir`` and return the finished process."""
     return subprocess.run(
         [sys.executable, "-m", "kequn", stage, "--params", params],
