@@ -182,7 +182,7 @@ def _insert_split_lines(
     n_max = "NULL" if layout.n_max is None else str(layout.n_max)
     con.execute(
         f"""INSERT INTO {name}
-        SELECT {file_id} AS file_id, {sql.literal(str(path))} AS source_file, line, raw,
+        SELECT {file_id} AS file_id, line, raw,
                CAST(array_length(fields) AS INTEGER) AS n_fields,
                {layout.n_min} AS n_min, {n_max} AS n_max,
                {values}
@@ -271,7 +271,7 @@ def _insert_parsed_file(
     role_list = ", ".join(roles)
     con.execute(
         f"""INSERT INTO {name}
-        SELECT {file_id}, {sql.literal(str(path))}, line, NULL, {layout.n_columns},
+        SELECT {file_id}, line, NULL, {layout.n_columns},
                {layout.n_min}, {"NULL" if layout.n_max is None else layout.n_max}, {role_list}
         FROM ({numbered}) WHERE NOT all_blank"""
     )
@@ -347,7 +347,7 @@ def _insert_parquet_file(
     )
     con.execute(
         f"""INSERT INTO {name}
-        SELECT {file_id}, {sql.literal(str(path))}, rowid + 1, concat_ws(',', {", ".join(as_text)}),
+        SELECT {file_id}, rowid + 1, concat_ws(',', {", ".join(as_text)}),
                {len(header)}, {len(header)}, {len(header)}, {values}
         FROM {table}"""
     )
@@ -359,14 +359,17 @@ def read_extract(
 ) -> list[Path]:
     """Read every file of ``mapping`` into the DuckDB table ``name``; return the files read.
 
-    The table has ``file_id, source_file, line, raw, n_fields, n_min, n_max`` and one
-    VARCHAR column per role in ``roles`` (NULL when the mapping does not map it). ``line``
-    is the 1-based line in the source file (the header is line 1); blank lines are skipped.
+    The table has ``file_id, line, raw, n_fields, n_min, n_max`` and one VARCHAR column
+    per role in ``roles`` (NULL when the mapping does not map it). ``line`` is the 1-based
+    line in the source file (the header is line 1); blank lines are skipped. ``raw`` is
+    NULL for rows the fast CSV parser read (:func:`attach_raw` fills it for rejects).
+    ``<name>_files(file_id, source_file, text_file)`` names each file and the UTF-8 text
+    its lines are in.
     """
     files = resolve_files(mapping)
     role_columns = ", ".join(f"{role} VARCHAR" for role in roles)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {name} (file_id INTEGER, source_file VARCHAR, line BIGINT, "
+        f"CREATE OR REPLACE TEMP TABLE {name} (file_id INTEGER, line BIGINT, "
         f"raw VARCHAR, n_fields INTEGER, n_min INTEGER, n_max INTEGER, {role_columns})"
     )
     # converted files must outlive this call (rejects fetch their raw lines after cleaning):
@@ -383,6 +386,7 @@ def read_extract(
     frame = pa.table(
         {
             "file_id": pa.array(range(len(files)), pa.int32()),
+            "source_file": pa.array([str(f) for f in files], pa.string()),
             "text_file": pa.array([None if t is None else str(t) for t in text_files], pa.string()),
         }
     )

@@ -3,8 +3,11 @@
 Reading and decoding (Python + DuckDB I/O, :mod:`ingest.read`) stop at one table of raw
 string fields, ``extract``::
 
-    file_id, source_file, line, raw, n_fields, n_min, n_max,
+    file_id, line, raw, n_fields, n_min, n_max,
     <role columns as VARCHAR: customer_id, date, amount, ..., sign_flag, filter_value>
+
+and a small table of the files read, ``extract_files(file_id, source_file, ...)``. ``raw``
+(the line as it was) may be NULL: the reader fills it in for rejected rows only.
 
 Everything after that is a SELECT built here, so the Spark engine can run the same
 cleaning with ``sqlglot.transpile(sql, read="duckdb", write="spark")``.
@@ -38,6 +41,9 @@ REASONS = (
 REGEX_SPECIAL = set("\\^$.|?*+()[]{}-/")
 
 NUMBER_PATTERN = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)$"
+
+#: file_id * FILE_STRIDE + line orders rows by file, then line (lines < 10^12)
+FILE_STRIDE = 1_000_000_000_000
 
 
 def literal(value: str | dt.date) -> str:
@@ -152,7 +158,7 @@ def clean_transactions_sql(
         )
     return f"""
 WITH parsed AS (
-    SELECT file_id, source_file, line, raw,
+    SELECT file_id, line, raw,
            {structure_reason()} AS structure_reason,
            {filter_reason(keep)} AS filter_reason,
            {blank_to_null("customer_id")} AS customer_id,
@@ -174,15 +180,22 @@ reasoned AS (
                WHEN amount IS NULL THEN 'bad_amount'
            END AS first_reason
     FROM parsed
+),
+first_rows AS (
+    SELECT txn_id, MIN(file_id * {FILE_STRIDE} + line) AS first_key
+    FROM reasoned
+    WHERE first_reason IS NULL AND txn_id IS NOT NULL
+    GROUP BY txn_id
+    HAVING COUNT(*) > 1
 )
-SELECT file_id, source_file, line, raw, customer_id, date, amount, product, channel, txn_id,
+SELECT r.file_id, r.line, r.raw, r.customer_id, r.date, r.amount, r.product, r.channel,
+       r.txn_id,
        CASE
-           WHEN first_reason IS NOT NULL THEN first_reason
-           WHEN txn_id IS NOT NULL AND ROW_NUMBER() OVER (
-               PARTITION BY first_reason IS NULL, txn_id ORDER BY file_id, line
-           ) > 1 THEN 'duplicate_txn_id'
+           WHEN r.first_reason IS NOT NULL THEN r.first_reason
+           WHEN r.file_id * {FILE_STRIDE} + r.line > f.first_key THEN 'duplicate_txn_id'
        END AS reason
-FROM reasoned
+FROM reasoned AS r
+LEFT JOIN first_rows AS f ON r.txn_id = f.txn_id AND r.first_reason IS NULL
 """
 
 
@@ -205,7 +218,7 @@ def clean_clients_sql(
     balance = parse_number("asset_balance", thousands, decimal)
     return f"""
 WITH parsed AS (
-    SELECT file_id, source_file, line, raw,
+    SELECT file_id, line, raw,
            {structure_reason()} AS structure_reason,
            {filter_reason(keep)} AS filter_reason,
            {blank_to_null("customer_id")} AS customer_id,
@@ -231,7 +244,7 @@ reasoned AS (
            END AS first_reason
     FROM parsed
 )
-SELECT file_id, source_file, line, raw, customer_id, client_type, industry, region,
+SELECT file_id, line, raw, customer_id, client_type, industry, region,
        open_date, asset_balance, close_date,
        CASE
            WHEN first_reason IS NOT NULL THEN first_reason
@@ -250,11 +263,12 @@ def accepted_sql(cleaned: str, columns: Iterable[str]) -> str:
     return f"SELECT {cols} FROM {cleaned} WHERE reason IS NULL ORDER BY {order}"
 
 
-def rejects_sql(cleaned: str) -> str:
+def rejects_sql(cleaned: str, files: str = "extract_files") -> str:
     """The rejected rows (``source_file, line, reason, raw``) in file and line order."""
     return (
-        f"SELECT source_file, line, reason, raw FROM {cleaned} "
-        f"WHERE reason IS NOT NULL ORDER BY file_id, line"
+        f"SELECT f.source_file, c.line, c.reason, c.raw FROM {cleaned} AS c "
+        f"JOIN {files} AS f ON c.file_id = f.file_id "
+        f"WHERE c.reason IS NOT NULL ORDER BY c.file_id, c.line"
     )
 
 

@@ -73,9 +73,10 @@ def run(params: dict[str, Any]) -> None:
         files = read_extract(mapping, con, TRANSACTION_ROLES, name="extract")
     with timed(log, "cleaning transactions"):
         accepted, _ = clean_transactions(con, mapping, extract_date, source="extract")
-        con.execute(f"CREATE TEMP TABLE accepted AS {accepted.sql_query()}")
+        accepted_query = accepted.sql_query()
+        con.execute("DROP TABLE extract")  # the cleaned table holds all it is needed for
         metrics = ingest_metrics(con, files)
-    reject_queries = [sql.rejects_sql("transactions_cleaned")]
+    reject_queries = [sql.rejects_sql("transactions_cleaned", "extract_files")]
 
     if clients_mapping is not None:
         with timed(log, f"reading {clients_mapping.path}"):
@@ -92,7 +93,7 @@ def run(params: dict[str, Any]) -> None:
             "reject_rate": round(reject_rate(client_rows, client_reasons), 6),
             "files": [str(f) for f in client_files],
         }
-        reject_queries.append(sql.rejects_sql("clients_cleaned"))
+        reject_queries.append(sql.rejects_sql("clients_cleaned", "clients_extract_files"))
     else:
         clients_query = "SELECT CAST(NULL AS VARCHAR) AS customer_id WHERE 1 = 0"
 
@@ -106,7 +107,7 @@ def run(params: dict[str, Any]) -> None:
         raise UserError("; ".join(problems))
 
     with timed(log, f"writing {TRANSACTIONS}"):
-        copy_to(con, "SELECT * FROM accepted", TRANSACTIONS, PARQUET)
+        copy_to(con, accepted_query, TRANSACTIONS, PARQUET)
         copy_to(con, clients_query, CLIENTS, PARQUET)
     write_json(METRICS, metrics)
     log.info(
