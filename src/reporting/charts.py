@@ -24,6 +24,15 @@ GREY = "#8a949e"
 SIZE = (7.2, 3.8)
 
 
+def _rgb(color: str) -> tuple[int, int, int]:
+    return tuple(int(color[i : i + 2], 16) for i in (1, 3, 5))
+
+
+#: the same colours as 0-255 RGB (for checking a rendered page)
+WARNING_COLORS_RGB = {level: _rgb(c) for level, c in WARNING_COLORS.items()}
+SECOND_RGB = _rgb(SECOND)
+
+
 def _figure(size: tuple[float, float] = SIZE) -> tuple[Figure, object]:
     fig = Figure(figsize=size, layout="constrained")
     ax = fig.add_subplot()
@@ -67,7 +76,7 @@ def tier_chart(tiers: pd.DataFrame, language: str) -> Figure:
     ax.set_xticks(x, names)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_ylim(0, 1.1)
-    ax.legend(frameon=False, loc="upper right")
+    ax.legend(frameon=False, loc="upper left")
     return fig
 
 
