@@ -57,5 +57,8 @@ def test_chosen_score_beats_bgnbd_expected_transactions_on_cdnow():
     chosen_auc = roc_auc_score(churned, p)
     assert chosen_auc >= LIFETIMES_BGNBD_AUC, (result.metrics["chosen"], chosen_auc)
     assert chosen_auc >= bgnbd_auc - 1e-9, (chosen_auc, bgnbd_auc)
+    # probabilities, not just a ranking: the predicted churn rate is within 5 points of the
+    # observed one (70.1% of the 23,570 customers made no purchase in the 273 days)
+    assert abs(p.mean() - churned.mean()) < 0.05, (p.mean(), churned.mean())
     # the history (273 days) is no longer than the horizon: a stated degradation
     assert any(d.startswith("horizon_longer_than_history") for d in result.metrics["degraded"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
@@ -52,6 +53,20 @@ class Calibrator:
         else:
             calibrated = self.model_.predict_proba(_logit(score)[:, None])[:, 1]
         return np.clip(np.nan_to_num(calibrated, nan=0.5), 0.0, 1.0)
+
+
+def quantile_map(score: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Rank-preserving map of ``score`` onto the distribution of ``reference``.
+
+    The customer with the k-th smallest score gets the k-th smallest reference value (tied
+    scores share the interpolated value at their average rank): the ranking (ROC AUC) is
+    that of ``score``, the distribution (the population churn rate) that of ``reference``.
+    """
+    reference = np.sort(np.asarray(reference, dtype=float))
+    if len(reference) == 0:
+        return np.asarray(score, dtype=float)
+    ranks = rankdata(np.asarray(score, dtype=float), method="average")
+    return np.interp(ranks, np.arange(1, len(reference) + 1), reference)
 
 
 def cross_fitted(

@@ -6,8 +6,11 @@ Choice (``churn.model: auto``): on the backtest window every available candidate
 AUC, PR AUC and Brier score (after out-of-fold calibration); the candidate with the best mean
 rank over the three wins (ties: higher ROC AUC, then the order btyd, survival, gbm). The
 chosen score's calibration map is then fitted on the whole backtest window and applied to
-the scores as of ``as_of``. Without a usable backtest the BTYD probability (itself a model
-probability) is used uncalibrated, else the survival one; each such step is recorded in
+the scores as of ``as_of``. When the history is too short for a backtest at the full
+horizon, the candidates are ranked on a proxy horizon (half the history) and the chosen
+score is mapped rank-preservingly onto the BTYD probabilities (quantile mapping: the order
+of the chosen score, the level of the transaction model); with no backtest at all the BTYD
+probability is used as it is, else the survival one. Each such step is recorded in
 ``degraded``.
 """
 
@@ -27,6 +30,7 @@ from churn.calibration import (
     calibration_table,
     cross_fitted,
     gain_points,
+    quantile_map,
     roc_points,
     score_metrics,
 )
@@ -354,13 +358,17 @@ def score_churn(
     days_since_last = customers["days_since_last"].to_numpy(dtype=float)
     survival_now = survival.churn_probability(days_since_last, h, aligned)
     raw = survival_now
-    if chosen == "btyd":
+    btyd_now, btyd_error = None, "no transaction model"
+    if transaction_model is not None:
         try:
-            raw = btyd_no_transaction(transaction_model, customers, h, s.unit_days)
-        except Exception as exc:
-            degrade(
-                f"btyd_failed: scoring with the transaction model failed ({exc}); using survival"
-            )
+            btyd_now = btyd_no_transaction(transaction_model, customers, h, s.unit_days)
+        except Exception as exc:  # reported below only if the BTYD score was needed
+            btyd_error = exc
+    if chosen == "btyd":
+        if btyd_now is not None:
+            raw = btyd_now
+        else:
+            degrade(f"btyd_failed: scoring with the transaction model failed ({btyd_error})")
             chosen = "survival"
     elif chosen == "gbm":
         raw = classifier.predict_proba(customers)
@@ -370,10 +378,16 @@ def score_churn(
             f"missing_scores: {missing} {chosen} scores were NaN; the survival ones used instead"
         )
         raw = np.where(np.isnan(raw), survival_now, raw)
-    calibrator = None
+    calibration_used = "none"
     if chosen in eval_scores and not proxy:
         calibrator = Calibrator(s.calibration).fit(eval_scores[chosen], y_eval)
         probability = calibrator.transform(raw)
+        calibration_used = s.calibration
+    elif chosen != "btyd" and btyd_now is not None and np.isfinite(btyd_now).all():
+        # no outcomes at the right horizon: keep the chosen ranking, take the levels from
+        # the transaction model's own probabilities (rank-preserving quantile mapping)
+        probability = quantile_map(raw, btyd_now)
+        calibration_used = "quantile_map_to_btyd"
     else:
         probability = np.clip(raw, 0.0, 1.0)
     closing = _closing(customers, as_of, h)
@@ -436,7 +450,7 @@ def score_churn(
         "chosen": chosen,
         "requested": s.model,
         "why": why,
-        "calibration": s.calibration if calibrator is not None else "none",
+        "calibration": calibration_used,
         "survival": {
             "concordance_index": survival.concordance_index_,
             "hazard_ratios": {k: float(np.exp(v)) for k, v in survival.coef_.items()},
