@@ -105,11 +105,17 @@ def combined_codes(*codes_and_sizes: tuple[np.ndarray, int]) -> np.ndarray:
     the key could overflow.
     """
     sizes = [max(int(size), 1) for _, size in codes_and_sizes]
-    if float(np.prod([float(size) for size in sizes])) < 2.0**62:
+    n_keys = float(np.prod([float(size) for size in sizes]))
+    if n_keys < 2.0**62:
         key = np.zeros(len(codes_and_sizes[0][0]), dtype=np.int64)
         for (codes, _), size in zip(codes_and_sizes, sizes, strict=True):
             key *= size
             key += codes
+        if n_keys <= max(2 * len(key), 1 << 16):
+            # few possible keys: a lookup table instead of hashing
+            present = np.zeros(int(n_keys), dtype=bool)
+            present[key] = True
+            return (np.cumsum(present) - 1)[key]
         row_codes = pd.factorize(key, sort=True)[0]
     else:
         frame = pd.DataFrame({f"c{i}": c for i, (c, _) in enumerate(codes_and_sizes)})
