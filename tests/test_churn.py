@@ -6,6 +6,7 @@ Expected values are derived by hand or from a known generative truth (simulated 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 import pandas as pd
@@ -333,6 +334,7 @@ def test_single_class_degrades_without_nan():
     assert_valid(customers, result)
     assert any(d.startswith("backtest_too_few_of_a_class") for d in result.metrics["degraded"])
     assert result.metrics["backtest"] == {} and result.metrics["calibration"] == "none"
+    json.dumps(result.metrics, allow_nan=False)  # valid JSON: no NaN anywhere
 
 
 @pytest.mark.filterwarnings("ignore:.*did not converge")  # BG/NBD on clockwork buyers

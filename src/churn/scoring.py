@@ -170,6 +170,11 @@ def _survival_scores(
     return model.churn_probability(features["days_since_last"].to_numpy(dtype=float), h, aligned)
 
 
+def _finite(value: float) -> float | None:
+    """A number for churn.json; None instead of NaN (not valid JSON)."""
+    return float(value) if np.isfinite(value) else None
+
+
 def _rank_choice(metrics: dict[str, dict[str, Any]]) -> tuple[str, str]:
     names = list(metrics)
     table = pd.DataFrame(
@@ -309,7 +314,9 @@ def score_churn(
             eval_scores["survival"] = _survival_scores(
                 eval_survival, eval_features, eval_cov, backtest_h
             )
-            candidate_info["survival"] = {"concordance_index": eval_survival.concordance_index_}
+            candidate_info["survival"] = {
+                "concordance_index": _finite(eval_survival.concordance_index_)
+            }
         if not proxy:
             classifier = _train_classifier(tx, windows, first_date, s, feature_args, degrade)
         if classifier is not None:
@@ -452,7 +459,7 @@ def score_churn(
         "why": why,
         "calibration": calibration_used,
         "survival": {
-            "concordance_index": survival.concordance_index_,
+            "concordance_index": _finite(survival.concordance_index_),
             "hazard_ratios": {k: float(np.exp(v)) for k, v in survival.coef_.items()},
             "n_gaps": survival.n_gaps_,
             "n_returns": survival.n_events_,
