@@ -379,3 +379,17 @@ def test_requested_model_is_used_and_runs_are_identical():
     _, second = run_scoring(transactions, dt.date(2025, 6, 30), 60, model="survival")
     assert first.metrics["chosen"] == "survival"
     pd.testing.assert_frame_equal(first.table, second.table)
+
+
+def test_scheduled_closing_is_churn_and_the_first_reason():
+    frame, p = reason_population()
+    frame["close_date"] = pd.NaT
+    frame.loc[frame["customer_id"] == "steady", "close_date"] = pd.Timestamp("2025-07-15")
+    reasons = explain(
+        frame, p, np.ones(len(p), bool), as_of=dt.date(2025, 6, 30), horizon_days=90
+    ).set_index(frame["customer_id"])
+    steady = reasons.loc["steady"]
+    assert steady["reason_codes"].split(";")[0] == "account_closing"
+    assert steady["reasons_en"].startswith("account closes on 2025-07-15")
+    assert steady["reasons_zh"].startswith("账户将于2025-07-15销户")
+    assert "account_closing" not in reasons.loc["silent", "reason_codes"]

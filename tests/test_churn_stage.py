@@ -53,6 +53,9 @@ def project(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("churn_stage")
     transactions = btyd_population(400, AS_OF, seed=21)
     customers = customer_features(transactions, AS_OF, unit_days=7, trend_window_days=90)
+    # a contractual client whose account closes 10 days after as_of: churned by definition
+    customers["close_date"] = pd.NaT
+    customers.loc[5, "close_date"] = pd.Timestamp(AS_OF) + pd.Timedelta(days=10)
     model = BetaGeoModel().fit(
         *(customers[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     )
@@ -111,6 +114,8 @@ def test_stage_writes_the_contract_and_reruns_identically(project, monkeypatch):
     expected = np.array(["none", "yellow", "orange", "red"])[step]
     assert table["warning_level"].tolist() == expected.tolist()
     assert (table.loc[table["warning_level"] == "none", "reason_codes"] == "").all()
+    assert table.loc[5, "churn_probability"] == 1.0
+    assert table.loc[5, "reason_codes"].startswith("account_closing")
     assert table["reason_codes"].str.count(";").max() <= 2
 
     metrics = json.loads(

@@ -87,6 +87,7 @@ class ChurnClassifier:
         y = np.asarray(churned, dtype=int)
         if len(np.unique(y)) < 2:
             raise ValueError("the training labels have a single class")
+        x = x.loc[:, x.notna().any()]  # an all-missing column (e.g. unmapped asset_balance)
         self.columns_ = list(x.columns)
         model = HistGradientBoostingClassifier(
             max_iter=self.max_iter,
