@@ -393,3 +393,14 @@ def test_scheduled_closing_is_churn_and_the_first_reason():
     assert steady["reasons_en"].startswith("account closes on 2025-07-15")
     assert steady["reasons_zh"].startswith("账户将于2025-07-15销户")
     assert "account_closing" not in reasons.loc["silent", "reason_codes"]
+
+
+def test_roc_plot_points_keep_the_area():
+    from churn.calibration import roc_points
+
+    # churners scored 0.9 and 0.7, actives 0.8 and 0.6: 3 of 4 pairs in order, AUC = 0.75
+    curve = roc_points(np.array([0.9, 0.8, 0.7, 0.6]), np.array([1, 0, 1, 0]), "m")
+    assert curve["false_positive_rate"].iloc[[0, -1]].tolist() == [0.0, 1.0]
+    assert curve["true_positive_rate"].is_monotonic_increasing
+    area = np.trapezoid(curve["true_positive_rate"], curve["false_positive_rate"])
+    assert area == pytest.approx(0.75, abs=0.005)  # one 0.005-wide grid step at the jump

@@ -121,11 +121,21 @@ def score_metrics(score: np.ndarray, churned: np.ndarray) -> dict[str, float]:
     }
 
 
-def roc_points(score: np.ndarray, churned: np.ndarray, model: str) -> pd.DataFrame:
-    """ROC curve points (false_positive_rate, true_positive_rate, model)."""
+def roc_points(
+    score: np.ndarray, churned: np.ndarray, model: str, points: int = 201
+) -> pd.DataFrame:
+    """ROC curve (false_positive_rate, true_positive_rate, model) on a grid of ``points`` FPRs.
+
+    The exact curve is interpolated linearly between its vertices (the expected TPR of a
+    random tie-break), which keeps the plot file small for any number of customers.
+    """
     fpr, tpr, _ = roc_curve(np.asarray(churned, int), np.asarray(score, float))
+    grid = np.linspace(0.0, 1.0, points)
+    # right-most TPR at equal FPRs (vertical segments) so the curve stays on the upper hull
+    rate = np.interp(grid, fpr, tpr, left=0.0, right=1.0)
+    rate[0] = tpr[fpr == 0].max() if (fpr == 0).any() else 0.0
     return pd.DataFrame(
-        {"false_positive_rate": fpr.round(6), "true_positive_rate": tpr.round(6), "model": model}
+        {"false_positive_rate": grid.round(4), "true_positive_rate": rate.round(6), "model": model}
     )
 
 
