@@ -198,3 +198,34 @@ def test_do_not_contact_file_reads_utf8_and_gb18030(tmp_path):
     (tmp_path / "b.csv").write_bytes("客户号\n0100000003\n".encode("gb18030"))
     assert read_id_list(tmp_path / "a.csv") == {"0100000001", "0100000002"}
     assert read_id_list(tmp_path / "b.csv") == {"0100000003"}
+
+
+def test_vip_care_takes_strategic_clients_due_under_cadence_or_never_contacted():
+    table = customer_table(6)
+    table["value_tier"] = ["strategic", "strategic", "strategic", "value", "strategic", "basic"]
+    table["days_since_contact"] = [45.0, 10.0, np.nan, 400.0, 30.0, np.nan]
+    vip = {"cost_per_contact": 0.0, "response_rate": 0.1}
+    lists, _ = build_target_lists(table, settings(vip_care=vip), CONTEXT, language="en")
+    got = lists["vip_care"].set_index("customer_id")
+    # cadence 30 days: due at 45 and 30, not at 10; never contacted is due; other tiers never
+    assert set(got.index) == {"0000000000", "0000000002", "0000000004"}
+    assert got.loc["0000000002", "reasons"] == "strategic client, no contact on record"
+    assert got.loc["0000000000", "reasons"] == "strategic client, 45 days since the last contact"
+
+
+def test_contact_history_file_gives_days_since_the_latest_contact(tmp_path):
+    import datetime as dt
+
+    from kequn.errors import UserError
+    from targeting.stage import days_since_contact
+
+    path = tmp_path / "contacts.csv"
+    path.write_text(
+        "customer_id,last_contact_date\na,2025-12-01\na,2025-12-21\nb,2025-01-01\n", "utf-8"
+    )
+    customers = pd.DataFrame({"customer_id": ["a", "b", "c"]})
+    days = days_since_contact(customers, str(path), dt.date(2025, 12, 31))
+    assert days.iloc[0] == 10 and days.iloc[1] == 364 and np.isnan(days.iloc[2])
+    path.write_text("customer_id,last_contact_date\na,31/12/2025\n", "utf-8")
+    with pytest.raises(UserError, match=r"contacts.csv:2: last_contact_date"):
+        days_since_contact(customers, str(path), dt.date(2025, 12, 31))

@@ -16,8 +16,7 @@ where ``value`` is the campaign's value at stake for that customer:
   value = the margin they used to bring per horizon (historic value per day x horizon x
   margin) x P(alive) -- high past value with a fair chance of still being there.
 - vip_care (重点维护): strategic tier, due for a relationship-manager contact: days since
-  the last contact (or, without a contact history, since the last transaction) at least the
-  tier's cadence; value = CLV.
+  the last contact at least the tier's cadence, or no contact on record; value = CLV.
 """
 
 from __future__ import annotations
@@ -66,7 +65,7 @@ def _eligible(customers: pd.DataFrame, campaign: str, settings: dict, context: d
     if campaign == "vip_care":
         cadence = tier.map(context["cadence_days"]).astype(float)
         since_contact = customers["days_since_contact"]
-        return (tier == "strategic") & (since_contact >= cadence)
+        return (tier == "strategic") & (since_contact.isna() | (since_contact >= cadence))
     raise ValueError(f"unknown campaign {campaign!r}; expected one of {CAMPAIGNS}")
 
 
@@ -142,6 +141,8 @@ def campaign_reasons(chosen: pd.DataFrame, campaign: str, language: str) -> pd.S
             if zh
             else "strategic client, " + since + " days since the last contact"
         )
+        never = "战略客户，无联系记录" if zh else "strategic client, no contact on record"
+        lead = lead.where(chosen["days_since_contact"].notna(), never)
     sep = "；" if zh else "; "
     column = f"reasons_{language}"
     if campaign in ("retention", "winback") and column in chosen:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from kequn.config import section
@@ -35,14 +36,14 @@ def mean_margin(margin: float | dict) -> float:
 
 
 def days_since_contact(customers: pd.DataFrame, history_path: str, as_of: dt.date) -> pd.Series:
-    """Days since each customer's last relationship-manager contact.
+    """Days since each customer's last relationship-manager contact; NaN = none on record.
 
-    From ``targeting.contact_history`` (customer_id, last_contact_date) when given; otherwise
-    the days since the last transaction stand in for it.
+    From ``targeting.contact_history`` (customer_id, last_contact_date) when given. A client
+    with no contact on record is due whatever the cadence.
     """
-    fallback = customers["days_since_last"].astype(float)
+    unknown = pd.Series(np.nan, index=customers.index)
     if not history_path:
-        return fallback
+        return unknown
     path = Path(history_path)
     if not path.exists():
         raise UserError(f"{path}: contact history not found (targeting.contact_history)")
@@ -52,10 +53,15 @@ def days_since_contact(customers: pd.DataFrame, history_path: str, as_of: dt.dat
         raise UserError(
             f"{path}: missing column(s) {sorted(missing)}; found {list(history.columns)}"
         )
-    last = pd.to_datetime(history["last_contact_date"], errors="coerce")
-    days = (pd.Timestamp(as_of) - last).dt.days
+    last = pd.to_datetime(history["last_contact_date"], errors="coerce", format="%Y-%m-%d")
+    bad = last.isna()
+    if bad.any():
+        line = int(bad.to_numpy().nonzero()[0][0]) + 2
+        raise UserError(f"{path}:{line}: last_contact_date is not a YYYY-MM-DD date")
+    days = (pd.Timestamp(as_of) - last).dt.days.astype(float)
     known = pd.Series(days.to_numpy(), index=history["customer_id"].str.strip())
-    return customers["customer_id"].map(known).fillna(fallback).astype(float)
+    known = known.groupby(level=0).min()  # the most recent contact
+    return customers["customer_id"].map(known).astype(float)
 
 
 def load_table() -> pd.DataFrame:
