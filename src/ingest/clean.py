@@ -54,7 +54,7 @@ def clean_transactions(
     con.execute(f"CREATE OR REPLACE TEMP TABLE {cleaned} AS {query}")
     attach_raw(con, cleaned, source)
     accepted = con.sql(sql.accepted_sql(cleaned, output_columns(mapping, "transactions")))
-    return accepted, con.sql(sql.rejects_sql(cleaned, f"{source}_files"))
+    return accepted, con.sql(sql.rejects_sql(cleaned, f"{source}_files", f"{cleaned}_raw"))
 
 
 def clean_clients(
@@ -74,7 +74,7 @@ def clean_clients(
     con.execute(f"CREATE OR REPLACE TEMP TABLE {cleaned} AS {query}")
     attach_raw(con, cleaned, source)
     accepted = con.sql(sql.accepted_sql(cleaned, output_columns(mapping, "clients")))
-    return accepted, con.sql(sql.rejects_sql(cleaned, f"{source}_files"))
+    return accepted, con.sql(sql.rejects_sql(cleaned, f"{source}_files", f"{cleaned}_raw"))
 
 
 def reject_counts(con: duckdb.DuckDBPyConnection, cleaned: str) -> dict[str, int]:

@@ -210,8 +210,11 @@ def _insert_parsed_file(
     layout: Layout,
     roles: tuple[str, ...],
     name: str,
-) -> bool:
-    """The fast path: DuckDB's CSV parser splits the fields; False when it cannot be used.
+) -> str | None:
+    """The fast path: DuckDB's CSV parser splits the fields; None when it cannot be used.
+
+    The parsed rows stay in their own table; the SELECT returned numbers them and gives
+    them the columns of ``name`` (:func:`read_extract` makes ``name`` a view over both).
 
     Parsed rows carry no line number, so they are aligned with the file's physical lines:
     the k-th parsed row is the k-th line that is not the header, not empty and not a line
@@ -220,7 +223,7 @@ def _insert_parsed_file(
     parser rejects, and rows whose fields are all blank, go through the slow path (so they
     are classified exactly as before), with their raw text.
     """
-    table, rejects = f"parsed_{file_id}", f"parse_rejects_{file_id}"
+    table, rejects = f"{name}_parsed_{file_id}", f"{name}_parse_rejects_{file_id}"
     columns = [f"c{i}" for i in range(layout.n_columns)]
     spec = ", ".join(f"{sql.literal(c)}: 'VARCHAR'" for c in columns)
     picked = ", ".join(
@@ -254,40 +257,40 @@ def _insert_parsed_file(
     parsed = int(con.execute(f"SELECT COUNT(*) FROM {table}").fetchall()[0][0])
     if scan.lines - h - len(skipped) != parsed:  # a quoted field spans lines: slow path
         con.execute(f"DROP TABLE {table}")
-        return False
+        return None
     # line of the k-th (0-based) parsed row: k + h + 1 + #{i : s_i - h - i <= k}, i 1-based
     if len(skipped):
         thresholds = skipped - h - np.arange(1, len(skipped) + 1)
         steps = pa.table({"t": thresholds, "j": np.arange(1, len(skipped) + 1)})
-        con.register(f"{table}_steps", steps)
+        con.register(f"{table}_arrow", steps)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table}_steps AS "
+            f"SELECT t, max(j) AS j FROM {table}_arrow GROUP BY t"
+        )
+        con.unregister(f"{table}_arrow")
         numbered = (
             f"SELECT p.*, p.k + {h + 1} + coalesce(s.j, 0) AS line "
             f"FROM (SELECT rowid AS k, * FROM {table}) p "
-            f"ASOF LEFT JOIN (SELECT t, max(j) AS j FROM {table}_steps GROUP BY t) s "
-            f"ON p.k >= s.t"
+            f"ASOF LEFT JOIN {table}_steps s ON p.k >= s.t"
         )
     else:
         numbered = f"SELECT rowid + {h + 1} AS line, * FROM {table}"
-    role_list = ", ".join(roles)
-    con.execute(
-        f"""INSERT INTO {name}
-        SELECT {file_id}, line, NULL, {layout.n_columns},
-               {layout.n_min}, {"NULL" if layout.n_max is None else layout.n_max}, {role_list}
-        FROM ({numbered}) WHERE NOT all_blank"""
-    )
     blank_rows = [
         row[0] for row in con.execute(f"SELECT line FROM ({numbered}) WHERE all_blank").fetchall()
     ]
-    if len(skipped):
-        con.unregister(f"{table}_steps")
-    con.execute(f"DROP TABLE {table}")
     redo = sorted({line for line, _ in errors if line > h} | set(blank_rows))
     if redo:
-        lines = f"lines_{file_id}"
+        lines = f"lines_{table}"
         _lines_table(con, lines, text_file, redo)
-        _insert_split_lines(con, lines, file_id, path, layout, roles, name)
+        _insert_split_lines(con, lines, file_id, path, layout, roles, f"{name}_rows")
         con.execute(f"DROP TABLE {lines}")
-    return True
+    n_max = "NULL" if layout.n_max is None else layout.n_max
+    return (
+        f"SELECT {file_id} AS file_id, line, CAST(NULL AS VARCHAR) AS raw, "
+        f"{layout.n_columns} AS n_fields, {layout.n_min} AS n_min, "
+        f"CAST({n_max} AS INTEGER) AS n_max, {', '.join(roles)} "
+        f"FROM ({numbered}) WHERE NOT all_blank"
+    )
 
 
 def _insert_text_file(
@@ -298,22 +301,26 @@ def _insert_text_file(
     roles: tuple[str, ...],
     tmp: Path,
     name: str,
-) -> Path:
-    """Read one text/Excel file into ``name``; return the UTF-8 file its raw lines are in."""
-    text_file, fmt = _text_file(path, mapping, tmp, f"file_{file_id}")
+) -> tuple[Path, str | None]:
+    """Read one text/Excel file for the extract ``name``.
+
+    Returns the UTF-8 file its raw lines are in and, for the fast path, the SELECT giving
+    its parsed rows (the slow path inserts into ``<name>_rows`` instead and gives None).
+    """
+    text_file, fmt = _text_file(path, mapping, tmp, f"{name}_{file_id}")
     layout = _layout(text_file, path, mapping, fmt)
-    if fmt in ("csv", "tsv") and _insert_parsed_file(
-        con, file_id, path, text_file, mapping, layout, roles, name
-    ):
-        return text_file
-    table = f"lines_{file_id}"
+    if fmt in ("csv", "tsv"):
+        rows = _insert_parsed_file(con, file_id, path, text_file, mapping, layout, roles, name)
+        if rows is not None:
+            return text_file, rows
+    table = f"{name}_lines_{file_id}"
     try:
         _read_lines(con, text_file, table)
     except duckdb.InvalidInputException as exc:
         raise _cannot_read(path, mapping, exc) from None
-    _insert_split_lines(con, table, file_id, path, layout, roles, name)
+    _insert_split_lines(con, table, file_id, path, layout, roles, f"{name}_rows")
     con.execute(f"DROP TABLE {table}")
-    return text_file
+    return text_file, None
 
 
 def _as_csv(mapping: Mapping, delimiter: str = ",") -> Mapping:
@@ -357,32 +364,36 @@ def _insert_parquet_file(
 def read_extract(
     mapping: Mapping, con: duckdb.DuckDBPyConnection, roles: tuple[str, ...], name: str = "extract"
 ) -> list[Path]:
-    """Read every file of ``mapping`` into the DuckDB table ``name``; return the files read.
+    """Read every file of ``mapping`` into the DuckDB view ``name``; return the files read.
 
-    The table has ``file_id, line, raw, n_fields, n_min, n_max`` and one VARCHAR column
+    The view has ``file_id, line, raw, n_fields, n_min, n_max`` and one VARCHAR column
     per role in ``roles`` (NULL when the mapping does not map it). ``line`` is the 1-based
     line in the source file (the header is line 1); blank lines are skipped. ``raw`` is
     NULL for rows the fast CSV parser read (:func:`attach_raw` fills it for rejects).
     ``<name>_files(file_id, source_file, text_file)`` names each file and the UTF-8 text
-    its lines are in.
+    its lines are in. :func:`drop_extract` frees the tables behind the view.
     """
     files = resolve_files(mapping)
     role_columns = ", ".join(f"{role} VARCHAR" for role in roles)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {name} (file_id INTEGER, line BIGINT, "
+        f"CREATE OR REPLACE TEMP TABLE {name}_rows (file_id INTEGER, line BIGINT, "
         f"raw VARCHAR, n_fields INTEGER, n_min INTEGER, n_max INTEGER, {role_columns})"
     )
     # converted files must outlive this call (rejects fetch their raw lines after cleaning):
     # they go away with the connection
     tmp = Path(tempfile.mkdtemp(prefix="kequn-ingest-"))
     weakref.finalize(con, shutil.rmtree, tmp, ignore_errors=True)
-    text_files = []
+    text_files, selects = [], [f"SELECT * FROM {name}_rows"]
     for file_id, path in enumerate(files):
         if mapping.format == "parquet":
-            _insert_parquet_file(con, file_id, path, mapping, roles, name)
+            _insert_parquet_file(con, file_id, path, mapping, roles, f"{name}_rows")
             text_files.append(None)
         else:
-            text_files.append(_insert_text_file(con, file_id, path, mapping, roles, tmp, name))
+            text_file, rows = _insert_text_file(con, file_id, path, mapping, roles, tmp, name)
+            text_files.append(text_file)
+            if rows is not None:
+                selects.append(rows)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS " + "\nUNION ALL ".join(selects))
     frame = pa.table(
         {
             "file_id": pa.array(range(len(files)), pa.int32()),
@@ -396,8 +407,21 @@ def read_extract(
     return files
 
 
+def drop_extract(con: duckdb.DuckDBPyConnection, name: str = "extract") -> None:
+    """Drop the view ``name`` and the tables holding its rows (not ``<name>_files``)."""
+    con.execute(f"DROP VIEW IF EXISTS {name}")
+    tables = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE temporary "
+        "AND (table_name = ? OR starts_with(table_name, ?))",
+        [f"{name}_rows", f"{name}_parsed_"],
+    ).fetchall()
+    for (table,) in tables:
+        con.execute(f"DROP TABLE {table}")
+
+
 def attach_raw(con: duckdb.DuckDBPyConnection, cleaned: str, source: str = "extract") -> None:
-    """Fill ``raw`` of the rejected rows of ``cleaned`` that the fast reader left NULL.
+    """Make ``<cleaned>_raw(file_id, line, raw)``: the raw text of the rejected rows of
+    ``cleaned`` that the fast reader left without it (see :func:`ingest.sql.rejects_sql`).
 
     Only rejected rows are shown with their raw text, so the lines are fetched from the
     (UTF-8) files recorded by :func:`read_extract` in ``<source>_files`` once cleaning has
@@ -408,20 +432,12 @@ def attach_raw(con: duckdb.DuckDBPyConnection, cleaned: str, source: str = "extr
         f"SELECT file_id, line FROM {cleaned} WHERE reason IS NOT NULL AND raw IS NULL "
         f"ORDER BY file_id, line"
     ).fetchnumpy()
-    if not len(wanted["line"]):
-        return
-    file_ids = np.asarray(wanted["file_id"])
+    file_ids = np.asarray(wanted["file_id"], dtype=np.int32)
     lines = np.asarray(wanted["line"], dtype=np.int64)
     raws: list[str] = []
     for file_id in np.unique(file_ids):
         raws.extend(fetch_lines(Path(text_files[int(file_id)]), lines[file_ids == file_id]))
-    frame = pa.table(
-        {"file_id": file_ids.astype(np.int32), "line": lines, "raw": pa.array(raws, pa.string())}
-    )
+    frame = pa.table({"file_id": file_ids, "line": lines, "raw": pa.array(raws, pa.string())})
     con.register(f"{cleaned}_raw_arrow", frame)
-    con.execute(
-        f"UPDATE {cleaned} SET raw = r.raw FROM {cleaned}_raw_arrow r "
-        f"WHERE {cleaned}.file_id = r.file_id AND {cleaned}.line = r.line "
-        f"AND {cleaned}.raw IS NULL"
-    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {cleaned}_raw AS SELECT * FROM {cleaned}_raw_arrow")
     con.unregister(f"{cleaned}_raw_arrow")

@@ -263,11 +263,21 @@ def accepted_sql(cleaned: str, columns: Iterable[str]) -> str:
     return f"SELECT {cols} FROM {cleaned} WHERE reason IS NULL ORDER BY {order}"
 
 
-def rejects_sql(cleaned: str, files: str = "extract_files") -> str:
-    """The rejected rows (``source_file, line, reason, raw``) in file and line order."""
+def rejects_sql(cleaned: str, files: str = "extract_files", raw_table: str | None = None) -> str:
+    """The rejected rows (``source_file, line, reason, raw``) in file and line order.
+
+    ``raw`` comes from ``cleaned`` or, with ``raw_table``, where ``cleaned`` has it NULL,
+    from that table ``(file_id, line, raw)`` of the rejected lines' text (the DuckDB reader
+    fetches raw text for rejected rows only: :func:`ingest.read.attach_raw`).
+    """
+    if raw_table is None:
+        raw, join = "c.raw", ""
+    else:
+        raw = "coalesce(c.raw, r.raw)"
+        join = f"LEFT JOIN {raw_table} AS r ON c.file_id = r.file_id AND c.line = r.line "
     return (
-        f"SELECT f.source_file, c.line, c.reason, c.raw FROM {cleaned} AS c "
-        f"JOIN {files} AS f ON c.file_id = f.file_id "
+        f"SELECT f.source_file, c.line, c.reason, {raw} AS raw "
+        f"FROM {cleaned} AS c JOIN {files} AS f ON c.file_id = f.file_id {join}"
         f"WHERE c.reason IS NOT NULL ORDER BY c.file_id, c.line"
     )
 

@@ -25,7 +25,7 @@ from ingest.clean import (
     reject_rate,
 )
 from ingest.mapping import load_mapping
-from ingest.read import read_extract
+from ingest.read import drop_extract, read_extract
 from kequn.config import section
 from kequn.errors import UserError
 from kequn.io import atomic_path, write_json
@@ -74,9 +74,11 @@ def run(params: dict[str, Any]) -> None:
     with timed(log, "cleaning transactions"):
         accepted, _ = clean_transactions(con, mapping, extract_date, source="extract")
         accepted_query = accepted.sql_query()
-        con.execute("DROP TABLE extract")  # the cleaned table holds all it is needed for
+        drop_extract(con, "extract")  # the cleaned table holds all that is needed now
         metrics = ingest_metrics(con, files)
-    reject_queries = [sql.rejects_sql("transactions_cleaned", "extract_files")]
+    reject_queries = [
+        sql.rejects_sql("transactions_cleaned", "extract_files", "transactions_cleaned_raw")
+    ]
 
     if clients_mapping is not None:
         with timed(log, f"reading {clients_mapping.path}"):
@@ -93,7 +95,9 @@ def run(params: dict[str, Any]) -> None:
             "reject_rate": round(reject_rate(client_rows, client_reasons), 6),
             "files": [str(f) for f in client_files],
         }
-        reject_queries.append(sql.rejects_sql("clients_cleaned", "clients_extract_files"))
+        reject_queries.append(
+            sql.rejects_sql("clients_cleaned", "clients_extract_files", "clients_cleaned_raw")
+        )
     else:
         clients_query = "SELECT CAST(NULL AS VARCHAR) AS customer_id WHERE 1 = 0"
 
