@@ -105,7 +105,12 @@ def read_settings(params: dict[str, Any]) -> ChurnSettings:
         )
     except ValueError as exc:
         raise UserError(f"params.yaml: {exc}") from None
-    max_reasons = int(churn.get("max_reasons", 3))
+    try:
+        max_reasons = int(churn.get("max_reasons", 3))
+    except (TypeError, ValueError):
+        raise UserError(
+            f"params.yaml: churn.max_reasons={churn.get('max_reasons')!r} is not a whole number"
+        ) from None
     if max_reasons < 0:
         raise UserError(f"params.yaml: churn.max_reasons must be 0 or more, got {max_reasons}")
     return ChurnSettings(
