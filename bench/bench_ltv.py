@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -74,7 +75,7 @@ LIFETIMES_SCRIPT = textwrap.dedent(
         x, t_x, T = data[key + "_x"], data[key + "_tx"], data[key + "_T"]
         start = time.perf_counter()
         fitter = cls(penalizer_coef=0.0).fit(x, t_x, T)
-        out[name] = {"seconds": time.perf_counter() - start,
+        out[name] = {"seconds": time.perf_counter() - start, "customers": len(x),
                      "params": {k: float(v) for k, v in fitter.params_.items()}}
         print(name, out[name], file=sys.stderr, flush=True)
     print(json.dumps(out))
@@ -82,28 +83,52 @@ LIFETIMES_SCRIPT = textwrap.dedent(
 )
 
 
-def timed(function):
-    start = time.perf_counter()
-    value = function()
-    return value, time.perf_counter() - start
+def timed(function, repeats: int = 1):
+    """(value, median wall time over ``repeats`` runs)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        value = function()
+        times.append(time.perf_counter() - start)
+    return value, float(np.median(times))
+
+
+def cpu_name() -> str:
+    try:
+        lines = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
+        name = next(line for line in lines if line.startswith("Model name"))
+        return name.split(":", 1)[1].strip()
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def gap(ours: dict, theirs: dict) -> float:
+    return max(abs(ours[k] - v) / abs(v) for k, v in theirs.items())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--pareto-customers", type=int, default=1_000_000)
+    parser.add_argument("--customers", type=int, default=1_000_000, help="ours, and CLV")
+    parser.add_argument("--lifetimes-bg-customers", type=int, default=1_000_000)
+    parser.add_argument("--lifetimes-pareto-customers", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=3, help="our timings: median of this many")
     parser.add_argument("--lifetimes-python", default="/tmp/lifetimes-venv/bin/python")
     parser.add_argument("--seed", type=int, default=2024)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
+    n, n_bg_l, n_pa_l = args.customers, args.lifetimes_bg_customers, args.lifetimes_pareto_customers
 
-    bg_data = simulate_bgnbd(args.customers, rng)
-    pa_data = simulate_pareto(args.pareto_customers, rng)
-    ours = {}
-    bg, ours["bgnbd"] = timed(lambda: BetaGeoModel().fit(*bg_data))
-    pa, ours["pareto_nbd"] = timed(lambda: ParetoNBDModel().fit(*pa_data))
-    print("ours bgnbd", bg.params_, f"{ours['bgnbd']:.2f}s", file=sys.stderr, flush=True)
-    print("ours pareto", pa.params_, f"{ours['pareto_nbd']:.2f}s", file=sys.stderr, flush=True)
+    bg_data = simulate_bgnbd(n, rng)
+    pa_data = simulate_pareto(n, rng)
+    load_before = os.getloadavg()
+    ours: dict[str, tuple] = {}
+    ours["bg_full"] = timed(lambda: BetaGeoModel().fit(*bg_data), args.repeats)
+    ours["bg_l"] = timed(lambda: BetaGeoModel().fit(*(c[:n_bg_l] for c in bg_data)), args.repeats)
+    ours["pa_full"] = timed(lambda: ParetoNBDModel().fit(*pa_data), args.repeats)
+    ours["pa_l"] = timed(lambda: ParetoNBDModel().fit(*(c[:n_pa_l] for c in pa_data)), args.repeats)
+    for key, (model, seconds) in ours.items():
+        print(f"ours {key}", model.params_, f"{seconds:.2f}s", file=sys.stderr, flush=True)
+    bg = ours["bg_full"][0]
 
     # spend for the CLV scoring: Gamma-Gamma draws for repeat customers
     x = bg_data[0]
@@ -112,7 +137,7 @@ def main() -> None:
         x > 0, rng.gamma(6.25 * np.maximum(x, 1), 1 / (nu * np.maximum(x, 1))), 0.0
     )
     spend_model = GammaGammaModel().fit(x[x > 0], mean_spend[x > 0])
-    clv, ours["clv"] = timed(
+    clv, clv_seconds = timed(
         lambda: customer_lifetime_value(
             bg,
             spend_model,
@@ -124,20 +149,21 @@ def main() -> None:
             service_cost_per_transaction=0.5,
             n_draws=200,
             seed=0,
-        )
+        ),
+        args.repeats,
     )
-    print(f"ours clv {ours['clv']:.2f}s", file=sys.stderr, flush=True)
+    print(f"ours clv {clv_seconds:.2f}s", file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "data.npz"
         np.savez(
             path,
-            bg_x=bg_data[0],
-            bg_tx=bg_data[1],
-            bg_T=bg_data[2],
-            pa_x=pa_data[0],
-            pa_tx=pa_data[1],
-            pa_T=pa_data[2],
+            bg_x=bg_data[0][:n_bg_l],
+            bg_tx=bg_data[1][:n_bg_l],
+            bg_T=bg_data[2][:n_bg_l],
+            pa_x=pa_data[0][:n_pa_l],
+            pa_tx=pa_data[1][:n_pa_l],
+            pa_T=pa_data[2][:n_pa_l],
         )
         script = Path(tmp) / "run_lifetimes.py"
         script.write_text(LIFETIMES_SCRIPT)
@@ -148,34 +174,33 @@ def main() -> None:
             check=True,
         )
     theirs = json.loads(done.stdout)
+    load_after = os.getloadavg()
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in subprocess.run(
-                ["lscpu"], capture_output=True, text=True
-            ).stdout.splitlines()
-            if line.startswith("Model name")
-        )
-    except (OSError, StopIteration):
-        pass
-    print(f"CPU: {cpu}; customers: BG/NBD {args.customers:,}, Pareto/NBD {args.pareto_customers:,}")
+    print(
+        f"CPU: {cpu_name()}, {os.cpu_count()} cores; load average (1 min) {load_before[0]:.1f} "
+        f"before, {load_after[0]:.1f} after; ours: median of {args.repeats} runs, lifetimes: 1 run"
+    )
     print()
-    print("| task | ours (s) | lifetimes 0.11.3 (s) | speed-up | max relative parameter gap |")
-    print("| --- | --- | --- | --- | --- |")
-    for name, model in [("bgnbd", bg), ("pareto_nbd", pa)]:
-        theirs_params = theirs[name]["params"]
-        gap = max(abs(model.params_[k] - v) / abs(v) for k, v in theirs_params.items())
-        speed = theirs[name]["seconds"] / ours[name]
+    print("| task | customers | ours (s) | lifetimes 0.11.3 (s) | speed-up | max rel. param. gap |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    rows = [
+        ("BG/NBD fit", "bgnbd", n_bg_l, ours["bg_l"]),
+        ("Pareto/NBD fit", "pareto_nbd", n_pa_l, ours["pa_l"]),
+    ]
+    for label, name, size, (model, seconds) in rows:
+        t = theirs[name]
         print(
-            f"| {name} fit | {ours[name]:.2f} | {theirs[name]['seconds']:.1f} | {speed:.0f}x "
-            f"| {gap:.1e} |"
+            f"| {label} | {size:,} | {seconds:.2f} | {t['seconds']:.1f} | "
+            f"{t['seconds'] / seconds:.0f}x | {gap(model.params_, t['params']):.1e} |"
         )
-    print(f"| CLV 12 months, 200 draws, P10-P90 | {ours['clv']:.2f} | - | - | - |")
+    if n != n_bg_l:
+        print(f"| BG/NBD fit | {n:,} | {ours['bg_full'][1]:.2f} | - | - | - |")
+    if n != n_pa_l:
+        print(f"| Pareto/NBD fit | {n:,} | {ours['pa_full'][1]:.2f} | - | - | - |")
+    print(f"| CLV 12 months, 200 draws, P10-P90 | {n:,} | {clv_seconds:.2f} | - | - | - |")
     print()
-    for name, model in [("bgnbd", bg), ("pareto_nbd", pa)]:
-        print(f"- {name}: ours {model.params_}, lifetimes {theirs[name]['params']}")
+    for label, name, _, (model, _) in rows:
+        print(f"- {label}: ours {model.params_}, lifetimes {theirs[name]['params']}")
     print(
         f"- CLV mean {clv['clv'].mean():.3f}, mean interval width "
         f"{(clv['clv_high'] - clv['clv_low']).mean():.4f}"

@@ -223,3 +223,43 @@ def test_rejects_bad_options():
             discount_rate=0.0,
             margin=[0.1, 0.2],
         )
+
+
+def test_customers_scored_together_or_alone_get_the_same_interval(cdnow):
+    """Scoring shares draws between customers with identical inputs (no repeat purchases,
+    same history and margin); every customer's interval must equal scoring them alone."""
+    bg = BetaGeoModel().fit(cdnow["x"], cdnow["t_x"], cdnow["T"])
+    rep = cdnow[cdnow["x"] > 0]
+    gg = GammaGammaModel().fit(rep["x"], rep["m"])
+    zero = cdnow[cdnow["x"] == 0].iloc[:3]
+    frame = pd.concat([zero, zero, cdnow[cdnow["x"] > 0].iloc[:3]])  # duplicated histories
+    margins = np.array([0.3, 0.3, 0.3, 0.5, 0.3, 0.3, 0.2, 0.3, -0.1])
+    options = {
+        "horizon_months": 6,
+        "discount_rate": 0.01,
+        "service_cost_per_transaction": 0.2,
+        "n_draws": 150,
+        "seed": 3,
+    }
+    together = customer_lifetime_value(
+        bg, gg, frame["x"], frame["t_x"], frame["T"], frame["m"], margin=margins, **options
+    )
+    assert together["clv_high"].iloc[0] > together["clv_low"].iloc[0]
+    # identical inputs -> identical intervals; a different margin -> a different interval
+    assert together["clv_low"].iloc[0] == together["clv_low"].iloc[4]
+    assert together["clv_low"].iloc[0] != together["clv_low"].iloc[3]
+    # a negative margin (loss per transaction) turns the interval around zero's other side
+    assert together["clv_high"].iloc[8] < 0
+    for i in range(len(frame)):
+        alone = customer_lifetime_value(
+            bg,
+            gg,
+            frame["x"].iloc[[i]],
+            frame["t_x"].iloc[[i]],
+            frame["T"].iloc[[i]],
+            frame["m"].iloc[[i]],
+            margin=margins[i],
+            **options,
+        )
+        for column in ("clv", "clv_low", "clv_high"):
+            assert alone[column].iloc[0] == pytest.approx(together[column].iloc[i], rel=1e-6)

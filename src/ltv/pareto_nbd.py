@@ -14,9 +14,15 @@ MATLAB" (2005): with k = r+s+x and m = max(alpha, beta),
     alpha <  beta: A0 = F(k, r+x; (beta-alpha)/(beta+lo)) (beta+lo)^-k  - (same at hi)
 
 with F(k, c; z) = 2F1(k, c; k+1; z) and z in [0, 1) always (the stable choice). The difference is
-taken in log space (log1p(-exp(.))). The gradient is the central difference of the weighted
-mean log-likelihood over the distinct histories (the 2F1 has no closed-form parameter
-derivative).
+taken in log space (log(1 - exp(.))).
+
+Fitting (:class:`ParetoLikelihood`): the 2F1 depends on a history only through (x, t_x) for the
+lower and (x, T) for the upper limit, so it is evaluated once per distinct pair, and the
+closed-form parts need only customer totals per distinct x and per distinct T. The gradient is
+analytic in alpha and beta (differentiating under the integral shifts an exponent by one: one
+more 2F1 each) and a central difference in r and s of the per-pair log integral only (the 2F1
+has no closed-form derivative in its parameters); the chain rule to the total then costs three
+weighted bincounts over the histories.
 
 Predictions: P(alive) = 1 / (1 + s (alpha+T)^(r+x) (beta+T)^s I(t_x, T));
 E[X(T, T+t] | alive] = (r+x)(beta+T) / ((alpha+T)(s-1)) [1 - ((beta+T)/(beta+T+t))^(s-1)];
