@@ -404,3 +404,32 @@ def test_roc_plot_points_keep_the_area():
     assert curve["true_positive_rate"].is_monotonic_increasing
     area = np.trapezoid(curve["true_positive_rate"], curve["false_positive_rate"])
     assert area == pytest.approx(0.75, abs=0.005)  # one 0.005-wide grid step at the jump
+
+
+def test_at_risk_customer_gets_a_reason_even_when_below_average():
+    frame, p = reason_population()
+    probe = frame.iloc[[-1]].assign(
+        customer_id="mild",
+        days_since_last=30,
+        gap_mean_days=25.0,  # 1.2x overdue only
+    )
+    frame = pd.concat([frame, probe], ignore_index=True)
+    p = np.append(p, 0.35)
+    reasons = explain(frame, p, p >= 0.3, as_of=dt.date(2025, 6, 30), horizon_days=90)
+    mild = reasons.iloc[-1]
+    # log(1.2) is below the population's mean log overdue ratio: the fallback gives it alone
+    assert mild["reason_codes"] == "long_gap"
+    assert mild["reasons_en"] == "no transaction for 30 days, 1.2× their usual gap"
+    assert mild["reasons_zh"] == "已30天无交易，是其平均间隔的1.2倍"
+
+
+def test_infrequent_reason_quotes_the_usual_gap():
+    frame, p = reason_population()
+    probe = frame.iloc[[-1]].assign(customer_id="rare", days_since_last=60, gap_mean_days=120.0)
+    frame = pd.concat([frame, probe], ignore_index=True)
+    p = np.append(p, 0.75)
+    reasons = explain(frame, p, p >= 0.3, as_of=dt.date(2025, 6, 30), horizon_days=90)
+    # usual gap 120 days > half the 90-day horizon; 60 days silent is not overdue
+    assert reasons.iloc[-1]["reason_codes"] == "infrequent"
+    assert reasons.iloc[-1]["reasons_en"] == "transacts only every 120 days on average"
+    assert reasons.iloc[-1]["reasons_zh"] == "平均每120天才交易一次"

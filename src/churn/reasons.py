@@ -7,8 +7,10 @@ the customer is against their usual gap) and a condition saying whether it appli
 squares), gives each reason's contribution ``c_ij = beta_j z_ij`` to the customer's log-odds
 above the average customer (a local linear explanation in the spirit of Ribeiro et al.
 2016's LIME, fitted globally). Per at-risk customer the applicable reasons with ``c_ij > 0``
-are ranked by ``c_ij`` and the top ``max_reasons`` kept; a scheduled account closing, when
-known, always comes first.
+are ranked by ``c_ij`` and the top ``max_reasons`` kept; when none is positive, the
+applicable reason with the largest ``c_ij`` is given alone. A scheduled account closing,
+when known, always comes first. ``infrequent`` applies when the usual gap is longer than
+half the horizon (the rhythm alone makes a silent horizon likely).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ REASONS = (
     "fewer_products",
     "channel_shift",
     "fewer_visits",
+    "infrequent",
 )
 
 
@@ -95,6 +98,7 @@ def reason_table(
     s_days, s_ratio, s_pct = _fmt_int(silence), _fmt_1(ratio), _fmt_int(100 * drop)
     s_pp, s_rp = _fmt_int(prior_products), _fmt_int(recent_products)
     s_pd, s_rd = _fmt_int(prior_days), _fmt_int(recent_days)
+    s_gap = _fmt_int(usual_gap)
 
     close = pd.to_datetime(features["close_date"]) if "close_date" in features else None
     end = pd.Timestamp(as_of) + pd.Timedelta(days=int(horizon_days))
@@ -154,6 +158,12 @@ def reason_table(
             "transaction days down from " + s_pd + " to " + s_rd + " against " + previous_en,
             "交易天数较" + previous_zh + "从" + s_pd + "天减少到" + s_rd + "天",
         ),
+        "infrequent": (
+            np.nan_to_num(usual_gap) > horizon_days / 2,
+            np.log1p(np.nan_to_num(usual_gap)),
+            "transacts only every " + s_gap + " days on average",
+            "平均每" + s_gap + "天才交易一次",
+        ),
     }
 
 
@@ -195,7 +205,13 @@ def explain(
     contribution, _ = reason_contributions(signals, churn_probability)
     closing_column = codes.index("account_closing")
     contribution[:, closing_column] = np.where(applies[:, closing_column], np.inf, 0.0)
-    eligible = applies & (contribution > 0) & np.asarray(at_risk, dtype=bool)[:, None]
+    at_risk = np.asarray(at_risk, dtype=bool)
+    eligible = applies & (contribution > 0) & at_risk[:, None]
+    # an at-risk customer whose applicable reasons all sit below the average still gets the
+    # strongest of them (each is a true statement that points toward churn by itself)
+    fallback = at_risk & ~eligible.any(axis=1) & applies.any(axis=1)
+    strongest = np.argmax(np.where(applies, contribution, -np.inf), axis=1)
+    eligible[fallback, strongest[fallback]] = True
     ranked = np.where(eligible, contribution, -np.inf)
     order = np.argsort(-ranked, axis=1, kind="stable")[:, :max_reasons]
     chosen = np.take_along_axis(eligible, order, axis=1)

@@ -79,6 +79,7 @@ LABELS: dict[str, dict[str, str]] = {
     "fewer_products": {"en": "Fewer product lines", "zh": "产品线减少"},
     "channel_shift": {"en": "Channel shift", "zh": "渠道迁移"},
     "fewer_visits": {"en": "Fewer transaction days", "zh": "交易天数减少"},
+    "infrequent": {"en": "Infrequent", "zh": "交易频率低"},
     # ingest reject reasons (rejects.csv reason)
     "bad_date": {"en": "Invalid date", "zh": "日期无效"},
     "blank_customer_id": {"en": "Blank customer id", "zh": "客户号为空"},
