@@ -35,6 +35,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import pairwise_distances, silhouette_score
+from threadpoolctl import threadpool_limits
 
 from kequn.labels import label
 
@@ -143,7 +144,18 @@ class BehaviourClusters:
         ``minibatch_above`` rows (a seeded sample beyond that) and scored by silhouette on
         ``silhouette_sample`` rows. Beyond ``minibatch_above`` rows the chosen k is then
         refitted on every row by mini-batch k-means started from the sample's centroids.
+
+        Runs single-threaded (OpenMP and BLAS limited to one thread): the fits are small
+        enough that threads gain little, on a busy machine they oversubscribe the cores
+        (tenfold slower k-means on the busy 2-core build machine), and one thread makes the
+        result independent of the core count: scikit-learn's k-means adds up per-thread
+        partial centroid sums, so the number of threads changes the last bits (and with more
+        than two threads so does the order in which they finish).
         """
+        with threadpool_limits(limits=1):
+            return self._fit(X)
+
+    def _fit(self, X: pd.DataFrame) -> BehaviourClusters:
         self.features_ = list(X.columns)
         values = X.to_numpy("float64")
         n = len(values)
