@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import adjusted_rand_score
+from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from kequn.errors import UserError
 from segmentation.asset_tiers import ASSET_TIERS, NOT_MAPPED
@@ -15,6 +15,7 @@ from segmentation.clusters import (
     BehaviourClusters,
     behaviour_matrix,
     match_cluster_ids,
+    mean_silhouettes,
     name_clusters,
     previous_model_or_none,
 )
@@ -82,6 +83,35 @@ def test_match_cluster_ids_undoes_a_permutation():
     raw4 = np.vstack([raw, [[100.0, 50.0, 9.0]]])
     ids, _ = match_cluster_ids(raw4, ["a", "b", "c"], previous)
     assert ids.tolist() == [2, 8, 5, -1]
+
+
+def test_mean_silhouettes_on_hand_example_and_against_scikit_learn():
+    # points 0, 1, 10, 11, 30 on a line; s = (b - a) / max(a, b), a lone point scores 0
+    points = np.array([[0.0], [1.0], [10.0], [11.0], [30.0]])
+    three = [0, 0, 1, 1, 2]  # a = 1 everywhere; b = 10.5, 9.5, 9.5, 10.5; 30 is alone
+    two = [0, 0, 0, 1, 1]  # hand-computed a, b per point below
+    expected_three = (2 * 9.5 / 10.5 + 2 * 8.5 / 9.5 + 0.0) / 5
+    expected_two = (
+        (20.5 - 5.5) / 20.5
+        + (19.5 - 5.0) / 19.5
+        + (10.5 - 9.5) / 10.5
+        + (22 / 3 - 19) / 19
+        + (79 / 3 - 19) / (79 / 3)
+    ) / 5
+    got = mean_silhouettes(points, [np.array(three), np.array(two)])
+    assert got == pytest.approx([expected_three, expected_two], rel=1e-12)
+    # several labellings at once, in small blocks, match scikit-learn's one-at-a-time score,
+    # with duplicated points, a lone point and labels that are not 0..k-1
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(700, 5))
+    X[:40] = X[0]
+    labelings = [rng.integers(0, k, 700) * 7 + 3 for k in (2, 4, 7)]
+    labelings.append(np.where(np.arange(700) == 5, 1, 0))
+    got = mean_silhouettes(X, labelings, block_rows=128)
+    want = [silhouette_score(X, labels) for labels in labelings]
+    assert got == pytest.approx(want, abs=1e-12)
+    with pytest.raises(ValueError):
+        mean_silhouettes(X, [np.zeros(700)])
 
 
 def test_cluster_ids_stay_on_perturbed_rerun_even_when_kmeans_relabels(customers):
