@@ -8,6 +8,8 @@ fails without touching the other outputs.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,10 @@ def copy_to(con: duckdb.DuckDBPyConnection, query: str, target: Path, options: s
         con.execute(f"COPY ({query}) TO {sql.literal(str(tmp))} ({options})")
 
 
+#: DuckDB's memory budget: beyond it, sorts, joins and tables spill to a temporary directory
+#: (the stage must stay under 4 GB on 10 million rows, Python and Arrow included)
+MEMORY_LIMIT = os.environ.get("KEQUN_INGEST_MEMORY_LIMIT", "2GB")
+
 PARQUET = "FORMAT parquet"
 CSV = "FORMAT csv, HEADER true"
 
@@ -68,7 +74,8 @@ def run(params: dict[str, Any]) -> None:
     clients_mapping = load_mapping(clients_path, "clients") if clients_path else None
     extract_date = mapping.extract_date or dt.date.today()
 
-    con = duckdb.connect()
+    spill = tempfile.TemporaryDirectory(prefix="kequn-ingest-spill-")
+    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": spill.name})
     with timed(log, f"reading {mapping.path}"):
         files = read_extract(mapping, con, TRANSACTION_ROLES, name="extract")
     with timed(log, "cleaning transactions"):
