@@ -15,6 +15,7 @@ import glob
 import shutil
 import tempfile
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -299,20 +300,20 @@ def _insert_text_file(
     path: Path,
     mapping: Mapping,
     roles: tuple[str, ...],
-    tmp: Path,
+    text: tuple[Path, str],
     name: str,
-) -> tuple[Path, str | None]:
-    """Read one text/Excel file for the extract ``name``.
+) -> str | None:
+    """Read one text/Excel file, already as UTF-8 ``text = (file, format)``, for ``name``.
 
-    Returns the UTF-8 file its raw lines are in and, for the fast path, the SELECT giving
-    its parsed rows (the slow path inserts into ``<name>_rows`` instead and gives None).
+    Returns, for the fast path, the SELECT giving its parsed rows (the slow path inserts
+    into ``<name>_rows`` instead and gives None).
     """
-    text_file, fmt = _text_file(path, mapping, tmp, f"{name}_{file_id}")
+    text_file, fmt = text
     layout = _layout(text_file, path, mapping, fmt)
     if fmt in ("csv", "tsv"):
         rows = _insert_parsed_file(con, file_id, path, text_file, mapping, layout, roles, name)
         if rows is not None:
-            return text_file, rows
+            return rows
     table = f"{name}_lines_{file_id}"
     try:
         _read_lines(con, text_file, table)
@@ -320,7 +321,7 @@ def _insert_text_file(
         raise _cannot_read(path, mapping, exc) from None
     _insert_split_lines(con, table, file_id, path, layout, roles, f"{name}_rows")
     con.execute(f"DROP TABLE {table}")
-    return text_file, None
+    return None
 
 
 def _as_csv(mapping: Mapping, delimiter: str = ",") -> Mapping:
@@ -384,15 +385,28 @@ def read_extract(
     tmp = Path(tempfile.mkdtemp(prefix="kequn-ingest-"))
     weakref.finalize(con, shutil.rmtree, tmp, ignore_errors=True)
     text_files, selects = [], [f"SELECT * FROM {name}_rows"]
-    for file_id, path in enumerate(files):
-        if mapping.format == "parquet":
-            _insert_parquet_file(con, file_id, path, mapping, roles, f"{name}_rows")
-            text_files.append(None)
-        else:
-            text_file, rows = _insert_text_file(con, file_id, path, mapping, roles, tmp, name)
-            text_files.append(text_file)
-            if rows is not None:
-                selects.append(rows)
+    # transcoding (Python) of the next files runs while DuckDB parses the current one
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        texts = [
+            None
+            if mapping.format == "parquet"
+            else pool.submit(_text_file, path, mapping, tmp, f"{name}_{file_id}")
+            for file_id, path in enumerate(files)
+        ]
+        try:
+            for file_id, path in enumerate(files):
+                if texts[file_id] is None:
+                    _insert_parquet_file(con, file_id, path, mapping, roles, f"{name}_rows")
+                    text_files.append(None)
+                    continue
+                text = texts[file_id].result()
+                text_files.append(text[0])
+                rows = _insert_text_file(con, file_id, path, mapping, roles, text, name)
+                if rows is not None:
+                    selects.append(rows)
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
     con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS " + "\nUNION ALL ".join(selects))
     frame = pa.table(
         {
