@@ -219,7 +219,7 @@ class Histories:
             t_x_code=self.t_x_code[pick],
             T_values=self.T_values,
             T_code=self.T_code[pick],
-            inverse=self.inverse,
+            inverse=np.empty(0, dtype=np.int64),  # no input rows behind a subsample
         )
 
 
@@ -431,8 +431,9 @@ class BaseModel:
             return self._objective_and_gradient(lt, likelihood, total)[1] * total
 
         if likelihood.has_gradient:
+            # the optimizer's last gradient is the gradient at the optimum
             hessian = numeric_hessian(
-                total_gradient, log_theta, step=1e-5, at_theta=total_gradient(log_theta)
+                total_gradient, log_theta, step=1e-5, at_theta=np.asarray(result.jac) * total
             )
         else:
             hessian = numeric_hessian(total_gradient, log_theta)
