@@ -11,6 +11,7 @@ import yaml
 
 from conftest import REPO_ROOT, run_stage
 from features import customer_features
+from segmentation.migration import historic_values
 
 
 def _transactions(n_customers: int = 240, seed: int = 5) -> pd.DataFrame:
@@ -50,6 +51,20 @@ def _write_inputs(workdir, transactions: pd.DataFrame, as_of: dt.date) -> None:
     params["as_of"] = as_of.isoformat()
     params["segmentation"]["k_range"] = [3, 4]
     (workdir / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True))
+
+
+def test_historic_values_equal_the_feature_tables_total_value(tmp_path):
+    transactions = _transactions(n_customers=120, seed=9)
+    transactions.loc[:5, "amount"] *= -1  # refunds net out, as in the feature table
+    path = tmp_path / "transactions.parquet"
+    transactions.to_parquet(path, index=False)
+    date = dt.date(2024, 3, 15)  # customers without a row on or before it are left out
+    want = customer_features(transactions, date)[["customer_id", "total_value"]]
+    assert len(want) < transactions["customer_id"].nunique()
+    for source in (transactions, path):
+        got = historic_values(source, date)
+        assert got["customer_id"].tolist() == want["customer_id"].tolist()
+        assert (got["total_value"].to_numpy() == want["total_value"].to_numpy()).all()
 
 
 OUTPUTS = [

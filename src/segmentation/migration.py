@@ -43,6 +43,29 @@ def latest_previous_run(history_dir: str | Path, as_of: dt.date) -> tuple[dt.dat
     return max(found) if found else None
 
 
+def historic_values(transactions: pd.DataFrame | str | Path, date: dt.date) -> pd.DataFrame:
+    """``customer_id`` and ``total_value`` as of ``date``: the review baseline's value basis.
+
+    The same ``total_value`` (and the same customers, sorted by id) as
+    ``features.customer_features(transactions, date)`` -- the features stage's own row
+    cleaning (``features.sql.clean_rows``: typed rows dated on or before ``date``, money
+    summed exactly as DECIMAL) summed per customer -- without computing every other feature
+    (about ten times faster on the sample). ``transactions``: a data frame or a Parquet path.
+    """
+    from features import sql
+    from features.duckdb_engine import connect
+
+    con, _ = connect(transactions)
+    with con:
+        return con.sql(
+            f"""WITH {sql.clean_rows(date)}
+SELECT customer_id, CAST(SUM(amount) AS DOUBLE) AS total_value
+FROM tx
+GROUP BY customer_id
+ORDER BY customer_id"""
+        ).df()
+
+
 def tier_migration(
     current: pd.DataFrame, previous: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:

@@ -22,7 +22,7 @@ from kequn.errors import UserError
 from kequn.io import read_json, write_bytes, write_csv, write_json, write_parquet
 from kequn.log import get_logger, timed
 from segmentation.clusters import previous_model_or_none
-from segmentation.migration import latest_previous_run
+from segmentation.migration import historic_values, latest_previous_run
 from segmentation.segment import join_inputs, segment_customers
 from segmentation.value_tiers import assign_value_tiers
 
@@ -61,17 +61,9 @@ def _last_transaction_date(path: Path) -> dt.date:
 
 def review_baseline(params: dict, as_of: dt.date, months: int) -> tuple[pd.DataFrame, str]:
     """Value tiers as of ``as_of - months`` from the transactions, historic value basis."""
-    from features import customer_features
-
     settings = section(params, "segmentation")
-    features = section(params, "features")
     date = (pd.Timestamp(as_of) - pd.DateOffset(months=months)).date()
-    then = customer_features(
-        TRANSACTIONS,
-        date,
-        unit_days=features.get("time_unit_days", 7),
-        trend_window_days=features.get("trend_window_days", 90),
-    )
+    then = historic_values(TRANSACTIONS, date)
     tiers = assign_value_tiers(then["total_value"].to_numpy("float64"), settings["tier_shares"])
     baseline = pd.DataFrame({"customer_id": then["customer_id"].astype(str), "value_tier": tiers})
     return baseline, f"review: tiers as of {date} ({months} months earlier), historic value basis"
