@@ -4,7 +4,9 @@ Unit of analysis: the *gap* that follows each distinct transaction day of a cust
 ends with an event when the customer transacts again; the open gap after the last
 transaction is censored at the cut-off (``duration = days_since_last``).
 
-Cox proportional hazards (Cox 1972; Breslow baseline) on per-customer covariates ``x``::
+Cox proportional hazards (Cox 1972; Efron 1977 ties, Breslow baseline) on per-customer
+covariates ``x``, fitted by a vectorised Newton-Raphson (:func:`efron_cox`, the objective of
+lifelines' ``CoxPHFitter`` at a fraction of its time on hundreds of thousands of tied gaps)::
 
     h(t | x) = h0(t) exp(beta' (x - x_mean)),   S(t | x) = exp(-H0(t) exp(beta' (x - x_mean)))
 
@@ -27,8 +29,6 @@ time by its conditional mean ``E[gap | gap < h]`` gives ``h - d`` (``k = 0``) or
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -99,6 +99,160 @@ def survival_covariates(features: pd.DataFrame) -> pd.DataFrame:
     return out.fillna(0.0)
 
 
+def efron_cox(
+    durations: np.ndarray,
+    events: np.ndarray,
+    x: np.ndarray,
+    penalizer: float = 0.0,
+    max_steps: int = 200,
+    tolerance: float = 1e-9,
+) -> np.ndarray:
+    """Coefficients maximising Efron's (1977) partial likelihood, vectorised Newton-Raphson.
+
+    For the distinct event times ``t_j`` with ``d_j`` events ``D_j`` and risk set ``R_j``
+    (``T_i >= t_j``), ``w_i = exp(beta' x_i)``, ``S_j = sum_{R_j} w``, ``E_j = sum_{D_j} w``::
+
+        log L(beta) = sum_{events} beta' x_i
+                      - sum_j sum_{l=0}^{d_j - 1} log(S_j - (l / d_j) E_j)
+                      - n penalizer |beta|^2 / 2
+
+    The same objective as lifelines' ``CoxPHFitter`` (Efron ties, L2 penalty scaled by the
+    number of rows); ``x`` is expected standardised, as lifelines does before fitting. The
+    risk-set sums of ``w x x'`` are never formed per time: with ``c_j = sum_l 1 / D_jl``,
+    ``sum_j c_j S2_j = X' diag(w C) X`` where ``C_i = sum_{t_j <= T_i} c_j``, so every
+    Newton step costs one ``n x p x p`` product. Raises ``FloatingPointError`` when the
+    iteration does not reach a finite optimum.
+    """
+    t = np.asarray(durations, dtype=float)
+    e = np.asarray(events, dtype=float) > 0
+    x = np.asarray(x, dtype=float)
+    n, p = x.shape
+    times, group = np.unique(t, return_inverse=True)
+    n_times = len(times)
+    deaths = np.bincount(group, weights=e, minlength=n_times)
+    event_time = np.flatnonzero(deaths > 0)  # indices into ``times``
+    d = deaths[event_time].astype(np.int64)
+    j_of_l = np.repeat(np.arange(len(d)), d)  # one entry per event: its time index j ...
+    share = (np.arange(d.sum()) - np.repeat(np.cumsum(d) - d, d)) / d[j_of_l]  # ... and l / d_j
+    # position of each row among the event times: number of event times <= T_i
+    times_up_to = np.cumsum(deaths > 0)[group]
+    row_j = times_up_to - 1  # the event time of an event row (its own time)
+    x_events = x[e].sum(axis=0)
+    n_events = int(e.sum())
+    ridge = n * float(penalizer)
+
+    def by_time(values: np.ndarray) -> np.ndarray:
+        """Sums per distinct time of ``values`` (n or n x p), then per event time."""
+        if values.ndim == 1:
+            return np.bincount(group, weights=values, minlength=n_times)
+        return np.stack(
+            [np.bincount(group, weights=values[:, k], minlength=n_times) for k in range(p)],
+            axis=1,
+        )
+
+    def evaluate(beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        eta = x @ beta
+        shift = eta.max() if n else 0.0
+        w = np.exp(eta - shift)
+        risk0 = np.cumsum(by_time(w)[::-1])[::-1][event_time]
+        tied0 = by_time(w * e)[event_time]
+        denominator = risk0[j_of_l] - share * tied0[j_of_l]
+        loglik = float(
+            eta[e].sum() - np.log(denominator).sum() - n_events * shift
+        ) - 0.5 * ridge * float(beta @ beta)
+        inv = 1.0 / denominator
+        c = np.bincount(j_of_l, weights=inv, minlength=len(d))
+        ca = np.bincount(j_of_l, weights=share * inv, minlength=len(d))
+        q0 = np.bincount(j_of_l, weights=inv**2, minlength=len(d))
+        q1 = np.bincount(j_of_l, weights=share * inv**2, minlength=len(d))
+        q2 = np.bincount(j_of_l, weights=share**2 * inv**2, minlength=len(d))
+        cumulative = np.concatenate([[0.0], np.cumsum(c)])[times_up_to]
+        v = w * (cumulative - np.where(e, ca[row_j], 0.0))
+        gradient = x_events - x.T @ v - ridge * beta
+        wx = w[:, None] * x
+        risk1 = np.cumsum(by_time(wx)[::-1], axis=0)[::-1][event_time]
+        tied1 = by_time(wx * e[:, None])[event_time]
+        outer = (
+            risk1.T @ (q0[:, None] * risk1)
+            - risk1.T @ (q1[:, None] * tied1)
+            - tied1.T @ (q1[:, None] * risk1)
+            + tied1.T @ (q2[:, None] * tied1)
+        )
+        information = x.T @ (v[:, None] * x) - outer + ridge * np.eye(p)
+        return loglik, gradient, information
+
+    beta = np.zeros(p)
+    loglik, gradient, information = evaluate(beta)
+    for _ in range(max_steps):
+        delta = np.linalg.solve(information, gradient)
+        step = 1.0
+        while True:  # step halving: the penalised log partial likelihood is concave
+            candidate = evaluate(beta + step * delta)
+            if np.isfinite(candidate[0]) and candidate[0] >= loglik - 1e-12 * abs(loglik):
+                break
+            step /= 2
+            if step < 1e-8:
+                raise FloatingPointError("Cox partial likelihood: no ascent step")
+        beta = beta + step * delta
+        previous = loglik
+        loglik, gradient, information = candidate
+        if np.max(np.abs(step * delta)) < tolerance or abs(loglik - previous) <= 1e-13 * max(
+            abs(loglik), 1.0
+        ):
+            break
+    if not np.isfinite(beta).all():
+        raise FloatingPointError("Cox partial likelihood: no finite optimum")
+    return beta
+
+
+def concordance_index(
+    durations: np.ndarray, predicted_times: np.ndarray, events: np.ndarray
+) -> float:
+    """Harrell's C (Harrell et al. 1996) with lifelines' conventions, vectorised per time.
+
+    A pair is comparable when the earlier exit is an event (an event and a censoring at the
+    same time are comparable, two events at the same time are not); it is concordant when
+    the earlier exit has the smaller ``predicted_times``, and counts one half when the
+    predictions tie. Loops over the distinct exit times (days), not over rows: the events
+    seen so far are kept as one sorted array and each time's exits are ranked in it at once.
+    NaN when no pair is comparable.
+    """
+    t = np.asarray(durations, dtype=float)
+    score = np.asarray(predicted_times, dtype=float)
+    e = np.asarray(events, dtype=float) > 0
+    order = np.lexsort((score, ~e, t))  # by time, events before censorings, then score
+    t, score, e = t[order], score[order], e[order]
+    # block boundaries: runs of equal (time, event) in that order
+    starts = np.flatnonzero(np.r_[True, (t[1:] != t[:-1]) | (e[1:] != e[:-1])])
+    ends = np.r_[starts[1:], len(t)]
+    pool = np.empty(0)
+    correct = tied = pairs = 0
+    for start, end in zip(starts, ends, strict=True):
+        block = score[start:end]
+        below = np.searchsorted(pool, block, side="left")
+        not_above = np.searchsorted(pool, block, side="right")
+        correct += int(below.sum())
+        tied += int((not_above - below).sum())
+        pairs += len(pool) * (end - start)
+        if e[start]:
+            pool = np.insert(pool, np.searchsorted(pool, block), block)
+    return (correct + tied / 2) / pairs if pairs else float("nan")
+
+
+def breslow_cumulative_hazard(
+    durations: np.ndarray, events: np.ndarray, partial_hazard: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Breslow (1972) baseline ``H0(t) = sum_{t_i <= t} d_i / sum_{T_k >= t_i} r_k``.
+
+    Returns the distinct durations and ``H0`` there (a step function); with every partial
+    hazard ``r = 1`` it is the Nelson-Aalen estimator.
+    """
+    times, group = np.unique(np.asarray(durations, dtype=float), return_inverse=True)
+    deaths = np.bincount(group, weights=np.asarray(events, dtype=float), minlength=len(times))
+    at_risk = np.cumsum(np.bincount(group, weights=partial_hazard, minlength=len(times))[::-1])
+    return times, np.cumsum(deaths / np.maximum(at_risk[::-1], 1e-300))
+
+
 class GapSurvivalModel:
     """Cox PH model of the time from a transaction to the next one (see module docstring).
 
@@ -118,7 +272,7 @@ class GapSurvivalModel:
 
         With more than ``max_gaps`` gaps a uniform random sample of that many (seeded) is
         used: the partial likelihood and the Breslow baseline of a uniform sample estimate
-        the same quantities, and the fit time stays bounded (430,000 gaps took 35 s).
+        the same quantities, and the fit time stays bounded (60,000 gaps: about 0.2 s).
         """
         table = gaps[["customer_id", "duration_days", "event"]].join(
             covariates, on="customer_id", how="inner"
@@ -136,37 +290,36 @@ class GapSurvivalModel:
             try:
                 self._fit_cox(table, columns)
                 return self
-            except Exception as exc:  # lifelines raises several convergence errors
+            except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
                 log.warning("Cox model did not converge (%s); using the baseline only", exc)
         self._fit_baseline(table)
         return self
 
     def _fit_cox(self, table: pd.DataFrame, columns: list[str]) -> None:
-        from lifelines import CoxPHFitter
-
-        data = table[["duration_days", "event", *columns]]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            logging.getLogger("lifelines").setLevel(logging.ERROR)
-            cox = CoxPHFitter(penalizer=self.penalizer).fit(data, "duration_days", "event")
-        self.coef_ = cox.params_.astype(float)
-        self.covariate_means_ = data[columns].mean()
-        self.concordance_index_ = float(cox.concordance_index_)
-        hazard = cox.baseline_cumulative_hazard_.iloc[:, 0]
-        self.baseline_times_ = hazard.index.to_numpy(dtype=float)
-        self.baseline_cumulative_hazard_ = hazard.to_numpy(dtype=float)
+        """Efron partial likelihood on standardised covariates (as lifelines' CoxPHFitter),
+        Breslow baseline at the centred covariates, Harrell's C on the training gaps."""
+        x = table[columns].to_numpy(dtype=float)
+        durations = table["duration_days"].to_numpy(dtype=float)
+        events = table["event"].to_numpy(dtype=float)
+        means = x.mean(axis=0)
+        scales = x.std(axis=0, ddof=1)
+        standardised = efron_cox(durations, events, (x - means) / scales, self.penalizer)
+        coef = standardised / scales
+        self.coef_ = pd.Series(coef, index=columns, dtype=float)
+        self.covariate_means_ = pd.Series(means, index=columns, dtype=float)
+        hazard = np.exp(np.clip((x - means) @ coef, -30, 30))
+        self.concordance_index_ = concordance_index(durations, -hazard, events)
+        self.baseline_times_, self.baseline_cumulative_hazard_ = breslow_cumulative_hazard(
+            durations, events, hazard
+        )
 
     def _fit_baseline(self, table: pd.DataFrame) -> None:
         """Nelson-Aalen cumulative hazard H(t) = sum over event times t_i <= t of d_i / n_i."""
         durations = table["duration_days"].to_numpy(dtype=float)
         events = table["event"].to_numpy(dtype=float)
-        times = np.unique(durations)
-        at_risk = len(durations) - np.searchsorted(np.sort(durations), times, side="left")
-        deaths = np.bincount(
-            np.searchsorted(times, durations), weights=events, minlength=len(times)
+        self.baseline_times_, self.baseline_cumulative_hazard_ = breslow_cumulative_hazard(
+            durations, events, np.ones(len(durations))
         )
-        self.baseline_times_ = times
-        self.baseline_cumulative_hazard_ = np.cumsum(deaths / np.maximum(at_risk, 1))
 
     def partial_hazard(self, covariates: pd.DataFrame) -> np.ndarray:
         """exp(beta'(x - x_mean)) per row of ``covariates`` (1 without covariates)."""
