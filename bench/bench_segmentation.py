@@ -36,13 +36,18 @@ def main() -> None:
     frame = synthetic_customers(args.customers, seed=1)
     build = time.perf_counter() - start
 
+    load_before = os.getloadavg()[0]
+    cpu = time.process_time()
     start = time.perf_counter()
     first = segment_customers(frame, settings, seed=params["seed"])
     fresh = time.perf_counter() - start
+    fresh_cpu = time.process_time() - cpu
 
+    cpu = time.process_time()
     start = time.perf_counter()
     again = segment_customers(frame, settings, seed=params["seed"], previous_model=first.model)
     rerun = time.perf_counter() - start
+    rerun_cpu = time.process_time() - cpu
     kept = (again.segments["cluster_id"] == first.segments["cluster_id"]).mean()
 
     clusters = first.metrics["clusters"]
@@ -50,8 +55,12 @@ def main() -> None:
     print("| --- | --- |")
     print(f"| customers | {args.customers:,} |")
     print(f"| build synthetic table | {build:.1f} s |")
-    print(f"| segment_customers, first run | {fresh:.1f} s |")
-    print(f"| segment_customers, rerun with saved clusters | {rerun:.1f} s |")
+    print(f"| load average (1 min) before the first run | {load_before:.1f} |")
+    print(f"| segment_customers, first run | {fresh:.1f} s wall, {fresh_cpu:.1f} s CPU |")
+    print(
+        "| segment_customers, rerun with saved clusters | "
+        f"{rerun:.1f} s wall, {rerun_cpu:.1f} s CPU |"
+    )
     print(f"| silhouette by k | {clusters['silhouette_by_k']} |")
     print(f"| chosen k | {clusters['chosen_k']} |")
     print(f"| cluster ids kept on rerun | {kept:.4f} |")
