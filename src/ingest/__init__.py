@@ -2,7 +2,8 @@
 
 - :mod:`ingest.mapping` -- :func:`load_mapping`, the validated mapping file (:class:`Mapping`)
 - :mod:`ingest.decode`  -- streaming transcoding of non-UTF-8 extracts (GB18030, GBK, Latin-1)
-- :mod:`ingest.read`    -- :func:`read_extract`: files -> one table of raw string fields + line
+- :mod:`ingest.read`    -- :func:`read_extract`: files -> one view of raw string fields + line
+- :mod:`ingest.lines`   -- physical lines of a text file (counts, empty lines, raw text), NumPy
 - :mod:`ingest.sql`     -- the engine-independent cleaning SQL (DuckDB dialect, sqlglot-ready)
 - :mod:`ingest.clean`   -- :func:`clean_transactions`, :func:`clean_clients`, :func:`ingest_metrics`
 - :mod:`ingest.stage`   -- ``run(params)``, the DVC entry point

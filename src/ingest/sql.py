@@ -1,13 +1,14 @@
 """The cleaning logic as SQL: DuckDB dialect, only functions sqlglot transpiles to Spark SQL.
 
-Reading and decoding (Python + DuckDB I/O, :mod:`ingest.read`) stop at one table of raw
-string fields, ``extract``::
+Reading and decoding (Python + DuckDB I/O, :mod:`ingest.read`) stop at one table (or view)
+of raw string fields, ``extract``::
 
     file_id, line, raw, n_fields, n_min, n_max,
     <role columns as VARCHAR: customer_id, date, amount, ..., sign_flag, filter_value>
 
 and a small table of the files read, ``extract_files(file_id, source_file, ...)``. ``raw``
-(the line as it was) may be NULL: the reader fills it in for rejected rows only.
+(the line as it was) may be NULL; the DuckDB reader then fetches it for the rejected rows
+only, into ``<cleaned>_raw(file_id, line, raw)``, which :func:`rejects_sql` joins.
 
 Everything after that is a SELECT built here, so the Spark engine can run the same
 cleaning with ``sqlglot.transpile(sql, read="duckdb", write="spark")``.
@@ -16,7 +17,8 @@ Reject reasons are decided in a fixed order, the first that applies wins:
 ``truncated_row`` (fewer fields than the header, or than the highest mapped position),
 ``extra_fields`` (more fields than the header: usually an unquoted delimiter inside a value),
 ``filtered``, ``blank_customer_id``, ``bad_date``, ``date_after_extract``, ``bad_amount``,
-then ``duplicate_txn_id`` among the rows still accepted (the first by file, line is kept).
+then ``duplicate_txn_id`` among the rows still accepted (the first by file, line is kept;
+found with a GROUP BY on ``txn_id`` and a join, cheaper than a window over every row).
 """
 
 from __future__ import annotations
