@@ -420,3 +420,28 @@ def test_distinct_rows_and_histories_match_pandas_groupby():
     np.testing.assert_array_equal(
         small, pd.DataFrame({"a": a, "b": b}).groupby(["a", "b"]).ngroup()
     )
+
+
+@pytest.mark.parametrize(("cls", "shift"), [(BetaGeoModel, 0), (ModifiedBetaGeoModel, 1)])
+def test_conditional_expectation_holds_far_beyond_the_hypergeometric_series(cls, shift):
+    """Young customers and long horizons put t/(alpha+T) far above 1, where the 2F1 series
+    diverges. Given alive, lambda ~ Gamma(r+x, alpha+T) and p ~ Beta(a, b+x+shift), and
+    E[X(t) | lambda, p] = (1 - exp(-lambda p t)) / p, so integrating lambda out,
+    E[X(T, T+t] | alive] = E_p[(1 - ((alpha+T)/(alpha+T+p t))^(r+x)) / p]: one quadrature over
+    p, independent of the closed form."""
+    from scipy import integrate, stats
+
+    r, alpha, a, b = 0.8, 1.26, 2.12, 55.0
+    model = _model(cls, {"r": r, "alpha": alpha, "a": a, "b": b})
+    for x, t_x, big_t, t in [(11, 11.57, 11.71, 26.0), (3, 2.0, 2.5, 104.0), (0, 0.0, 0.3, 52.0)]:
+        beta = stats.beta(a, b + x + shift)
+
+        def integrand(p, x=x, big_t=big_t, t=t, beta=beta):
+            quiet = ((alpha + big_t) / (alpha + big_t + p * t)) ** (r + x)
+            return (1.0 - quiet) / p * beta.pdf(p)
+
+        alive_mean, _ = integrate.quad(integrand, 0.0, 1.0, limit=200)
+        alive = model.probability_alive([x], [t_x], [big_t])[0]
+        got = model.expected_transactions(t, [x], [t_x], [big_t])[0]
+        assert got == pytest.approx(alive * alive_mean, rel=1e-6)
+        assert 0.0 <= got <= t * (r + x) / (alpha + big_t)

@@ -111,7 +111,7 @@ class BetaGeoModel(TransactionModel):
         r, alpha, a, b = theta
         beta_post = b + x + self._alive_shift
         ratio = (a + beta_post - 1) / (a - 1)
-        return ratio * (1.0 - hyp2f1(r + x, a - 1, a + beta_post - 1, -t / (alpha + T)))
+        return ratio * (1.0 - hyp2f1_negative(r + x, a - 1, a + beta_post - 1, t / (alpha + T)))
 
     def _prob_quiet_if_alive(self, theta, t, x, T):
         r, alpha, _, _ = theta
@@ -121,7 +121,19 @@ class BetaGeoModel(TransactionModel):
         """E[X(t)] for a customer acquired at time 0 (paper's eq. 9, Pfaff-transformed)."""
         r, alpha, a, b = self.theta_
         t = np.asarray(t, dtype=float)
-        return (a + b - 1) / (a - 1) * (1.0 - hyp2f1(r, a - 1, a + b - 1, -t / alpha))
+        return (a + b - 1) / (a - 1) * (1.0 - hyp2f1_negative(r, a - 1, a + b - 1, t / alpha))
+
+
+def hyp2f1_negative(a, b, c, u):
+    """Gauss hypergeometric 2F1(a, b; c; -u) for u >= 0, stable for any u.
+
+    The series only converges for u < 1 and SciPy's continuation beyond it can be wildly
+    wrong (2F1(11.8, 1.12; 67.1; -2.1) came out as 5e6 instead of 0.72). Pfaff's
+    transformation 2F1(a, b; c; -u) = (1+u)^-a 2F1(a, c-b; c; u/(1+u)) keeps the argument in
+    [0, 1); with a = r + x it is the form of Fader, Hardie & Lee (2005), eq. (10).
+    """
+    u = np.asarray(u, dtype=float)
+    return np.exp(-a * np.log1p(u)) * hyp2f1(a, c - b, c, u / (1.0 + u))
 
 
 def softplus_and_sigmoid(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -13,9 +13,8 @@ repeat purchase, so customers with no repeat purchase can be inactive too. For a
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import hyp2f1
 
-from ltv.bgnbd import BetaGeoModel
+from ltv.bgnbd import BetaGeoModel, hyp2f1_negative
 
 
 class ModifiedBetaGeoModel(BetaGeoModel):
@@ -32,4 +31,4 @@ class ModifiedBetaGeoModel(BetaGeoModel):
         """E[X(t)] for a customer acquired at time 0 (who may drop out at once)."""
         r, alpha, a, b = self.theta_
         t = np.asarray(t, dtype=float)
-        return b / (a - 1) * (1.0 - hyp2f1(r, a - 1, a + b, -t / alpha))
+        return b / (a - 1) * (1.0 - hyp2f1_negative(r, a - 1, a + b, t / alpha))
