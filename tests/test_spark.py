@@ -1,0 +1,343 @@
+"""The Spark engine (``engine: spark``) against the DuckDB engine and hand-counted truths.
+
+Spark runs in local mode (``local[2]``, 4 shuffle partitions, UI off), one session for
+the module. Data: the full CDNOW master (tests/data/CDNOW_master.txt, whitespace-separated,
+UTF-8) and, to keep the run short, 3 of the bundled sample's 36 monthly files --
+2023-01, 2025-11 and 2025-12, the last one ending in a truncated row -- with the sample's
+client master (GB18030, quoted thousands separators, the 正常 filter); plus the hand-made
+tests/data/ingest/dirty.csv (one row per reject reason, lines counted by hand). All are
+read in place, read-only; outputs go to a temporary directory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import sqlglot
+import yaml
+
+from conftest import REPO_ROOT, TEST_DATA
+from features import customer_features, split_at
+from features import spark_engine as features_spark
+from ingest import sql as ingest_sql
+from ingest import stage as duckdb_stage
+from ingest.mapping import load_mapping
+from ingest.spark_engine import numbered_lines, run_ingest
+from kequn.errors import UserError
+from kequn.spark import get_session, java_date_pattern, session_conf, to_spark_sql
+
+SAMPLE = REPO_ROOT / "data" / "sample"
+SAMPLE_FILES = ["transactions_202301.csv", "transactions_202511.csv", "transactions_202512.csv"]
+
+
+# --- the translation layer and the session settings (no Spark needed) ----------------------
+
+
+@pytest.mark.parametrize(
+    ("strptime", "java"),
+    [("%Y%m%d", "yyyyMMdd"), ("%Y-%m-%d", "yyyy-M-d"), ("%d/%m/%Y", "d/M/yyyy")],
+)
+def test_java_date_pattern(strptime, java):
+    assert java_date_pattern(strptime) == java
+
+
+def test_try_strptime_becomes_try_to_timestamp():
+    duck = ingest_sql.parse_date("d", "%Y%m%d")
+    assert "try_strptime" in duck  # the gap sqlglot leaves open ...
+    assert "TRY_STRPTIME" in sqlglot.transpile(f"SELECT {duck}", read="duckdb", write="spark")[0]
+    spark_sql = to_spark_sql(f"SELECT {duck} AS day FROM t")  # ... and the rewrite closing it
+    assert spark_sql == "SELECT CAST(TRY_TO_TIMESTAMP(TRIM(d), 'yyyyMMdd') AS DATE) AS day FROM t"
+
+
+def test_try_strptime_needs_a_literal_format():
+    with pytest.raises(ValueError, match="literal format"):
+        to_spark_sql("SELECT try_strptime(d, fmt) FROM t")
+
+
+def test_session_conf_precedence():
+    params = {"spark": {"master": "spark://head:7077", "executor_memory": "8g", "conf": {"a": 1}}}
+    env = {"KEQUN_SPARK_MASTER": "yarn", "KEQUN_SPARK_CONF": "b=2; c = x=y"}
+    conf = session_conf(params, env)
+    assert conf["spark.master"] == "yarn"  # environment beats params
+    assert conf["spark.executor.memory"] == "8g"
+    assert conf["a"] == "1" and conf["b"] == "2" and conf["c"] == "x=y"
+    assert conf["spark.ui.enabled"] == "false"  # a default kept
+    assert session_conf({}, {})["spark.master"] == "local[2]"
+    with pytest.raises(UserError, match="spark.memory"):
+        session_conf({"spark": {"memory": "4g"}}, {})
+    with pytest.raises(UserError, match="KEQUN_SPARK_CONF"):
+        session_conf({}, {"KEQUN_SPARK_CONF": "novalue"})
+
+
+# --- Spark ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def spark():
+    session = get_session(
+        {"spark": {"master": "local[2]", "shuffle_partitions": 4, "driver_memory": "1g"}}
+    )
+    yield session
+    session.stop()
+
+
+def _plain(value):
+    """A date or timestamp as ``datetime.date``; anything else unchanged."""
+    return pd.Timestamp(value).date() if isinstance(value, dt.date | pd.Timestamp) else value
+
+
+def test_parse_date_and_number_agree_with_duckdb(spark):
+    """The translated expressions give DuckDB's values on awkward inputs (and the obvious
+    hand values: valid dates parse, impossible ones are NULL)."""
+    texts = ["20230101", " 20231231 ", "20230230", "20231301", "2023-01-01", "", "abc", None]
+    numbers = ["1,234.50", " -7.25 ", "+.5", "1.2.3", "abc", "", "1e5", "12", None]
+    date_sql = ingest_sql.parse_date("x", "%Y%m%d")
+    number_sql = ingest_sql.parse_number("x", ",", ".")
+    con = duckdb.connect()
+    results = {}
+    for values, expr in ((texts, date_sql), (numbers, number_sql)):
+        frame = pd.DataFrame({"i": range(len(values)), "x": pd.Series(values, dtype=object)})
+        con.register("t", frame)
+        duck = con.execute(f"SELECT i, {expr} AS v FROM t ORDER BY i").df()
+        spark.createDataFrame(frame, "i long, x string").createOrReplaceTempView("t")
+        theirs = spark.sql(to_spark_sql(f"SELECT i, {expr} AS v FROM t ORDER BY i")).toPandas()
+        assert duck["v"].isna().tolist() == theirs["v"].isna().tolist(), values
+        same = [_plain(v) for v in duck["v"] if pd.notna(v)]
+        assert same == [_plain(v) for v in theirs["v"] if pd.notna(v)]
+        results[expr] = [_plain(v) for v in theirs["v"]]
+    dates = results[date_sql]
+    assert dates[:2] == [dt.date(2023, 1, 1), dt.date(2023, 12, 31)]
+    assert all(pd.isna(v) for v in dates[2:])
+    amounts = results[number_sql]
+    assert amounts[:3] == [1234.5, -7.25, 0.5] and amounts[7] == 12.0
+    assert all(pd.isna(amounts[i]) for i in (3, 4, 5, 6, 8))
+
+
+def test_line_numbers_across_splits(spark, tmp_path):
+    """A file read in many parallel splits is numbered like ``enumerate`` (blank lines
+    included), a small file in one split too."""
+    lines = (TEST_DATA / "CDNOW_master.txt").read_text("utf-8").split("\n")
+    lines = lines[:30000]
+    lines[5] = lines[20000] = ""  # blank lines keep their place
+    big = tmp_path / "big.txt"
+    big.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    small = tmp_path / "small.txt"
+    small.write_text("a\n\nb", encoding="utf-8")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "65536")
+    spark.conf.set("spark.sql.files.openCostInBytes", "65536")
+    try:
+        got = numbered_lines(spark, [str(big), str(small)], "utf-8").toPandas()
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+        spark.conf.unset("spark.sql.files.openCostInBytes")
+    got = got.sort_values(["file_id", "line"]).reset_index(drop=True)
+    expected = pd.DataFrame(
+        {
+            "file_id": [0] * len(lines) + [1, 1, 1],
+            "line": list(range(1, len(lines) + 1)) + [1, 2, 3],
+            "raw": lines + ["a", "", "b"],
+        }
+    )
+    assert big.stat().st_size > 10 * 65536  # really read in several splits
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+
+
+def _write_mapping(source: Path, target: Path, files: list[Path]) -> Path:
+    mapping = yaml.safe_load(source.read_text(encoding="utf-8"))
+    mapping["files"] = [str(f) for f in files]
+    target.write_text(yaml.safe_dump(mapping, allow_unicode=True), encoding="utf-8")
+    return target
+
+
+def _run_both(spark, workdir: Path, mapping: Path, clients: Path | None, rate: float) -> Path:
+    """Ingest with DuckDB (``python -m kequn ingest``'s run) and with Spark in ``workdir``."""
+    old = Path.cwd()
+    os.chdir(workdir)
+    try:
+        duckdb_stage.run(
+            {
+                "ingest": {
+                    "mapping": str(mapping),
+                    "clients_mapping": str(clients or ""),
+                    "max_reject_rate": rate,
+                }
+            }
+        )
+        run_ingest(
+            load_mapping(mapping),
+            load_mapping(clients, "clients") if clients else None,
+            rate,
+            spark,
+            transactions_path="spark/transactions.parquet",
+            clients_path="spark/clients.parquet",
+            rejects_path="spark/rejects.csv",
+            metrics_path="spark/ingest.json",
+        )
+    finally:
+        os.chdir(old)
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def sample_run(spark, tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("spark_sample")
+    mapping = _write_mapping(
+        REPO_ROOT / "mappings/sample_transactions.yaml",
+        workdir / "transactions.yaml",
+        [SAMPLE / name for name in SAMPLE_FILES],
+    )
+    clients = _write_mapping(
+        REPO_ROOT / "mappings/sample_clients.yaml",
+        workdir / "clients.yaml",
+        [SAMPLE / "clients.csv"],
+    )
+    return _run_both(spark, workdir, mapping, clients, 0.05)
+
+
+@pytest.fixture(scope="module")
+def cdnow_run(spark, tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("spark_cdnow")
+    mapping = _write_mapping(
+        REPO_ROOT / "mappings/cdnow_master.yaml",
+        workdir / "cdnow.yaml",
+        [TEST_DATA / "CDNOW_master.txt"],
+    )
+    return _run_both(spark, workdir, mapping, None, 0.02)
+
+
+def _assert_same_ingest(workdir: Path) -> dict:
+    duck_metrics = json.loads((workdir / "reports/metrics/ingest.json").read_text("utf-8"))
+    spark_metrics = json.loads((workdir / "spark/ingest.json").read_text("utf-8"))
+    assert spark_metrics == duck_metrics
+    for name in ("transactions.parquet", "clients.parquet"):
+        duck = pq.read_table(workdir / "data/interim" / name)
+        theirs = pq.read_table(workdir / "spark" / name)
+        assert theirs.schema.names == duck.schema.names, name
+        assert [f.type for f in theirs.schema] == [f.type for f in duck.schema], name
+        # same rows, same order, same values (DuckDB marks some columns NOT NULL: ignored)
+        assert theirs.cast(duck.schema).equals(duck), name
+    duck_rejects = (workdir / "data/interim/rejects.csv").read_bytes()
+    assert (workdir / "spark/rejects.csv").read_bytes() == duck_rejects
+    return spark_metrics
+
+
+def test_sample_ingest_same_as_duckdb(sample_run):
+    metrics = _assert_same_ingest(sample_run)
+    # hand counts: lines of the three files minus their headers; the last line of
+    # transactions_202512.csv (15,997th, no newline) is the truncated row
+    lines = [
+        (SAMPLE / name).read_bytes().count(b"\n") + (name == SAMPLE_FILES[-1])
+        for name in SAMPLE_FILES
+    ]
+    assert metrics["rows_read"] == sum(lines) - 3
+    rejects = pd.read_csv(sample_run / "spark/rejects.csv", dtype=str, keep_default_na=False)
+    truncated = rejects[rejects["reason"] == "truncated_row"]
+    assert truncated["line"].astype(int).tolist() == [lines[-1]]
+    assert truncated["source_file"].tolist() == [str(SAMPLE / SAMPLE_FILES[-1])]
+    clients = pd.read_parquet(sample_run / "spark/clients.parquet")
+    assert set(clients["client_type"]) == {"个人", "对公"}  # GB18030 decoded
+    assert (
+        metrics["clients"]["rows_read"]
+        == len((SAMPLE / "clients.csv").read_bytes().rstrip(b"\n").split(b"\n")) - 1
+    )
+
+
+def test_cdnow_ingest_same_as_duckdb(cdnow_run):
+    metrics = _assert_same_ingest(cdnow_run)
+    # 69,659 purchase lines after the header, 23,570 customers (Fader & Hardie's CDNOW)
+    assert metrics["rows_read"] == metrics["rows_accepted"] == 69659
+    assert metrics["customers"] == 23570
+
+
+def test_dirty_rows_get_the_hand_counted_reasons(spark, tmp_path):
+    mapping = _write_mapping(
+        TEST_DATA / "ingest/dirty.yaml", tmp_path / "dirty.yaml", [TEST_DATA / "ingest/dirty.csv"]
+    )
+    metrics = run_ingest(
+        load_mapping(mapping),
+        None,
+        1.0,
+        spark,
+        transactions_path=tmp_path / "t.parquet",
+        clients_path=tmp_path / "c.parquet",
+        rejects_path=tmp_path / "r.csv",
+    )
+    rejects = pd.read_csv(tmp_path / "r.csv", dtype=str, keep_default_na=False)
+    assert dict(zip(rejects["line"].astype(int), rejects["reason"], strict=True)) == {
+        4: "bad_date",
+        5: "blank_customer_id",
+        6: "bad_amount",
+        7: "duplicate_txn_id",
+        8: "date_after_extract",
+        9: "filtered",
+        11: "truncated_row",
+    }
+    assert rejects.loc[rejects["line"] == "5", "raw"].item() == "  ,20250103,5,T4,借,正常"
+    assert metrics["reject_rate"] == pytest.approx(6 / 9, abs=1e-6)
+    accepted = pd.read_parquet(tmp_path / "t.parquet")
+    assert accepted["customer_id"].tolist() == ["C001", "C001", "C004"]
+    assert accepted.set_index("txn_id")["amount"].to_dict() == {
+        "T1": 1234.5,
+        "T2": -100.0,
+        "T8": 10.0,
+    }
+    assert pd.read_parquet(tmp_path / "c.parquet").columns.tolist() == ["customer_id"]
+
+
+def test_reject_rate_above_limit_fails_after_writing_rejects(spark, tmp_path):
+    mapping = _write_mapping(
+        TEST_DATA / "ingest/dirty.yaml", tmp_path / "dirty.yaml", [TEST_DATA / "ingest/dirty.csv"]
+    )
+    with pytest.raises(UserError, match="max_reject_rate"):
+        run_ingest(
+            load_mapping(mapping),
+            None,
+            0.02,
+            spark,
+            transactions_path=tmp_path / "t.parquet",
+            clients_path=tmp_path / "c.parquet",
+            rejects_path=tmp_path / "r.csv",
+        )
+    assert len(pd.read_csv(tmp_path / "r.csv")) == 7
+    assert not (tmp_path / "t.parquet").exists()
+
+
+def _assert_same_features(duck: pd.DataFrame, theirs: pd.DataFrame) -> None:
+    assert theirs.columns.tolist() == duck.columns.tolist()
+    assert theirs["customer_id"].tolist() == duck["customer_id"].tolist()
+    pd.testing.assert_frame_equal(theirs, duck, check_exact=False, rtol=1e-9, atol=1e-9)
+
+
+def test_sample_features_same_as_duckdb(spark, sample_run):
+    transactions = sample_run / "spark/transactions.parquet"
+    clients = pd.read_parquet(sample_run / "spark/clients.parquet")
+    as_of = dt.date(2025, 12, 31)
+    duck = customer_features(
+        transactions, as_of, unit_days=7, trend_window_days=90, clients=clients
+    )
+    theirs = features_spark.customer_features(
+        transactions, as_of, unit_days=7, trend_window_days=90, clients=clients, spark=spark
+    )
+    assert any(c.startswith("share_product_") for c in theirs.columns)
+    assert set(theirs["main_channel"]) <= {"柜面", "手机银行", "网上银行", ""}
+    _assert_same_features(duck, theirs)
+
+
+def test_cdnow_features_and_holdout_same_as_duckdb(spark, cdnow_run):
+    transactions = cdnow_run / "spark/transactions.parquet"
+    first, last, n_rows = features_spark.date_range(transactions, spark=spark)
+    assert (first, last, n_rows) == (dt.date(1997, 1, 1), dt.date(1998, 6, 30), 69659)
+    cutoff, end = dt.date(1997, 9, 30), dt.date(1998, 6, 30)
+    duck_cal, duck_hold = split_at(transactions, cutoff, end, unit_days=7)
+    cal, hold = features_spark.split_at(transactions, cutoff, end, unit_days=7, spark=spark)
+    _assert_same_features(duck_cal, cal)
+    pd.testing.assert_frame_equal(hold, duck_hold, check_exact=False, rtol=1e-9)
+    # every CDNOW customer made a first purchase in 1997-Q1, so all are in the calibration
+    assert len(cal) == 23570
