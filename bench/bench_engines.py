@@ -62,7 +62,10 @@ def generate(rows_millions: float, out_dir: Path, seed: int = 20261123) -> tuple
         table = table.set_column(
             table.schema.get_field_index("date"), "date", table["date"].cast(pa.date32())
         )
-        pcsv.write_csv(table, out_dir / f"part_{chunk:03d}.csv")
+        # quotes only where needed, as bank exports usually are (pyarrow's default quotes
+        # every string, which sends every line through the quote-aware regex split)
+        options = pcsv.WriteOptions(quoting_style="needed")
+        pcsv.write_csv(table, out_dir / f"part_{chunk:03d}.csv", write_options=options)
         rows += table.num_rows
         customers -= n
         chunk += 1

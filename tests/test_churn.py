@@ -24,6 +24,7 @@ from churn import (
     warning_levels,
 )
 from churn.scoring import score_churn
+from churn.survival import gaps_at, kaplan_meier
 from features import customer_features
 
 START = dt.date(2024, 1, 1)
@@ -144,6 +145,39 @@ def test_gap_table_by_hand():
     # a: same-day rows merge; gaps 10, 20 (returns) and the open 10 days; b: open 36 days
     assert gaps["duration_days"].tolist() == [10, 20, 10, 36]
     assert gaps["event"].tolist() == [1, 1, 0, 0]
+
+
+def test_gaps_at_an_earlier_cutoff_equal_the_gaps_recomputed_there():
+    """Cutting the later gap table at a cut-off must give exactly the table computed from the
+    transactions up to that cut-off (closed gaps that cross it become open, censored)."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    transactions = pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, 300, n).astype(str),
+            "date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 400, n), "D"),
+            "amount": 1.0,
+        }
+    )
+    later = inter_purchase_gaps(transactions, dt.date(2025, 3, 1))
+    for cutoff in (dt.date(2024, 6, 30), dt.date(2024, 1, 1), dt.date(2024, 11, 5)):
+        direct = inter_purchase_gaps(transactions, cutoff)
+        cut = gaps_at(later, cutoff)
+        key = ["customer_id", "start"]
+        direct = direct.sort_values(key).reset_index(drop=True)
+        cut = cut.sort_values(key).reset_index(drop=True)
+        pd.testing.assert_frame_equal(cut[direct.columns], direct, check_dtype=False)
+
+
+def test_kaplan_meier_matches_lifelines():
+    from lifelines import KaplanMeierFitter
+
+    rng = np.random.default_rng(2)
+    durations = np.round(rng.exponential(30, 500))  # ties on purpose
+    events = rng.random(500) < 0.7
+    days = np.array([0.0, 1.0, 7.5, 30.0, 90.0, 400.0])
+    expected = KaplanMeierFitter().fit(durations, events).survival_function_at_times(days)
+    np.testing.assert_allclose(kaplan_meier(durations, events, days), expected.to_numpy())
 
 
 def test_cox_recovers_exponential_hazards_and_churn_probability():

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from churn.backtest import BacktestWindows, backtest_windows, churn_labels
 from churn.calibration import (
@@ -38,6 +39,7 @@ from churn.classifier import ChurnClassifier
 from churn.reasons import explain
 from churn.survival import (
     GapSurvivalModel,
+    gaps_at,
     inter_purchase_gaps,
     kaplan_meier_curves,
     survival_covariates,
@@ -162,10 +164,22 @@ def _closing(features: pd.DataFrame, as_of: dt.date, horizon_days: int) -> np.nd
     return (pd.to_datetime(features["close_date"]) <= end).fillna(False).to_numpy(dtype=bool)
 
 
-def _fit_survival(transactions: pd.DataFrame, features: pd.DataFrame, cutoff: dt.date, seed: int):
-    gaps = inter_purchase_gaps(transactions, cutoff)
+def _fit_survival(gaps: pd.DataFrame, features: pd.DataFrame, seed: int):
     covariates = survival_covariates(features)
-    return GapSurvivalModel(seed=seed).fit(gaps, covariates), gaps, covariates
+    return GapSurvivalModel(seed=seed).fit(gaps, covariates), covariates
+
+
+def _columnar(transactions: pd.DataFrame) -> pd.DataFrame:
+    """The transactions with Arrow-backed columns, which DuckDB scans without converting
+    Python objects (the two feature tables of the backtest: 5 s -> 2 s on the sample);
+    the frame as it is when a column does not convert."""
+    import pyarrow as pa
+
+    try:
+        table = pa.Table.from_pandas(transactions, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return transactions
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
 
 
 def _survival_scores(
@@ -225,7 +239,23 @@ def score_churn(
     ``customers``: the feature table as of ``as_of`` (customers.parquet); ``value``:
     ``customer_id, clv[, value_percentile]`` (ltv.parquet) or None; ``transaction_model``:
     the fitted BTYD model from the ltv stage (its class is refitted at the backtest cut-off).
+
+    BLAS and OpenMP run on one thread: the matrices are small (tens of thousands of rows,
+    a few dozen columns), and idle BLAS threads spinning between calls doubled the CPU time
+    of the survival fits on a busy 2-core machine.
     """
+    with threadpool_limits(1):
+        return _score_churn(transactions, customers, value, as_of, params, transaction_model)
+
+
+def _score_churn(
+    transactions: pd.DataFrame,
+    customers: pd.DataFrame,
+    value: pd.DataFrame | None,
+    as_of: dt.date,
+    params: dict[str, Any],
+    transaction_model: Any,
+) -> ChurnResult:
     from features import split_at
 
     s = read_settings(params)
@@ -237,8 +267,11 @@ def score_churn(
         "trend_window_days": s.trend_window_days,
         "clients": clients,
     }
-    tx = transactions.loc[pd.to_datetime(transactions["date"]) <= pd.Timestamp(as_of)]
-    first_date = pd.to_datetime(tx["date"]).min().date() if len(tx) else as_of
+    dates = pd.to_datetime(transactions["date"])
+    tx = transactions.loc[dates <= pd.Timestamp(as_of)]
+    first_date = dates[dates <= pd.Timestamp(as_of)].min().date() if len(tx) else as_of
+    tx_columnar = _columnar(tx)  # for the feature tables at the backtest cut-offs
+    gaps = inter_purchase_gaps(tx, as_of)  # at earlier cut-offs: gaps_at(gaps, cutoff)
     degraded: list[str] = []
 
     def degrade(message: str) -> None:
@@ -270,7 +303,7 @@ def score_churn(
     if backtest_h > 0:
         with timed(log, f"backtest features as of {eval_window.eval_cutoff}"):
             eval_features, eval_holdout = split_at(
-                tx, eval_window.eval_cutoff, as_of, **feature_args
+                tx_columnar, eval_window.eval_cutoff, as_of, **feature_args
             )
         y_eval = churn_labels(
             eval_features["customer_id"],
@@ -313,8 +346,8 @@ def score_churn(
                     f"btyd_failed: {type(transaction_model).__name__} could not be refitted ({exc})"
                 )
         with timed(log, f"survival model as of {eval_window.eval_cutoff}"):
-            eval_survival, _, eval_cov = _fit_survival(
-                tx, eval_features, eval_window.eval_cutoff, s.seed
+            eval_survival, eval_cov = _fit_survival(
+                gaps_at(gaps, eval_window.eval_cutoff), eval_features, s.seed
             )
             eval_scores["survival"] = _survival_scores(
                 eval_survival, eval_features, eval_cov, backtest_h
@@ -323,7 +356,9 @@ def score_churn(
                 "concordance_index": _finite(eval_survival.concordance_index_)
             }
         if not proxy:
-            classifier = _train_classifier(tx, windows, first_date, s, feature_args, degrade)
+            classifier = _train_classifier(
+                tx_columnar, windows, first_date, s, feature_args, degrade
+            )
         if classifier is not None:
             eval_scores["gbm"] = classifier.predict_proba(eval_features)
             candidate_info["gbm"] = {
@@ -365,7 +400,7 @@ def score_churn(
 
     # ---- scores as of A
     with timed(log, f"survival model as of {as_of}"):
-        survival, gaps, covariates = _fit_survival(tx, customers, as_of, s.seed)
+        survival, covariates = _fit_survival(gaps, customers, s.seed)
     aligned = covariates.reindex(customers["customer_id"].to_numpy())
     days_since_last = customers["days_since_last"].to_numpy(dtype=float)
     survival_now = survival.churn_probability(days_since_last, h, aligned)
