@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
@@ -68,12 +67,30 @@ def test_empty_as_of_means_the_last_date_in_the_data(workdir):
     assert customers["days_since_last"].min() == 0
 
 
-def test_as_of_before_the_data_and_spark_engine_are_user_errors(workdir):
+def test_as_of_before_the_data_and_unknown_engine_are_user_errors(workdir):
     write_params(workdir, "1996-12-31")
     done = run_stage("features", workdir)
     assert done.returncode == 2 and "before the first transaction date 1997-01-01" in done.stderr
-    if importlib.util.find_spec("features.spark") is None:  # until the Spark engine exists
-        write_params(workdir, "1997-09-30", engine="spark")
-        done = run_stage("features", workdir)
-        assert done.returncode == 2 and "engine spark is not available yet" in done.stderr
+    write_params(workdir, "1997-09-30", engine="polars")
+    done = run_stage("features", workdir)
+    assert done.returncode == 2 and "engine='polars' must be one of duckdb, spark" in done.stderr
     assert not (workdir / "data" / "processed" / "customers.parquet").exists()
+
+
+def test_spark_engine_stage_writes_the_duckdb_table(workdir):
+    """``engine: spark`` through the stage entry point (a JVM in local mode)."""
+    write_params(workdir, "1997-09-30")
+    assert run_stage("features", workdir).returncode == 0
+    target = workdir / "data" / "processed" / "customers.parquet"
+    duck = pd.read_parquet(target)
+    target.unlink()
+    write_params(workdir, "1997-09-30", engine="spark")
+    (workdir / "params.yaml").write_text(
+        (workdir / "params.yaml").read_text("utf-8")
+        + "spark:\n  master: local[2]\n  driver_memory: 1g\n",
+        encoding="utf-8",
+    )
+    done = run_stage("features", workdir)
+    assert done.returncode == 0, done.stderr
+    assert "features.spark_engine" in done.stderr
+    pd.testing.assert_frame_equal(pd.read_parquet(target), duck, check_exact=False, rtol=1e-9)

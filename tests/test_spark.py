@@ -23,7 +23,7 @@ import pytest
 import sqlglot
 import yaml
 
-from conftest import REPO_ROOT, TEST_DATA
+from conftest import REPO_ROOT, TEST_DATA, run_stage
 from features import customer_features, split_at
 from features import spark_engine as features_spark
 from ingest import sql as ingest_sql
@@ -341,3 +341,28 @@ def test_cdnow_features_and_holdout_same_as_duckdb(spark, cdnow_run):
     pd.testing.assert_frame_equal(hold, duck_hold, check_exact=False, rtol=1e-9)
     # every CDNOW customer made a first purchase in 1997-Q1, so all are in the calibration
     assert len(cal) == 23570
+
+
+def test_ingest_stage_with_engine_spark_writes_the_duckdb_outputs(cdnow_run, tmp_path):
+    """``python -m kequn ingest`` with ``engine: spark`` (its own JVM, settings from params)."""
+    (tmp_path / "params.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "engine": "spark",
+                "spark": {"master": "local[2]", "driver_memory": "1g"},
+                "ingest": {"mapping": str(cdnow_run / "cdnow.yaml"), "max_reject_rate": 0.02},
+            }
+        ),
+        encoding="utf-8",
+    )
+    done = run_stage("ingest", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "(Spark)" in done.stderr
+    duck = pq.read_table(cdnow_run / "data/interim/transactions.parquet")
+    theirs = pq.read_table(tmp_path / "data/interim/transactions.parquet")
+    assert theirs.cast(duck.schema).equals(duck)
+    assert (tmp_path / "data/interim/rejects.csv").read_bytes() == (
+        cdnow_run / "data/interim/rejects.csv"
+    ).read_bytes()
+    metrics = json.loads((tmp_path / "reports/metrics/ingest.json").read_text("utf-8"))
+    assert metrics["rows_accepted"] == 69659 and metrics["customers"] == 23570

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,7 @@ def engine_module(name: str):
     if name not in ENGINES:
         raise UserError(f"params.yaml: engine={name!r} must be one of {', '.join(ENGINES)}")
     if name == "spark":
-        if importlib.util.find_spec("features.spark") is None:
-            raise UserError("engine spark is not available yet")
-        return importlib.import_module("features.spark")
+        return importlib.import_module("features.spark_engine")
     return importlib.import_module("features.duckdb_engine")
 
 
@@ -37,6 +35,11 @@ def run(params: dict[str, Any]) -> None:
     unit_days = options.get("time_unit_days", 7)
     trend_window_days = options.get("trend_window_days", 90)
     engine = engine_module(str(params.get("engine") or "duckdb"))
+    if engine.__name__ == "features.spark_engine":
+        from kequn.spark import get_session
+
+        with timed(log, "starting Spark"):
+            get_session(params)  # the engine's calls reuse this session, set up from params
     for path in (TRANSACTIONS, CLIENTS):
         if not path.exists():
             raise UserError(f"{path}: not found; run the ingest stage first (dvc repro ingest)")

@@ -73,6 +73,12 @@ def run(params: dict[str, Any]) -> None:
     clients_path = cfg.get("clients_mapping") or ""
     clients_mapping = load_mapping(clients_path, "clients") if clients_path else None
     extract_date = mapping.extract_date or dt.date.today()
+    engine = str(params.get("engine") or "duckdb")
+    if engine == "spark":
+        run_on_spark(params, mapping, clients_mapping, max_rate, extract_date)
+        return
+    if engine != "duckdb":
+        raise UserError(f"params.yaml: engine={engine!r} must be one of duckdb, spark")
 
     spill = tempfile.TemporaryDirectory(prefix="kequn-ingest-spill-")
     con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": spill.name})
@@ -130,4 +136,32 @@ def run(params: dict[str, Any]) -> None:
         metrics["customers"],
         metrics["first_date"],
         metrics["last_date"],
+    )
+
+
+def run_on_spark(params, mapping, clients_mapping, max_rate, extract_date) -> None:
+    """``engine: spark``: the same cleaning SQL on a Spark session (:mod:`ingest.spark_engine`),
+    the same four outputs."""
+    from ingest.spark_engine import run_ingest
+    from kequn.spark import get_session
+
+    with timed(log, "starting Spark"):
+        spark = get_session(params)
+    metrics = run_ingest(
+        mapping,
+        clients_mapping,
+        max_rate,
+        spark,
+        transactions_path=TRANSACTIONS,
+        clients_path=CLIENTS,
+        rejects_path=REJECTS,
+        metrics_path=METRICS,
+        extract_date=extract_date,
+    )
+    log.info(
+        "rows read %d, accepted %d, rejected %d, customers %d (Spark)",
+        metrics["rows_read"],
+        metrics["rows_accepted"],
+        metrics["rows_rejected"],
+        metrics["customers"],
     )
