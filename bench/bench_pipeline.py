@@ -31,6 +31,17 @@ REPO = Path(__file__).resolve().parents[1]
 STAGE_LINE = re.compile(r"stage (\w+) finished in ([0-9.]+) s")
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else the architecture."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def measured(command: list[str], cwd: Path, env: dict[str, str]) -> dict:
     """Run ``command``; wall time, CPU time and peak RSS of its process tree, its stderr."""
     peak = 0
@@ -104,7 +115,7 @@ def main() -> int:
     load_after = os.getloadavg()
     stages = dict(STAGE_LINE.findall(repro["log"]))
 
-    machine = f"{platform.processor() or platform.machine()}, {psutil.cpu_count()} cores, "
+    machine = f"{cpu_model()}, {psutil.cpu_count()} cores, "
     machine += f"{psutil.virtual_memory().total / 2**30:.0f} GiB"
     rows = [
         f"\n### dvc repro, {args.customers:,} customers from {args.start}, "
