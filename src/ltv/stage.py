@@ -11,21 +11,49 @@ ltv.holdout_days`` and scored on the holdout (see :mod:`ltv.backtest`); the one 
 lowest per-customer MAE of holdout value wins (ties: smaller aggregate value error); it is
 then refitted as of ``as_of``. A named model is used as named; the backtest still runs so
 the metrics compare it with the others.
+
+Bank scale (``scale`` in params.yaml, :mod:`kequn.chunks`), memory one chunk plus the fits:
+
+- the backtest and the gbm training read the transactions of a seeded hash sample of about
+  ``scale.fit_customers`` customers (everyone when there are no more customers than that, or
+  with 0); ``metrics["sample"]`` records the sizes;
+- the chosen BTYD model is fitted on ALL customers through the counts of their distinct
+  histories (x, t_x, T), accumulated over chunks of customers.parquet (:mod:`ltv.scale`);
+- the Gamma-Gamma spend model's (x, mean spend) rows are continuous, so it is fitted on the
+  repeat customers (x > 0, positive spend) of the same sample: all repeat customers when the
+  sample is everyone;
+- customers are scored ``scale.chunk_customers`` rows at a time into a scratch Parquet file;
+  value_percentile (the rank of clv among all customers) is then added by DuckDB within
+  ``KEQUN_LTV_MEMORY_LIMIT`` (default 1GB; it spills to disk beyond) while ltv.parquet is
+  written in customer_id order.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
+from kequn.chunks import (
+    ChunkedParquetWriter,
+    count_rows,
+    iter_chunks,
+    read_scale,
+    sample_customer_ids,
+    transactions_of,
+)
 from kequn.config import resolve_as_of, section
 from kequn.errors import UserError
-from kequn.io import write_bytes, write_csv, write_json, write_parquet
+from kequn.io import write_bytes, write_csv, write_json
 from kequn.log import get_logger, timed
 from ltv import customer_lifetime_value
 from ltv.backtest import (
@@ -40,6 +68,7 @@ from ltv.backtest import (
     gain_curve,
     run_backtest,
     spend_inputs,
+    spend_mask,
 )
 from ltv.gbm import (
     GradientBoostingValueModel,
@@ -49,6 +78,7 @@ from ltv.gbm import (
     scoring_windows,
     training_table,
 )
+from ltv.scale import RANK_KEY, ROW, HistoryCounts, count_histories, write_ranked
 
 TRANSACTIONS = Path("data/interim/transactions.parquet")
 CUSTOMERS = Path("data/processed/customers.parquet")
@@ -78,6 +108,19 @@ OUTPUT_COLUMNS = [
     "value_percentile",
     "model",
 ]
+#: customers.parquet columns every scoring needs
+SCORING_COLUMNS = ["customer_id", "frequency", "recency", "T", "monetary_value"]
+#: transactions.parquet columns the backtest and gbm read (when present)
+TRANSACTION_COLUMNS = ["customer_id", "date", "amount", "product", "channel"]
+#: metrics["scores"] key -> ltv.parquet column summed over all customers
+TOTALS = {
+    "total_clv": "clv",
+    "total_revenue_contribution": "revenue_contribution",
+    "total_profit_contribution": "profit_contribution",
+    "total_expected_transactions": "expected_transactions",
+}
+#: DuckDB's memory budget for ranking clv (it spills beyond); env KEQUN_LTV_MEMORY_LIMIT
+DEFAULT_MEMORY_LIMIT = "1GB"
 
 log = get_logger("ltv")
 
@@ -152,13 +195,16 @@ def read_settings(params: Mapping[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------ pure steps
 
 
-def customer_margin(customers: pd.DataFrame, margin: float | Mapping[str, float]) -> np.ndarray:
+def customer_margin(
+    customers: pd.DataFrame, margin: float | Mapping[str, float], *, quiet: bool = False
+) -> np.ndarray:
     """Each customer's margin on transaction value.
 
     A scalar applies to everyone. A mapping product line -> margin gives
     margin_i = sum_c share_product_<c>_i * margin_c over the product shares of the customer's
     value; a product line in the data without a margin in the mapping counts at the mean of
-    the mapping's margins, and a customer without any product share gets that mean.
+    the mapping's margins, and a customer without any product share gets that mean
+    (logged as a warning unless ``quiet``: the stage warns on its first chunk only).
     """
     n = len(customers)
     if not isinstance(margin, Mapping):
@@ -169,7 +215,7 @@ def customer_margin(customers: pd.DataFrame, margin: float | Mapping[str, float]
         return np.full(n, mean_margin)
     lines = [c.removeprefix("share_product_") for c in share_columns]
     unmapped = [line for line in lines if line not in margin]
-    if unmapped:
+    if unmapped and not quiet:
         log.warning(
             "ltv.margin has no margin for product line(s) %s: using the mean %.4g",
             ", ".join(unmapped),
@@ -249,19 +295,38 @@ def plot_tables(result: BacktestResult, choice: Mapping[str, Any]) -> dict[Path,
     }
 
 
+def fit_transaction_model(name: str, histories: HistoryCounts, penalizer: float) -> Any:
+    """The BTYD model ``name`` fitted on every customer through the distinct-history counts
+    (the same fit as on the per-customer rows: see :mod:`ltv.scale`)."""
+    return TRANSACTION_MODELS[name](penalizer=penalizer).fit(
+        histories.x, histories.t_x, histories.T, weights=histories.weights
+    )
+
+
+def fit_spend(frequency: Any, monetary_value: Any, penalizer: float) -> Any:
+    """Gamma-Gamma on the repeat customers among the rows given (UserError when impossible)."""
+    try:
+        return fit_spend_model(frequency, monetary_value, penalizer)
+    except ValueError as exc:
+        raise UserError(f"{CUSTOMERS}: cannot fit the Gamma-Gamma spend model: {exc}") from None
+
+
 def score_probabilistic(
-    customers: pd.DataFrame, name: str, settings: Mapping[str, Any], margin: np.ndarray
-) -> tuple[pd.DataFrame, Any, Any]:
-    """Refit ``name`` and the Gamma-Gamma model as of ``as_of``; CLV per customer."""
+    customers: pd.DataFrame,
+    transaction_model: Any,
+    spend_model: Any,
+    settings: Mapping[str, Any],
+    margin: np.ndarray,
+) -> pd.DataFrame:
+    """CLV columns and probability_alive of ``customers`` (any chunk of them) under fitted
+    models. Every row depends only on its own customer, so chunks score as the whole does."""
     f, r, big_t, m = (
         customers[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T", "monetary_value")
     )
-    transaction_model = TRANSACTION_MODELS[name](penalizer=settings["penalizer"]).fit(f, r, big_t)
     try:
-        spend_model = fit_spend_model(f, m, settings["penalizer"])
         monetary = spend_inputs(spend_model, f, m)
     except ValueError as exc:
-        raise UserError(f"{CUSTOMERS}: cannot fit the Gamma-Gamma spend model: {exc}") from None
+        raise UserError(f"{CUSTOMERS}: cannot use the Gamma-Gamma spend model: {exc}") from None
     scores = customer_lifetime_value(
         transaction_model,
         spend_model,
@@ -280,18 +345,14 @@ def score_probabilistic(
         seed=settings["seed"],
     ).reset_index(drop=True)
     scores["probability_alive"] = np.asarray(transaction_model.probability_alive(f, r, big_t))
-    return scores, transaction_model, spend_model
+    return scores
 
 
-def score_gbm(
-    transactions: pd.DataFrame,
-    customers: pd.DataFrame,
-    as_of: dt.date,
-    settings: Mapping[str, Any],
-    margin: np.ndarray,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Train on features as of ``as_of - H`` -> (as_of - H, as_of], apply to ``customers``
-    (as of ``as_of``), scale the window prediction to the CLV horizon."""
+def train_gbm(
+    transactions: pd.DataFrame, as_of: dt.date, settings: Mapping[str, Any]
+) -> tuple[GradientBoostingValueModel, dict[str, Any]]:
+    """Train on features as of ``as_of - H`` -> (as_of - H, as_of] (``transactions``: all
+    customers or the fit sample)."""
     train, scored = scoring_windows(as_of, settings["holdout_days"])
     first_date = pd.to_datetime(transactions["date"]).min().date()
     if train.features_as_of <= first_date:
@@ -312,60 +373,127 @@ def score_gbm(
         interval=settings["interval"], random_state=settings["seed"]
     )
     booster.fit(features, target["holdout_value"], target["holdout_transactions"])
-    scale = horizon_scale(settings["holdout_days"], settings["horizon_months"])
-    scores = lifetime_value(
+    info = {
+        "train_features_as_of": train.features_as_of.isoformat(),
+        "train_target_end": train.target_end.isoformat(),
+        "scored_features_as_of": scored.features_as_of.isoformat(),
+        "train_customers": int(booster.n_customers_),
+        "horizon_scale": horizon_scale(settings["holdout_days"], settings["horizon_months"]),
+    }
+    return booster, info
+
+
+def score_gbm(
+    booster: GradientBoostingValueModel,
+    customers: pd.DataFrame,
+    settings: Mapping[str, Any],
+    margin: np.ndarray,
+) -> pd.DataFrame:
+    """Apply the trained booster to ``customers`` (features as of ``as_of``; any chunk) and
+    scale the window prediction to the CLV horizon."""
+    return lifetime_value(
         booster.predict(customers),
-        scale=scale,
+        scale=horizon_scale(settings["holdout_days"], settings["horizon_months"]),
         horizon_months=settings["horizon_months"],
         discount_rate=settings["discount_rate"],
         margin=margin,
         service_cost_per_transaction=settings["service_cost_per_transaction"],
         acquisition_cost=settings["acquisition_cost"],
     )
-    info = {
-        "train_features_as_of": train.features_as_of.isoformat(),
-        "train_target_end": train.target_end.isoformat(),
-        "scored_features_as_of": scored.features_as_of.isoformat(),
-        "train_customers": int(booster.n_customers_),
-        "horizon_scale": scale,
-    }
-    return scores, info
 
 
 # ------------------------------------------------------------------ stage
 
 
-def _read_inputs(params: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, dt.date]:
+def _missing(path: Path, names: list[str], required: set[str]) -> None:
+    missing = required - set(names)
+    if missing:
+        raise UserError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+
+
+def _check_inputs(params: Mapping[str, Any]) -> tuple[dt.date, list[str], list[str]]:
+    """as_of and the column names of both inputs, without reading their rows."""
     for path in (TRANSACTIONS, CUSTOMERS):
         if not path.exists():
             raise UserError(f"{path}: not found; run the earlier stages first (dvc repro)")
-    transactions = pd.read_parquet(TRANSACTIONS)
-    missing = {"customer_id", "date", "amount"} - set(transactions.columns)
-    if missing:
-        raise UserError(f"{TRANSACTIONS}: missing column(s) {', '.join(sorted(missing))}")
-    if transactions.empty:
+    tx_columns = pq.read_schema(TRANSACTIONS).names
+    _missing(TRANSACTIONS, tx_columns, {"customer_id", "date", "amount"})
+    source = str(TRANSACTIONS).replace("'", "''")
+    with duckdb.connect() as con:
+        last_date = con.sql(f"SELECT max(date) FROM read_parquet('{source}')").fetchall()[0][0]
+    if last_date is None:
         raise UserError(f"{TRANSACTIONS}: no transactions")
-    dates = pd.to_datetime(transactions["date"])
-    as_of = resolve_as_of(dict(params), dates.max().date())
-    transactions = transactions.loc[dates <= pd.Timestamp(as_of)].reset_index(drop=True)
-    customers = pd.read_parquet(CUSTOMERS)
-    missing = {"customer_id", "frequency", "recency", "T", "monetary_value"} - set(
-        customers.columns
-    )
-    if missing:
-        raise UserError(f"{CUSTOMERS}: missing column(s) {', '.join(sorted(missing))}")
-    if customers.empty:
+    as_of = resolve_as_of(dict(params), pd.Timestamp(last_date).date())
+    customer_columns = pq.read_schema(CUSTOMERS).names
+    _missing(CUSTOMERS, customer_columns, set(SCORING_COLUMNS))
+    if count_rows(CUSTOMERS) == 0:
         raise UserError(f"{CUSTOMERS}: no customers")
-    customers = customers.sort_values("customer_id", kind="stable").reset_index(drop=True)
-    return transactions, customers, as_of
+    return as_of, tx_columns, customer_columns
+
+
+def _read_transactions(ids: pd.Series | None, tx_columns: list[str], as_of: dt.date):
+    """The transactions (on or before as_of) of the fit sample, or of everyone (ids None)."""
+    columns = [c for c in TRANSACTION_COLUMNS if c in tx_columns]
+    transactions = transactions_of(TRANSACTIONS, ids, columns=columns)
+    dates = pd.to_datetime(transactions["date"])
+    return transactions.loc[dates <= pd.Timestamp(as_of)].reset_index(drop=True)
+
+
+def _spend_rows(ids: pd.Series | None, chunk_rows: int) -> pd.DataFrame:
+    """frequency, monetary_value of the repeat customers (positive spend) of the fit sample,
+    or of everyone (ids None), without reading the other customers' rows."""
+    if ids is None:
+        parts = [
+            chunk.loc[spend_mask(chunk["frequency"], chunk["monetary_value"])]
+            for chunk in iter_chunks(CUSTOMERS, chunk_rows, ["frequency", "monetary_value"])
+        ]
+        return pd.concat(parts, ignore_index=True)
+    source = str(CUSTOMERS).replace("'", "''")
+    with duckdb.connect() as con:
+        con.register("chosen", pd.DataFrame({"customer_id": ids.astype(str).to_numpy()}))
+        return con.sql(
+            f"SELECT frequency, monetary_value FROM read_parquet('{source}') "
+            "WHERE customer_id IN (SELECT customer_id FROM chosen) "
+            "AND frequency > 0 AND monetary_value > 0"
+        ).df()
+
+
+def _memory_limit() -> str:
+    value = os.environ.get("KEQUN_LTV_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", value.strip(), flags=re.IGNORECASE):
+        raise UserError(f"KEQUN_LTV_MEMORY_LIMIT={value!r} must look like 1GB or 512MB")
+    return value.strip()
 
 
 def run(params: dict) -> None:
-    """Backtest, choose, score and write every ltv output."""
+    """Backtest (on the fit sample), choose, fit on all customers, score in chunks, write.
+
+    Memory: the fit sample's transactions for the backtest (and gbm), the distinct
+    histories, the Gamma-Gamma sample, and one chunk of ``scale.chunk_customers`` rows.
+    """
     settings = read_settings(params)
-    with timed(log, "reading inputs"):
-        transactions, customers, as_of = _read_inputs(params)
-    log.info("%d transactions, %d customers, as_of %s", len(transactions), len(customers), as_of)
+    scale = read_scale(params)
+    as_of, tx_columns, customer_columns = _check_inputs(params)
+    n_customers = count_rows(CUSTOMERS)
+    with timed(log, "choosing the fit sample"):
+        ids = sample_customer_ids(CUSTOMERS, scale.fit_customers, settings["seed"])
+    sample = {
+        "fit_customers": scale.fit_customers,
+        "customers": n_customers,
+        "sampled_customers": n_customers if ids is None else int(len(ids)),
+        "everyone": ids is None,
+    }
+    with timed(log, "reading the sample's transactions"):
+        transactions = _read_transactions(ids, tx_columns, as_of)
+    if transactions.empty:
+        raise UserError(f"{TRANSACTIONS}: no transactions on or before as_of {as_of}")
+    log.info(
+        "%d customers, %d in the fit sample (%d transactions), as_of %s",
+        n_customers,
+        sample["sampled_customers"],
+        len(transactions),
+        as_of,
+    )
 
     with timed(log, f"backtest as of {as_of - dt.timedelta(days=settings['holdout_days'])}"):
         result = run_backtest(
@@ -377,6 +505,7 @@ def run(params: dict) -> None:
             penalizer=settings["penalizer"],
             seed=settings["seed"],
         )
+    sample["backtest_customers"] = int(len(result.holdout))
     for name, reason in result.skipped.items():
         log.warning("candidate %s skipped: %s", name, reason)
     for name, m in result.metrics.items():
@@ -390,23 +519,82 @@ def run(params: dict) -> None:
     choice = choose(settings, result)
     log.info("model %s (%s)", choice["model"], choice["reason"])
 
-    margin = customer_margin(customers, settings["margin"])
-    with timed(log, f"scoring with {choice['transaction_model']} + Gamma-Gamma"):
-        scores, transaction_model, spend_model = score_probabilistic(
-            customers, choice["transaction_model"], settings, margin
-        )
-    gbm_info = None
+    booster = gbm_info = None
     if choice["model"] == "gbm":
-        with timed(log, "scoring with gbm"):
-            gbm_scores, gbm_info = score_gbm(transactions, customers, as_of, settings, margin)
-        for column in gbm_scores.columns:
-            scores[column] = gbm_scores[column].to_numpy()
+        with timed(log, "training gbm"):
+            booster, gbm_info = train_gbm(transactions, as_of, settings)
+    del transactions
 
-    table = scores.assign(
-        customer_id=customers["customer_id"].to_numpy(),
-        value_percentile=value_percentile(scores["clv"]),
-        model=choice["model"],
-    )[OUTPUT_COLUMNS]
+    tm = choice["transaction_model"]
+    with timed(log, f"fitting {tm} on the distinct histories of all customers"):
+        columns = ["frequency", "recency", "T"]
+        try:
+            histories = count_histories(iter_chunks(CUSTOMERS, scale.chunk_customers, columns))
+        except ValueError as exc:
+            raise UserError(f"{CUSTOMERS}: {exc}") from None
+        transaction_model = fit_transaction_model(tm, histories, settings["penalizer"])
+    with timed(log, "fitting Gamma-Gamma"):
+        spend_rows = _spend_rows(ids, scale.chunk_customers)
+        spend_model = fit_spend(
+            spend_rows["frequency"], spend_rows["monetary_value"], settings["penalizer"]
+        )
+        sample["spend_customers"] = int(len(spend_rows))
+        del spend_rows
+    sample["distinct_histories"] = int(len(histories.weights))
+    log.info(
+        "%d distinct histories of %d customers; Gamma-Gamma on %d repeat customers",
+        sample["distinct_histories"],
+        histories.customers,
+        sample["spend_customers"],
+    )
+
+    read_columns = [c for c in customer_columns if c in SCORING_COLUMNS] + [
+        c for c in customer_columns if c.startswith("share_product_")
+    ]
+    if booster is not None:
+        read_columns = list(customer_columns)
+    totals = dict.fromkeys(TOTALS, 0.0)
+    scored_columns = [c for c in OUTPUT_COLUMNS if c not in ("value_percentile", "model")]
+    empty = pd.DataFrame({c: pd.Series(dtype=float) for c in OUTPUT_COLUMNS}).astype(
+        {"customer_id": object, "model": object}
+    )
+    with tempfile.TemporaryDirectory(prefix=".ltv-", dir=_parent(LTV_TABLE)) as scratch:
+        scored_path = Path(scratch) / "scored.parquet"
+        with (
+            timed(log, f"scoring in chunks of {scale.chunk_customers} customers"),
+            ChunkedParquetWriter(scored_path) as scored,
+        ):
+            first_row = 0
+            for number, chunk in enumerate(
+                iter_chunks(CUSTOMERS, scale.chunk_customers, read_columns)
+            ):
+                margin = customer_margin(chunk, settings["margin"], quiet=number > 0)
+                scores = score_probabilistic(
+                    chunk, transaction_model, spend_model, settings, margin
+                )
+                if booster is not None:
+                    gbm_scores = score_gbm(booster, chunk, settings, margin)
+                    for column in gbm_scores.columns:
+                        scores[column] = gbm_scores[column].to_numpy()
+                part = scores.assign(customer_id=chunk["customer_id"].to_numpy())[scored_columns]
+                for key, column in TOTALS.items():
+                    totals[key] += float(part[column].sum())
+                part[ROW] = np.arange(first_row, first_row + len(part), dtype=np.int64)
+                part[RANK_KEY] = part["clv"].to_numpy() + 0.0
+                scored.write(part)
+                first_row += len(part)
+        with timed(log, "ranking clv and writing ltv.parquet"):
+            written = write_ranked(
+                scored_path,
+                LTV_TABLE,
+                columns=scored_columns,
+                n=first_row,
+                model=choice["model"],
+                chunk_rows=scale.chunk_customers,
+                memory_limit=_memory_limit(),
+                temp_directory=Path(scratch),
+                empty=empty,
+            )
 
     metrics = {
         "as_of": as_of.isoformat(),
@@ -424,18 +612,13 @@ def run(params: dict) -> None:
         },
         "backtest_fits": result.fits,
         "skipped": result.skipped,
+        "sample": sample,
         "scoring_fits": {
             choice["transaction_model"]: fit_summary(transaction_model),
             "gamma_gamma": fit_summary(spend_model),
             **({"gbm": gbm_info} if gbm_info else {}),
         },
-        "scores": {
-            "customers": len(table),
-            "total_clv": float(table["clv"].sum()),
-            "total_revenue_contribution": float(table["revenue_contribution"].sum()),
-            "total_profit_contribution": float(table["profit_contribution"].sum()),
-            "total_expected_transactions": float(table["expected_transactions"].sum()),
-        },
+        "scores": {"customers": written, **totals},
     }
     plots = plot_tables(result, choice)
     if f"{choice['model']}_value" in result.holdout:
@@ -445,8 +628,7 @@ def run(params: dict) -> None:
             for row in deciles.itertuples()
         }
 
-    with timed(log, "writing outputs"):
-        write_parquet(LTV_TABLE, table)
+    with timed(log, "writing models, metrics and plots"):
         write_bytes(TRANSACTION_MODEL, transaction_model.to_json().encode("utf-8"))
         write_bytes(SPEND_MODEL, spend_model.to_json().encode("utf-8"))
         write_json(METRICS, metrics)
@@ -454,7 +636,12 @@ def run(params: dict) -> None:
             write_csv(path, frame)
     log.info(
         "%d customers scored with %s; total CLV %.2f",
-        len(table),
+        written,
         choice["model"],
         metrics["scores"]["total_clv"],
     )
+
+
+def _parent(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.parent
