@@ -12,10 +12,10 @@ Nothing here holds one row per customer of the whole customer table:
   histories, which grow with the length of the history in time units, not with customers.
 - :func:`write_ranked` adds ``value_percentile`` = 100 (rank - 1) / (n - 1) of the clv among
   all n customers (rank = 1 + the number of customers with a strictly smaller clv, so ties
-  share their lowest rank; NaN clv gets NaN and still counts in n; one customer: 100), the
-  same definition as :func:`ltv.stage.value_percentile`, with DuckDB's ``rank()`` window over
-  the scored chunks on disk, and writes the rows ordered by customer_id. DuckDB works within
-  ``memory_limit`` and spills to ``temp_directory`` beyond it.
+  share their lowest rank; -0.0 ties with 0.0; a NaN or null clv gets NaN and still counts
+  in n; one customer: 100), the definition of :func:`ltv.stage.value_percentile`, with
+  DuckDB's ``rank()`` window over the scored chunks on disk, and writes the rows ordered by
+  customer_id. DuckDB works within ``memory_limit`` and spills to ``temp_directory``.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def ranked_query(scored: Path, columns: list[str], n: int) -> str:
         percentile = "100::DOUBLE"
     else:
         percentile = (
-            f"CASE WHEN isnan(clv) THEN 'NaN'::DOUBLE ELSE "
+            f"CASE WHEN clv IS NULL OR isnan(clv) THEN 'NaN'::DOUBLE ELSE "
             f"(CAST(rank() OVER (ORDER BY {RANK_KEY}) AS DOUBLE) - 1::DOUBLE) "
             f"/ {n - 1}::DOUBLE * 100::DOUBLE END"
         )
