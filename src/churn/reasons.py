@@ -10,12 +10,15 @@ above the average customer (a local linear explanation in the spirit of Ribeiro 
 are ranked by ``c_ij`` and the top ``max_reasons`` kept; when none is positive, the
 applicable reason with the largest ``c_ij`` is given alone. A scheduled account closing,
 when known, always comes first. ``infrequent`` applies when the usual gap is longer than
-half the horizon (the rhythm alone makes a silent horizon likely).
+half the horizon (the rhythm alone makes a silent horizon likely). At bank scale the
+surrogate (means, deviations, ``beta``) is fitted on the fit sample (:func:`fit_reasons`)
+and applied to every scored chunk.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -167,17 +170,72 @@ def reason_table(
     }
 
 
-def reason_contributions(
+@dataclass(frozen=True)
+class ReasonModel:
+    """The fitted surrogate: signal means ``mean``, standard deviations ``sd`` and the ridge
+    coefficients ``beta`` of the standardised signals (module docstring)."""
+
+    mean: np.ndarray
+    sd: np.ndarray
+    beta: np.ndarray
+
+    def contributions(self, signals: np.ndarray) -> np.ndarray:
+        """``c_ij = beta_j z_ij`` with ``z_ij = (s_ij - mean_j) / sd_j`` (0 where sd_j = 0)."""
+        sd = self.sd
+        z = np.where(sd > 0, (signals - self.mean) / np.where(sd > 0, sd, 1.0), 0.0)
+        return z * self.beta
+
+
+def fit_reason_surrogate(
     signals: np.ndarray, churn_probability: np.ndarray, ridge: float = 1.0
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(contributions n x R, beta R)`` from the ridge surrogate of logit(p) (module doc)."""
+) -> ReasonModel:
+    """Ridge least squares of the centred logit(p) on the standardised signals:
+    ``beta = (Z'Z + ridge I)^-1 Z' (logit p - mean logit p)``, p clipped to [1e-4, 1 - 1e-4]."""
     p = np.clip(np.asarray(churn_probability, dtype=float), 1e-4, 1 - 1e-4)
     target = np.log(p / (1 - p))
     mean, sd = signals.mean(axis=0), signals.std(axis=0)
     z = np.where(sd > 0, (signals - mean) / np.where(sd > 0, sd, 1.0), 0.0)
     centred = target - target.mean()
     beta = np.linalg.solve(z.T @ z + ridge * np.eye(z.shape[1]), z.T @ centred)
-    return z * beta, beta
+    return ReasonModel(mean=mean, sd=sd, beta=beta)
+
+
+def reason_contributions(
+    signals: np.ndarray, churn_probability: np.ndarray, ridge: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(contributions n x R, beta R)`` from the ridge surrogate of logit(p) (module doc)."""
+    model = fit_reason_surrogate(signals, churn_probability, ridge)
+    return model.contributions(signals), model.beta
+
+
+def _signals(
+    features: pd.DataFrame, as_of: dt.date, horizon_days: int, trend_window_days: int
+) -> tuple[dict, list[str], np.ndarray, np.ndarray]:
+    """The reason table, its codes, the ``applies`` flags and the signals (n x R, finite)."""
+    n = len(features)
+    table = reason_table(features.reset_index(drop=True), as_of, horizon_days, trend_window_days)
+    codes = list(table)
+    applies = (
+        np.column_stack([table[c][0] for c in codes]) if n else np.zeros((0, len(codes)), bool)
+    )
+    signals = np.column_stack([table[c][1] for c in codes]) if n else np.zeros((0, len(codes)))
+    return table, codes, applies, np.nan_to_num(signals.astype(float))
+
+
+def fit_reasons(
+    features: pd.DataFrame,
+    churn_probability: np.ndarray,
+    *,
+    as_of: dt.date,
+    horizon_days: int,
+    trend_window_days: int = 90,
+) -> ReasonModel | None:
+    """The surrogate fitted on ``features`` (a customer sample) and their probabilities, to
+    explain other customers with (:func:`explain`'s ``model``); None without customers."""
+    if len(features) == 0:
+        return None
+    _, _, _, signals = _signals(features, as_of, horizon_days, trend_window_days)
+    return fit_reason_surrogate(signals, churn_probability)
 
 
 def explain(
@@ -189,20 +247,21 @@ def explain(
     horizon_days: int,
     trend_window_days: int = 90,
     max_reasons: int = 3,
+    model: ReasonModel | None = None,
 ) -> pd.DataFrame:
-    """``reason_codes, reasons_en, reasons_zh`` per customer (empty when not at risk)."""
+    """``reason_codes, reasons_en, reasons_zh`` per customer (empty when not at risk).
+
+    ``model``: the surrogate fitted on a customer sample (:func:`fit_reasons`), so that a
+    chunk of customers is explained against the population; None fits it on ``features``.
+    """
     n = len(features)
-    table = reason_table(features.reset_index(drop=True), as_of, horizon_days, trend_window_days)
-    codes = list(table)
-    applies = (
-        np.column_stack([table[c][0] for c in codes]) if n else np.zeros((0, len(codes)), bool)
-    )
-    signals = np.column_stack([table[c][1] for c in codes]) if n else np.zeros((0, len(codes)))
-    signals = np.nan_to_num(signals.astype(float))
+    table, codes, applies, signals = _signals(features, as_of, horizon_days, trend_window_days)
     if n == 0 or max_reasons <= 0:
         empty = np.full(n, "", dtype=object)
         return pd.DataFrame({"reason_codes": empty, "reasons_en": empty, "reasons_zh": empty})
-    contribution, _ = reason_contributions(signals, churn_probability)
+    if model is None:
+        model = fit_reason_surrogate(signals, churn_probability)
+    contribution = model.contributions(signals)
     closing_column = codes.index("account_closing")
     contribution[:, closing_column] = np.where(applies[:, closing_column], np.inf, 0.0)
     at_risk = np.asarray(at_risk, dtype=bool)

@@ -31,20 +31,20 @@ from churn.calibration import (
     calibration_table,
     cross_fitted,
     gain_points,
-    quantile_map,
     roc_points,
     score_metrics,
 )
 from churn.classifier import ChurnClassifier
-from churn.reasons import explain
+from churn.reasons import ReasonModel, explain, fit_reasons
 from churn.survival import (
     GapSurvivalModel,
+    client_type_levels,
     gaps_at,
     inter_purchase_gaps,
     kaplan_meier_curves,
     survival_covariates,
 )
-from churn.warning import check_thresholds, strategic_clients, warning_levels
+from churn.warning import check_thresholds, strategic_by_cut, strategic_cut, warning_levels
 from kequn.errors import UserError
 from kequn.log import get_logger, timed
 
@@ -226,6 +226,80 @@ def _rank_choice(metrics: dict[str, dict[str, Any]]) -> tuple[str, str]:
     return str(best), why
 
 
+@dataclass
+class ChurnFit:
+    """Everything scoring needs, learnt on the fit sample: small, whatever the population.
+
+    ``survival`` (Cox model as of ``as_of``) with its ``client_types`` levels; the chosen
+    candidate, its ``classifier`` and ``calibrator``; for the quantile map the fit sample's
+    sorted raw scores ``map_scores`` and BTYD probabilities ``map_reference``; the strategic
+    cut ``(strategic_threshold, strategic_ties)`` (None: no value weighting); the reasons'
+    surrogate; and the fit's part of churn.json, the plot tables and the degradations.
+    """
+
+    settings: ChurnSettings
+    as_of: dt.date
+    chosen: str
+    survival: GapSurvivalModel
+    client_types: list[str] | None
+    transaction_model: Any
+    classifier: ChurnClassifier | None
+    calibrator: Calibrator | None
+    calibration_used: str
+    map_scores: np.ndarray | None = None
+    map_reference: np.ndarray | None = None
+    strategic_threshold: float | None = None
+    strategic_ties: int = 0
+    value_weighting_skipped: bool = False
+    reasons: ReasonModel | None = None
+    fit_customers: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+    plots: dict[str, pd.DataFrame] = field(default_factory=dict)
+    degraded: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ScoredChunk:
+    """One scored chunk: the churn.parquet rows and what the metrics add up."""
+
+    table: pd.DataFrame
+    missing: int
+    strategic_ties: int
+    closing: int
+
+
+@dataclass
+class ScoreTotals:
+    """Counts accumulated over the scored chunks (churn.json's population figures).
+
+    The mean probability is kept as an integer sum of millionths (the probabilities are
+    rounded to 6 decimals), so it does not depend on how the customers were chunked.
+    """
+
+    customers: int = 0
+    micro_sum: int = 0
+    levels: dict[str, int] = field(
+        default_factory=lambda: {lvl: 0 for lvl in ("red", "orange", "yellow", "none")}
+    )
+    strategic: int = 0
+    closing: int = 0
+    missing: int = 0
+    strategic_ties: int = 0
+
+    def add(self, chunk: ScoredChunk) -> None:
+        table = chunk.table
+        self.customers += len(table)
+        p = table["churn_probability"].to_numpy(dtype=float)
+        self.micro_sum += int(np.round(p * 1e6).astype(np.int64).sum())
+        counts = table["warning_level"].value_counts()
+        for lvl in self.levels:
+            self.levels[lvl] += int(counts.get(lvl, 0))
+        self.strategic += int(table["strategic_client"].sum())
+        self.closing += chunk.closing
+        self.missing += chunk.missing
+        self.strategic_ties += chunk.strategic_ties
+
+
 def score_churn(
     transactions: pd.DataFrame,
     customers: pd.DataFrame,
@@ -234,28 +308,57 @@ def score_churn(
     params: dict[str, Any],
     transaction_model: Any = None,
 ) -> ChurnResult:
-    """Backtest, choose, calibrate and score churn for every customer of ``customers``.
+    """Backtest, choose, calibrate and score churn for every customer of ``customers``:
+    :func:`fit_churn` on everyone, then :func:`score_customers` in one chunk.
 
     ``customers``: the feature table as of ``as_of`` (customers.parquet); ``value``:
     ``customer_id, clv[, value_percentile]`` (ltv.parquet) or None; ``transaction_model``:
     the fitted BTYD model from the ltv stage (its class is refitted at the backtest cut-off).
+    """
+    fit = fit_churn(transactions, customers, value, as_of, params, transaction_model)
+    clv = None
+    if value is not None and "clv" in value:
+        clv = customers[["customer_id"]].merge(value, on="customer_id", how="left")["clv"]
+    totals = ScoreTotals()
+    chunk = score_customers(fit, customers, clv)
+    totals.add(chunk)
+    return ChurnResult(table=chunk.table, metrics=churn_metrics(fit, totals), plots=fit.plots)
+
+
+def fit_churn(
+    transactions: pd.DataFrame,
+    customers: pd.DataFrame,
+    value: pd.DataFrame | None,
+    as_of: dt.date,
+    params: dict[str, Any],
+    transaction_model: Any = None,
+    population: int | None = None,
+) -> ChurnFit:
+    """Learn everything churn scoring needs from a customer sample (or everyone).
+
+    ``transactions``, ``customers`` (feature rows as of ``as_of``) and ``value`` (ltv rows)
+    of the same customers; ``population``: how many customers will be scored (scales the
+    strategic ties; default: as many as ``customers``).
 
     BLAS and OpenMP run on one thread: the matrices are small (tens of thousands of rows,
     a few dozen columns), and idle BLAS threads spinning between calls doubled the CPU time
     of the survival fits on a busy 2-core machine.
     """
     with threadpool_limits(1):
-        return _score_churn(transactions, customers, value, as_of, params, transaction_model)
+        return _fit_churn(
+            transactions, customers, value, as_of, params, transaction_model, population
+        )
 
 
-def _score_churn(
+def _fit_churn(
     transactions: pd.DataFrame,
     customers: pd.DataFrame,
     value: pd.DataFrame | None,
     as_of: dt.date,
     params: dict[str, Any],
     transaction_model: Any,
-) -> ChurnResult:
+    population: int | None,
+) -> ChurnFit:
     from features import split_at
 
     s = read_settings(params)
@@ -398,50 +501,43 @@ def _score_churn(
         if s.model not in ("auto", chosen):
             degrade(f"model_unavailable: churn.model={s.model} needs the backtest; using {chosen}")
 
-    # ---- scores as of A
+    # ---- the models as of A, and how their scores become probabilities
     with timed(log, f"survival model as of {as_of}"):
-        survival, covariates = _fit_survival(gaps, customers, s.seed)
-    aligned = covariates.reindex(customers["customer_id"].to_numpy())
-    days_since_last = customers["days_since_last"].to_numpy(dtype=float)
-    survival_now = survival.churn_probability(days_since_last, h, aligned)
-    raw = survival_now
-    btyd_now, btyd_error = None, "no transaction model"
-    if transaction_model is not None:
-        try:
-            btyd_now = btyd_no_transaction(transaction_model, customers, h, s.unit_days)
-        except Exception as exc:  # reported below only if the BTYD score was needed
-            btyd_error = exc
-    if chosen == "btyd":
-        if btyd_now is not None:
-            raw = btyd_now
-        else:
-            degrade(f"btyd_failed: scoring with the transaction model failed ({btyd_error})")
-            chosen = "survival"
-    elif chosen == "gbm":
-        raw = classifier.predict_proba(customers)
-    missing = int(np.isnan(raw).sum())
-    if missing:
-        degrade(
-            f"missing_scores: {missing} {chosen} scores were NaN; the survival ones used instead"
+        client_types = client_type_levels(customers)
+        survival = GapSurvivalModel(seed=s.seed).fit(
+            gaps, survival_covariates(customers, client_types)
         )
-        raw = np.where(np.isnan(raw), survival_now, raw)
-    calibration_used = "none"
+    fit = ChurnFit(
+        settings=s,
+        as_of=as_of,
+        chosen=chosen,
+        survival=survival,
+        client_types=client_types,
+        transaction_model=transaction_model,
+        classifier=classifier,
+        calibrator=None,
+        calibration_used="none",
+        fit_customers=int(len(customers)),
+        degraded=degraded,
+    )
+    survival_now, btyd_now, btyd_error = _model_scores(fit, customers)
+    if chosen == "btyd" and btyd_now is None:
+        degrade(f"btyd_failed: scoring with the transaction model failed ({btyd_error})")
+        fit.chosen = chosen = "survival"
+    raw = _chosen_score(fit, customers, survival_now, btyd_now)
+    raw = np.where(np.isnan(raw), survival_now, raw)
     if chosen in eval_scores and not proxy:
-        calibrator = Calibrator(s.calibration).fit(eval_scores[chosen], y_eval)
-        probability = calibrator.transform(raw)
-        calibration_used = s.calibration
+        fit.calibrator = Calibrator(s.calibration).fit(eval_scores[chosen], y_eval)
+        fit.calibration_used = s.calibration
     elif chosen != "btyd" and btyd_now is not None and np.isfinite(btyd_now).all():
         # no outcomes at the right horizon: keep the chosen ranking, take the levels from
         # the transaction model's own probabilities (rank-preserving quantile mapping)
-        probability = quantile_map(raw, btyd_now)
-        calibration_used = "quantile_map_to_btyd"
-    else:
-        probability = np.clip(raw, 0.0, 1.0)
-    closing = _closing(customers, as_of, h)
-    probability = np.where(closing, 1.0, probability).round(6)
+        fit.map_scores = np.sort(raw)
+        fit.map_reference = np.sort(btyd_now)
+        fit.calibration_used = "quantile_map_to_btyd"
+    probability, _ = _probability(fit, customers, raw)
 
-    # ---- warning levels, reasons, time to inactivity
-    strategic = np.zeros(len(customers), dtype=bool)
+    # ---- value weighting and the reasons' surrogate, from the same customers
     value_frame = (
         customers[["customer_id"]].merge(value, on="customer_id", how="left")
         if value is not None
@@ -449,38 +545,22 @@ def _score_churn(
     )
     if s.value_weighted:
         if value_frame is not None and "clv" in value_frame:
-            strategic = strategic_clients(value_frame["clv"], s.strategic_share)
+            threshold, ties = strategic_cut(value_frame["clv"], s.strategic_share)
+            scale = (population or len(customers)) / max(len(customers), 1)
+            fit.strategic_threshold = threshold
+            fit.strategic_ties = int(round(ties * scale))
         else:
-            degrade("value_weighting_skipped: no clv from the ltv stage")
-    levels = warning_levels(probability, s.thresholds, strategic)
-    reasons = explain(
+            fit.value_weighting_skipped = True
+    fit.reasons = fit_reasons(
         customers,
         probability,
-        levels != "none",
         as_of=as_of,
         horizon_days=h,
         trend_window_days=s.trend_window_days,
-        max_reasons=s.max_reasons,
-    )
-    median_days = survival.median_days_to_inactivity(
-        days_since_last, h, aligned, MAX_DAYS_TO_INACTIVITY
-    )
-    table = pd.DataFrame(
-        {
-            "customer_id": customers["customer_id"].to_numpy(),
-            "churn_probability": probability,
-            "warning_level": levels.astype(str),
-            "median_days_to_inactivity": np.round(median_days, 1),
-            "reason_codes": reasons["reason_codes"].astype(str).to_numpy(),
-            "reasons_en": reasons["reasons_en"].astype(str).to_numpy(),
-            "reasons_zh": reasons["reasons_zh"].astype(str).to_numpy(),
-            "strategic_client": strategic,
-            "raw_score": np.round(raw, 6),
-        }
     )
 
-    plots = _plots(eval_scores, y_eval, chosen, s, gaps, customers, value_frame, h)
-    metrics = {
+    fit.plots = _plots(eval_scores, y_eval, chosen, s, gaps, customers, value_frame, h)
+    fit.metrics = {
         "as_of": as_of.isoformat(),
         "horizon_days": h,
         "windows": {
@@ -497,7 +577,7 @@ def _score_churn(
         "chosen": chosen,
         "requested": s.model,
         "why": why,
-        "calibration": calibration_used,
+        "calibration": fit.calibration_used,
         "survival": {
             "concordance_index": _finite(survival.concordance_index_),
             "hazard_ratios": {k: float(np.exp(v)) for k, v in survival.coef_.items()},
@@ -505,16 +585,159 @@ def _score_churn(
             "n_returns": survival.n_events_,
             "median_days_cap": MAX_DAYS_TO_INACTIVITY,
         },
-        "customers": int(len(table)),
-        "mean_churn_probability": float(probability.mean()) if len(probability) else None,
-        "warning_levels": {
-            lvl: int((levels == lvl).sum()) for lvl in ("red", "orange", "yellow", "none")
-        },
-        "strategic_clients": int(strategic.sum()),
-        "closing_accounts": int(closing.sum()),
+    }
+    return fit
+
+
+def _model_scores(
+    fit: ChurnFit, customers: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray | None, Any]:
+    """Survival and BTYD P(churn) as of A: ``(survival, btyd or None, the BTYD error)``."""
+    h = fit.settings.horizon_days
+    covariates = survival_covariates(customers, fit.client_types)
+    aligned = covariates.reindex(customers["customer_id"].to_numpy())
+    days_since_last = customers["days_since_last"].to_numpy(dtype=float)
+    survival_now = fit.survival.churn_probability(days_since_last, h, aligned)
+    btyd_now, btyd_error = None, "no transaction model"
+    if fit.transaction_model is not None:
+        try:
+            btyd_now = btyd_no_transaction(
+                fit.transaction_model, customers, h, fit.settings.unit_days
+            )
+        except Exception as exc:  # reported by the caller only if the BTYD score is needed
+            btyd_error = exc
+    return survival_now, btyd_now, btyd_error
+
+
+def _chosen_score(
+    fit: ChurnFit, customers: pd.DataFrame, survival_now: np.ndarray, btyd_now: np.ndarray | None
+) -> np.ndarray:
+    """The chosen candidate's raw score (NaN where it has none; BTYD failing: all NaN)."""
+    if fit.chosen == "btyd":
+        return btyd_now if btyd_now is not None else np.full(len(customers), np.nan)
+    if fit.chosen == "gbm":
+        return fit.classifier.predict_proba(customers)
+    return survival_now
+
+
+def _probability(
+    fit: ChurnFit, customers: pd.DataFrame, raw: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated probability (closing accounts: 1), rounded to 6 decimals; and ``closing``.
+
+    Quantile map: a score's average rank among the fit sample's scores,
+    ``r = (#less + #less-or-equal + 1) / 2`` (scipy's ``rankdata(method="average")`` when the
+    score is one of them), interpolated in the fit sample's sorted BTYD probabilities at
+    ranks ``1..n`` (:func:`churn.calibration.quantile_map` on the fit sample itself).
+    """
+    if fit.calibrator is not None:
+        probability = fit.calibrator.transform(raw)
+    elif fit.map_scores is not None:
+        less = np.searchsorted(fit.map_scores, raw, side="left")
+        not_more = np.searchsorted(fit.map_scores, raw, side="right")
+        ranks = 0.5 * (less + not_more + 1)
+        reference = fit.map_reference
+        probability = np.interp(ranks, np.arange(1, len(reference) + 1), reference)
+    else:
+        probability = np.clip(raw, 0.0, 1.0)
+    closing = _closing(customers, fit.as_of, fit.settings.horizon_days)
+    return np.where(closing, 1.0, probability).round(6), closing
+
+
+def score_customers(
+    fit: ChurnFit,
+    customers: pd.DataFrame,
+    clv: pd.Series | None = None,
+    strategic_ties_seen: int = 0,
+) -> ScoredChunk:
+    """churn.parquet rows for a chunk of customers (feature rows as of ``fit.as_of``).
+
+    ``clv``: the chunk's CLV, aligned with ``customers`` (None: no value weighting);
+    ``strategic_ties_seen``: clients tied at the strategic threshold marked in earlier
+    chunks. Nothing here depends on the other chunks: the same customer gets the same row
+    whatever the chunking.
+    """
+    with threadpool_limits(1):
+        return _score_customers(fit, customers, clv, strategic_ties_seen)
+
+
+def _score_customers(
+    fit: ChurnFit, customers: pd.DataFrame, clv: pd.Series | None, strategic_ties_seen: int
+) -> ScoredChunk:
+    s = fit.settings
+    h = s.horizon_days
+    survival_now, btyd_now, _ = _model_scores(fit, customers)
+    raw = _chosen_score(fit, customers, survival_now, btyd_now)
+    missing = int(np.isnan(raw).sum())
+    raw = np.where(np.isnan(raw), survival_now, raw)
+    probability, closing = _probability(fit, customers, raw)
+
+    strategic = np.zeros(len(customers), dtype=bool)
+    ties = 0
+    if fit.strategic_threshold is not None and clv is not None:
+        strategic, ties = strategic_by_cut(
+            clv.reset_index(drop=True),
+            fit.strategic_threshold,
+            fit.strategic_ties,
+            strategic_ties_seen,
+        )
+    levels = warning_levels(probability, s.thresholds, strategic)
+    reasons = explain(
+        customers,
+        probability,
+        levels != "none",
+        as_of=fit.as_of,
+        horizon_days=h,
+        trend_window_days=s.trend_window_days,
+        max_reasons=s.max_reasons,
+        model=fit.reasons,
+    )
+    covariates = survival_covariates(customers, fit.client_types)
+    aligned = covariates.reindex(customers["customer_id"].to_numpy())
+    median_days = fit.survival.median_days_to_inactivity(
+        customers["days_since_last"].to_numpy(dtype=float), h, aligned, MAX_DAYS_TO_INACTIVITY
+    )
+    table = pd.DataFrame(
+        {
+            "customer_id": customers["customer_id"].to_numpy(),
+            "churn_probability": probability,
+            "warning_level": levels.astype(str),
+            "median_days_to_inactivity": np.round(median_days, 1),
+            "reason_codes": reasons["reason_codes"].astype(str).to_numpy(),
+            "reasons_en": reasons["reasons_en"].astype(str).to_numpy(),
+            "reasons_zh": reasons["reasons_zh"].astype(str).to_numpy(),
+            "strategic_client": strategic,
+            "raw_score": np.round(raw, 6),
+        }
+    )
+    return ScoredChunk(
+        table=table, missing=missing, strategic_ties=ties, closing=int(closing.sum())
+    )
+
+
+def churn_metrics(fit: ChurnFit, totals: ScoreTotals) -> dict[str, Any]:
+    """churn.json: the fit's part plus the population counts of the scored chunks."""
+    degraded = list(fit.degraded)
+    if totals.missing:
+        degraded.append(
+            f"missing_scores: {totals.missing} {fit.chosen} scores were NaN; "
+            "the survival ones used instead"
+        )
+    if fit.value_weighting_skipped:
+        degraded.append("value_weighting_skipped: no clv from the ltv stage")
+    for message in degraded[len(fit.degraded) :]:
+        log.warning("degraded: %s", message)
+    n = totals.customers
+    return {
+        **fit.metrics,
+        "fit_customers": fit.fit_customers,
+        "customers": int(n),
+        "mean_churn_probability": totals.micro_sum / 1e6 / n if n else None,
+        "warning_levels": dict(totals.levels),
+        "strategic_clients": int(totals.strategic),
+        "closing_accounts": int(totals.closing),
         "degraded": degraded,
     }
-    return ChurnResult(table=table, metrics=metrics, plots=plots)
 
 
 def _train_classifier(tx, windows, first_date, s, feature_args, degrade) -> ChurnClassifier | None:

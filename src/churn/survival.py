@@ -96,12 +96,24 @@ def gaps_at(gaps: pd.DataFrame, cutoff: dt.date) -> pd.DataFrame:
     return kept.assign(duration_days=duration, event=returns_by_cutoff.astype(np.int8))
 
 
-def survival_covariates(features: pd.DataFrame) -> pd.DataFrame:
+def client_type_levels(features: pd.DataFrame) -> list[str] | None:
+    """The sorted non-empty client types of ``features`` (None without the column): fixed at
+    the fit so that every scored chunk gets the same indicator columns."""
+    if "client_type" not in features:
+        return None
+    return sorted(set(features["client_type"].fillna("").astype(str)) - {""})
+
+
+def survival_covariates(
+    features: pd.DataFrame, client_types: list[str] | None = None
+) -> pd.DataFrame:
     """Per-customer Cox covariates from the feature table, indexed by ``customer_id``.
 
     Recency is *not* a covariate: it is the time already spent in the open gap, which the
     model conditions on. Frequency, usual gap, value, tenure, trend, product and channel
-    mix and client type are.
+    mix and client type are. Client type is one indicator per level but the first
+    (the reference); the levels are ``client_types`` when given (those of the fit, so a
+    chunk that lacks a level still codes the others the same way), else the column's own.
     """
     f = features.set_index("customer_id")
     frequency = pd.to_numeric(f["frequency"]).astype(float)
@@ -124,7 +136,8 @@ def survival_covariates(features: pd.DataFrame) -> pd.DataFrame:
         out[column] = pd.to_numeric(f[column]).astype(float).fillna(0.0)
     if "client_type" in f:
         kinds = f["client_type"].fillna("").astype(str)
-        for kind in sorted(set(kinds) - {""})[1:]:  # first type is the reference level
+        levels = client_types if client_types is not None else sorted(set(kinds) - {""})
+        for kind in levels[1:]:  # first type is the reference level
             out[f"client_type_{kind}"] = (kinds == kind).astype(float)
     return out.fillna(0.0)
 

@@ -58,3 +58,33 @@ def strategic_clients(clv: pd.Series, strategic_share: float = 0.5) -> np.ndarra
     strategic = np.zeros(len(value), dtype=bool)
     strategic[order] = (above < strategic_share) & (value[order] > 0)
     return strategic
+
+
+def strategic_cut(clv: pd.Series, strategic_share: float = 0.5) -> tuple[float, int]:
+    """:func:`strategic_clients` as a rule that can be applied chunk by chunk.
+
+    The strategic clients are a prefix of the clients ranked by CLV (descending, ties by
+    position), so they are exactly: every client with CLV above ``threshold`` (the smallest
+    strategic CLV) and the first ``ties`` clients, in row order, whose CLV equals it.
+    Returns ``(threshold, ties)``; ``(inf, 0)`` when nobody is strategic.
+    """
+    value = pd.to_numeric(clv, errors="coerce").fillna(0.0).clip(lower=0.0).to_numpy(dtype=float)
+    strategic = strategic_clients(clv, strategic_share)
+    if not strategic.any():
+        return float("inf"), 0
+    threshold = float(value[strategic].min())
+    return threshold, int((strategic & (value == threshold)).sum())
+
+
+def strategic_by_cut(
+    clv: pd.Series, threshold: float, ties: int, ties_seen: int = 0
+) -> tuple[np.ndarray, int]:
+    """Apply ``(threshold, ties)`` of :func:`strategic_cut` to one chunk of clients.
+
+    ``ties_seen``: clients with CLV equal to the threshold already marked in earlier chunks.
+    Returns the chunk's strategic flags and the number of tied clients marked in it.
+    """
+    value = pd.to_numeric(clv, errors="coerce").fillna(0.0).clip(lower=0.0).to_numpy(dtype=float)
+    tied = value == threshold
+    marked = tied & (np.cumsum(tied) + int(ties_seen) <= int(ties))
+    return (value > threshold) | marked, int(marked.sum())
