@@ -69,6 +69,27 @@ def quantile_map(score: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.interp(ranks, np.arange(1, len(reference) + 1), reference)
 
 
+def quantile_map_fitted(
+    score: np.ndarray, fitted_scores: np.ndarray, fitted_reference: np.ndarray
+) -> np.ndarray:
+    """:func:`quantile_map` learnt on a sample and applied to any scores (chunk by chunk).
+
+    ``fitted_scores`` and ``fitted_reference``: the sample's scores and reference values,
+    both sorted, of equal length ``n``. A score's average rank among the sample's scores,
+    ``r = (#less + #less-or-equal + 1) / 2`` (``rankdata(method="average")`` when the score
+    is one of them; between two neighbours otherwise), is interpolated in the sorted
+    reference at ranks ``1..n``. On the sample itself it equals ``quantile_map``.
+    """
+    reference = np.asarray(fitted_reference, dtype=float)
+    if len(reference) == 0:
+        return np.asarray(score, dtype=float)
+    score = np.asarray(score, dtype=float)
+    less = np.searchsorted(fitted_scores, score, side="left")
+    not_more = np.searchsorted(fitted_scores, score, side="right")
+    ranks = 0.5 * (less + not_more + 1)
+    return np.interp(ranks, np.arange(1, len(reference) + 1), reference)
+
+
 def cross_fitted(
     score: np.ndarray, churned: np.ndarray, method: str, seed: int, folds: int = 5
 ) -> np.ndarray:

@@ -31,6 +31,7 @@ from churn.calibration import (
     calibration_table,
     cross_fitted,
     gain_points,
+    quantile_map_fitted,
     roc_points,
     score_metrics,
 )
@@ -625,19 +626,13 @@ def _probability(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Calibrated probability (closing accounts: 1), rounded to 6 decimals; and ``closing``.
 
-    Quantile map: a score's average rank among the fit sample's scores,
-    ``r = (#less + #less-or-equal + 1) / 2`` (scipy's ``rankdata(method="average")`` when the
-    score is one of them), interpolated in the fit sample's sorted BTYD probabilities at
-    ranks ``1..n`` (:func:`churn.calibration.quantile_map` on the fit sample itself).
+    Without a calibration map: the fit sample's quantile map onto the BTYD probabilities
+    (:func:`churn.calibration.quantile_map_fitted`), else the raw score clipped to [0, 1].
     """
     if fit.calibrator is not None:
         probability = fit.calibrator.transform(raw)
     elif fit.map_scores is not None:
-        less = np.searchsorted(fit.map_scores, raw, side="left")
-        not_more = np.searchsorted(fit.map_scores, raw, side="right")
-        ranks = 0.5 * (less + not_more + 1)
-        reference = fit.map_reference
-        probability = np.interp(ranks, np.arange(1, len(reference) + 1), reference)
+        probability = quantile_map_fitted(raw, fit.map_scores, fit.map_reference)
     else:
         probability = np.clip(raw, 0.0, 1.0)
     closing = _closing(customers, fit.as_of, fit.settings.horizon_days)
