@@ -70,3 +70,22 @@ def assign_asset_tiers(balance: pd.Series | None, spec: dict) -> tuple[np.ndarra
         position >= large, "large", np.where(position >= medium, "medium", "small")
     )
     return tiers, None
+
+
+def check_spec(spec: dict) -> tuple[str, float, float]:
+    """Validated ``(method, large, medium)`` of ``segmentation.asset_tiers``."""
+    return _check_spec(spec)
+
+
+def tiers_from_cuts(balance: pd.Series, large: float, medium: float) -> np.ndarray:
+    """Asset tier per customer from balance cut-offs (``balance >= large`` is large, ``>=
+    medium`` medium, else small; no balance: unknown). With the quantile method the cut-offs
+    come from :func:`segmentation.population.asset_cuts`, with ``amount`` they are the
+    amounts."""
+    values = pd.to_numeric(balance, errors="coerce").to_numpy(dtype="float64")
+    known = np.isfinite(values)
+    tiers = np.full(len(values), "unknown", dtype=object)
+    tiers[known] = np.where(
+        values[known] >= large, "large", np.where(values[known] >= medium, "medium", "small")
+    )
+    return tiers

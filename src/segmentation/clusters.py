@@ -291,8 +291,11 @@ class BehaviourClusters:
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Cluster id of each row: the nearest centroid in the fitted standardized space."""
         Z = self._standardize(X[self.features_])
-        # ||z - c||^2 = ||z||^2 - 2 z.c + ||c||^2; the first term does not change the argmin
-        distances = (self.centroids_**2).sum(axis=1)[None, :] - 2.0 * Z @ self.centroids_.T
+        # squared distances row by row (no matrix product, whose blocking could change the
+        # last bits with the number of rows): a row's cluster never depends on the chunk
+        distances = np.empty((len(Z), len(self.centroids_)))
+        for j, centroid in enumerate(self.centroids_):  # k <= k_range[1] centroids
+            distances[:, j] = ((Z - centroid) ** 2).sum(axis=1)
         return self.ids_[distances.argmin(axis=1)]
 
     def to_dict(self) -> dict:

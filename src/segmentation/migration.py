@@ -110,3 +110,42 @@ def matrix_to_dict(matrix: pd.DataFrame) -> dict:
         str(row): {str(col): int(matrix.loc[row, col]) for col in matrix.columns}
         for row in matrix.index
     }
+
+
+def _literal(x: float) -> str:
+    return f"CAST('{float(x)!r}' AS DOUBLE)"
+
+
+def write_review_baseline(
+    con, transactions: str | Path, date: dt.date, shares: tuple[float, float], target: Path
+) -> int:
+    """Write ``customer_id``, ``value_tier`` as of ``date`` (historic value basis, the value
+    tiers' rule) to the Parquet file ``target``, sorted by customer_id, all inside DuckDB
+    (``con``: a connection with a memory limit). Returns the number of customers."""
+    from features import sql
+    from segmentation.population import value_cuts
+
+    quoted = str(transactions).replace("'", "''")
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {sql.SOURCE} AS SELECT * FROM read_parquet('{quoted}')"
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE historic AS
+WITH {sql.clean_rows(date)}
+SELECT customer_id, CAST(SUM(amount) AS DOUBLE) AS total_value FROM tx GROUP BY customer_id"""
+    )
+    (n,) = con.execute("SELECT count(*) FROM historic").fetchall()[0]
+    cuts = value_cuts(con, "historic", "total_value", shares, int(n))
+    positive = "isfinite(total_value) AND total_value > 0"
+    out = str(target).replace("'", "''")
+    con.execute(
+        f"""COPY (
+  SELECT customer_id, CASE
+    WHEN {positive} AND total_value >= {_literal(cuts.strategic)} THEN 'strategic'
+    WHEN {positive} AND total_value >= {_literal(cuts.value)} THEN 'value'
+    ELSE 'basic' END AS value_tier
+  FROM historic ORDER BY customer_id
+) TO '{out}' (FORMAT parquet)"""
+    )
+    con.execute("DROP TABLE historic")
+    return int(n)

@@ -35,6 +35,8 @@ Segment map (R x F; the widely used 11-segment grid, e.g. Putler / Guillaume Mar
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -73,7 +75,7 @@ SEGMENT_GRID = np.array(
 )
 
 
-def _few_values_scores(counts: np.ndarray, n_bins: int) -> np.ndarray:
+def few_values_scores(counts: np.ndarray, n_bins: int = N_BINS) -> np.ndarray:
     """Scores for ``m <= n_bins`` distinct values: mid-rank quantile, strictly increasing."""
     m = len(counts)
     n = counts.sum()
@@ -85,27 +87,49 @@ def _few_values_scores(counts: np.ndarray, n_bins: int) -> np.ndarray:
     return np.minimum(increasing, n_bins - m + j)
 
 
-def _many_values_scores(counts: np.ndarray, n_bins: int) -> np.ndarray:
-    """Scores for ``m > n_bins`` distinct values: greedy equal-count bins on value groups."""
-    m = len(counts)
-    cumulative = np.cumsum(counts)
-    n = cumulative[-1]
-    ends = np.empty(n_bins, dtype=np.int64)  # last distinct-value index of each bin
+def greedy_bin_ends(
+    first_at_least: Callable[[float], int],
+    cum_at: Callable[[int], int],
+    n: int,
+    m: int,
+    n_bins: int = N_BINS,
+) -> np.ndarray:
+    """Last distinct-value index of each bin for ``m > n_bins`` distinct values (module doc).
+
+    The distinct values are sorted with cumulative counts ``cum``; ``first_at_least(t)`` is
+    the first index with ``cum >= t``, ``cum_at(i)`` is ``cum[i]``, ``n = cum[m - 1]``. The
+    lookups let the same rule run on arrays (:func:`tie_aware_scores`) or on a table too
+    large for memory (:func:`segmentation.population.score_bins`).
+    """
+    ends = np.empty(n_bins, dtype=np.int64)
     start = 0
-    for b in range(n_bins):  # five iterations, each a binary search
+    for b in range(n_bins):  # five iterations, each a search
         left = n_bins - b
         if left == 1:
             ends[b] = m - 1
             break
-        assigned = cumulative[start - 1] if start > 0 else 0
+        assigned = cum_at(start - 1) if start > 0 else 0
         target = assigned + (n - assigned) / left
-        end = int(np.searchsorted(cumulative, target))  # first index reaching the target
-        if end > start and target - cumulative[end - 1] <= cumulative[end] - target:
+        end = first_at_least(target)
+        if end > start and target - cum_at(end - 1) <= cum_at(end) - target:
             end -= 1  # the boundary below the target is closer
         end = min(max(end, start), m - left)
         ends[b] = end
         start = end + 1
-    return np.searchsorted(ends, np.arange(m)) + 1
+    return ends
+
+
+def _many_values_scores(counts: np.ndarray, n_bins: int) -> np.ndarray:
+    """Scores for ``m > n_bins`` distinct values: greedy equal-count bins on value groups."""
+    cumulative = np.cumsum(counts)
+    ends = greedy_bin_ends(
+        lambda target: int(np.searchsorted(cumulative, target)),
+        lambda i: int(cumulative[i]),
+        int(cumulative[-1]),
+        len(counts),
+        n_bins,
+    )
+    return np.searchsorted(ends, np.arange(len(counts))) + 1
 
 
 def tie_aware_scores(values: pd.Series | np.ndarray, n_bins: int = N_BINS) -> np.ndarray:
@@ -116,7 +140,7 @@ def tie_aware_scores(values: pd.Series | np.ndarray, n_bins: int = N_BINS) -> np
     arr = np.where(np.isnan(arr), -np.inf, arr)
     distinct, inverse, counts = np.unique(arr, return_inverse=True, return_counts=True)
     if len(distinct) <= n_bins:
-        per_value = _few_values_scores(counts, n_bins)
+        per_value = few_values_scores(counts, n_bins)
     else:
         per_value = _many_values_scores(counts, n_bins)
     return per_value[inverse].astype(np.int8)

@@ -160,3 +160,15 @@ def tier_summary(tiers: np.ndarray, values: pd.Series | np.ndarray) -> dict:
             "value_share": float(pos[mask].sum() / total) if total > 0 else 0.0,
         }
     return summary
+
+
+def tiers_from_cuts(values: pd.Series | np.ndarray, strategic: float, value: float) -> np.ndarray:
+    """Tier per customer from the cut-offs of :func:`segmentation.population.value_cuts`:
+    strategic when ``value >= strategic``, value when ``value >= value``, else basic (zero,
+    negative and missing values are basic). Equal to :func:`assign_value_tiers` on the
+    population the cut-offs were computed from."""
+    arr = _positive(values)
+    tiers = np.full(len(arr), "basic", dtype=object)
+    tiers[(arr > 0) & (arr >= value)] = "value"
+    tiers[(arr > 0) & (arr >= strategic)] = "strategic"
+    return tiers
