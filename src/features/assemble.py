@@ -13,6 +13,10 @@ product and channel tables -- and this module turns them into ``customers.parque
   categories with at least one row overall / in the window;
 - the client master, joined on ``customer_id`` (left join: customers without a master row
   keep nulls).
+
+The long tables may hold their strings as Python objects or Arrow-backed
+(``pd.ArrowDtype``); customer rows are matched by Arrow hashing (``index_in``), never by a
+pandas merge or sort on the string ids.
 """
 
 from __future__ import annotations
@@ -78,6 +82,18 @@ HOLDOUT_COLUMNS: dict[str, str] = {
 }
 
 
+def split_kinds(
+    long: pd.DataFrame | None, kinds: tuple[str, ...]
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The ``product`` and ``channel`` long tables from the combined table of
+    :func:`features.sql.categories_query` (``None`` for a kind not in ``kinds``)."""
+    out: dict[str, pd.DataFrame | None] = {"product": None, "channel": None}
+    for kind in kinds:
+        mask = np.asarray(long["kind"] == kind, dtype=bool)
+        out[kind] = long.loc[mask].reset_index(drop=True)
+    return out["product"], out["channel"]
+
+
 def empty_categories() -> pd.DataFrame:
     """A long-form category table with no rows."""
     return pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in CATEGORY_COLUMNS.items()})
@@ -85,6 +101,23 @@ def empty_categories() -> pd.DataFrame:
 
 def _with_dtypes(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
     return frame[list(dtypes)].astype(dtypes)
+
+
+def _with_numeric_dtypes(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
+    """The columns of ``dtypes``, numeric ones cast; string columns kept as they are."""
+    numeric = {name: kind for name, kind in dtypes.items() if kind != "object"}
+    return frame[list(dtypes)].astype(numeric)
+
+
+def _strings(values: pd.Series) -> pa.Array:
+    """A string column (object or Arrow-backed) as an Arrow string array."""
+    return pa.array(values, type=pa.string(), from_pandas=True)
+
+
+def _positions(keys: pa.Array, value_set: pa.Array) -> np.ndarray:
+    """Position of each key in ``value_set`` (-1 when absent), by Arrow hashing."""
+    found = pc.index_in(keys, value_set=value_set)
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
 
 
 def _as_dates(values: pd.Series) -> pd.Series:
@@ -112,13 +145,9 @@ class _Categories:
     sort or group-by on the string ids.
     """
 
-    def __init__(self, customer_ids: pd.Series, long: pd.DataFrame) -> None:
+    def __init__(self, customer_ids: pa.Array, long: pd.DataFrame) -> None:
         self.n_customers = len(customer_ids)
-        row = pc.index_in(
-            pa.array(long["customer_id"], type=pa.string()),
-            value_set=pa.array(customer_ids, type=pa.string()),
-        )
-        self.row = row.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
+        self.row = _positions(_strings(long["customer_id"]), customer_ids)
         if (self.row < 0).any():
             raise ValueError("category rows for customers without customer features")
         self.column, names = pd.factorize(long["category"], sort=True)
@@ -133,12 +162,12 @@ class _Categories:
     def count(self, mask: np.ndarray) -> np.ndarray:
         return np.bincount(self.row[mask], minlength=self.n_customers).astype(np.int64)
 
-    def shares(self, total_value: np.ndarray, kind: str) -> pd.DataFrame:
+    def shares(self, total_value: np.ndarray, kind: str) -> Columns:
         """``share_<kind>_<category>``: category value / total value (0 when the total is 0)."""
         value = self.matrix(self.long["value"].to_numpy())
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(total_value[:, None] != 0, value / total_value[:, None], 0.0)
-        return pd.DataFrame(ratio, columns=[f"share_{kind}_{name}" for name in self.names])
+        return {f"share_{kind}_{name}": ratio[:, k] for k, name in enumerate(self.names)}
 
     def main(self, value_column: str, rows_column: str | None) -> np.ndarray:
         """Per customer, the category with the largest value (rounded to 6 decimals so that
@@ -159,42 +188,54 @@ class _Categories:
         return names[best]
 
 
-def product_columns(customers: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
-    """``n_products``, ``recent_n_products``, ``prior_n_products`` and the product shares."""
-    table = _Categories(customers["customer_id"], products)
-    out = pd.DataFrame(
-        {
-            "n_products": table.count(np.ones(len(products), dtype=bool)),
-            "recent_n_products": table.count(products["recent_rows"].to_numpy() > 0),
-            "prior_n_products": table.count(products["prior_rows"].to_numpy() > 0),
-        }
-    )
-    shares = table.shares(customers["total_value"].to_numpy(), "product")
-    return pd.concat([out, shares], axis=1)
+Columns = dict[str, object]
 
 
-def channel_columns(customers: pd.DataFrame, channels: pd.DataFrame) -> pd.DataFrame:
+def product_columns(customers: pd.DataFrame, products: pd.DataFrame, ids: pa.Array) -> Columns:
+    """``n_products``, ``recent_n_products``, ``prior_n_products`` and the product shares,
+    by name (``ids``: ``customers["customer_id"]`` as Arrow strings)."""
+    table = _Categories(ids, products)
+    return {
+        "n_products": table.count(np.ones(len(products), dtype=bool)),
+        "recent_n_products": table.count(products["recent_rows"].to_numpy() > 0),
+        "prior_n_products": table.count(products["prior_rows"].to_numpy() > 0),
+        **table.shares(customers["total_value"].to_numpy(), "product"),
+    }
+
+
+def channel_columns(customers: pd.DataFrame, channels: pd.DataFrame, ids: pa.Array) -> Columns:
     """``main_channel``, ``recent_main_channel``, ``prior_main_channel`` and channel shares."""
-    table = _Categories(customers["customer_id"], channels)
-    out = pd.DataFrame(
-        {
-            "main_channel": table.main("value", None),
-            "recent_main_channel": table.main("recent_value", "recent_rows"),
-            "prior_main_channel": table.main("prior_value", "prior_rows"),
-        }
-    )
-    shares = table.shares(customers["total_value"].to_numpy(), "channel")
-    return pd.concat([out, shares], axis=1)
+    table = _Categories(ids, channels)
+    return {
+        "main_channel": table.main("value", None),
+        "recent_main_channel": table.main("recent_value", "recent_rows"),
+        "prior_main_channel": table.main("prior_value", "prior_rows"),
+        **table.shares(customers["total_value"].to_numpy(), "channel"),
+    }
 
 
-def join_clients(customers: pd.DataFrame, clients: pd.DataFrame) -> pd.DataFrame:
-    """Left-join the client master; the six standard columns are always present after it."""
+def _take(values: pd.Series, rows: np.ndarray) -> np.ndarray | pd.api.extensions.ExtensionArray:
+    """``values`` at ``rows``; -1 gives the column's missing value (NaN, None, NaT, <NA>)."""
+    if isinstance(values.dtype, pd.api.extensions.ExtensionDtype):
+        return values.array.take(rows, allow_fill=True)
+    return pd.api.extensions.take(values.to_numpy(), rows, allow_fill=True)
+
+
+def join_clients(clients: pd.DataFrame, ids: pa.Array, taken: set[str]) -> Columns:
+    """The client master's columns for the customers ``ids`` (a left join), by name.
+
+    The six standard columns are always there; master columns named in ``taken`` (already
+    in the customer table) are left out. Each customer's master row is found by Arrow
+    hashing (``index_in``) and the master's columns are taken at those positions (missing:
+    NaN / None, as a left merge gives).
+    """
     if "customer_id" not in clients.columns:
         raise UserError("clients: missing column 'customer_id'")
     master = clients.copy()
     master["customer_id"] = master["customer_id"].astype(str).astype("object")
-    duplicated = master["customer_id"].duplicated()
-    if duplicated.any():
+    master_ids = _strings(master["customer_id"])
+    if pc.count_distinct(master_ids).as_py() < len(master_ids):
+        duplicated = master["customer_id"].duplicated()
         first = master.loc[duplicated, "customer_id"].iloc[0]
         raise UserError(
             f"clients: customer_id {first!r} appears more than once "
@@ -210,13 +251,13 @@ def join_clients(customers: pd.DataFrame, clients: pd.DataFrame) -> pd.DataFrame
         else:
             master[name] = master[name].astype("object").where(master[name].notna(), None)
     extra = [c for c in master.columns if c not in CLIENT_COLUMNS and c != "customer_id"]
-    master = master[["customer_id", *CLIENT_COLUMNS, *extra]]
-    clash = [c for c in master.columns if c != "customer_id" and c in customers.columns]
-    master = master.drop(columns=clash)
-    joined = customers.merge(master, on="customer_id", how="left", sort=False, validate="1:1")
+    names = [c for c in [*CLIENT_COLUMNS, *extra] if c not in taken]
+    rows = _positions(ids, master_ids)
+    joined = {name: _take(master[name], rows) for name in names}
     for name, kind in CLIENT_COLUMNS.items():
-        if kind != "float":
-            joined[name] = joined[name].astype("object").where(joined[name].notna(), None)
+        if kind != "float" and name in joined:
+            column = pd.Series(joined[name], dtype="object")
+            joined[name] = column.where(column.notna(), None).to_numpy()
     return joined
 
 
@@ -231,20 +272,30 @@ def assemble(
     ``products`` / ``channels`` are ``None`` when the transactions have no such column
     (then ``n_products`` columns are 0 and ``main_channel`` columns are ``""``).
     """
-    core = _with_dtypes(customers, CORE_COLUMNS)
+    core = customers[list(CORE_COLUMNS)]
     if not core["customer_id"].is_monotonic_increasing:
         core = core.sort_values("customer_id", kind="stable")
-    core = core.reset_index(drop=True)
-    core["first_date"] = _as_dates(core["first_date"])
-    core["last_date"] = _as_dates(core["last_date"])
-    products = empty_categories() if products is None else _with_dtypes(products, CATEGORY_COLUMNS)
-    channels = empty_categories() if channels is None else _with_dtypes(channels, CATEGORY_COLUMNS)
-    out = pd.concat(
-        [core, product_columns(core, products), channel_columns(core, channels)], axis=1
+    columns: Columns = {
+        name: _as_dates(core[name]).to_numpy()
+        if name in ("first_date", "last_date")
+        else core[name].to_numpy(dtype=kind)
+        for name, kind in CORE_COLUMNS.items()
+    }
+    core = pd.DataFrame(
+        {name: columns[name] for name in ("customer_id", "total_value")}, copy=False
     )
+    ids = _strings(core["customer_id"])
+    products = (
+        empty_categories() if products is None else _with_numeric_dtypes(products, CATEGORY_COLUMNS)
+    )
+    channels = (
+        empty_categories() if channels is None else _with_numeric_dtypes(channels, CATEGORY_COLUMNS)
+    )
+    columns.update(product_columns(core, products, ids))
+    columns.update(channel_columns(core, channels, ids))
     if clients is not None:
-        out = join_clients(out, clients)
-    return out
+        columns.update(join_clients(clients, ids, set(columns)))
+    return pd.DataFrame(columns)
 
 
 def assemble_holdout(calibration: pd.DataFrame, holdout: pd.DataFrame) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from features import sql
-from features.assemble import assemble, assemble_holdout, check_dates
+from features.assemble import assemble, assemble_holdout, check_dates, split_kinds
 from features.duckdb_engine import _check_params, _read_clients
 from kequn.errors import UserError
 from kequn.spark import get_session, to_spark_sql
@@ -72,15 +72,14 @@ def _features(spark, columns, as_of, unit_days, trend_window_days, clients) -> p
     customers = _frame(
         spark, sql.customer_query(as_of, unit_days=unit_days, trend_window_days=trend_window_days)
     )
-    long = {
-        column: _frame(
-            spark, sql.category_query(column, as_of, trend_window_days=trend_window_days)
+    kinds = tuple(column for column in ("product", "channel") if column in columns)
+    long = None
+    if kinds:
+        long = _frame(
+            spark, sql.categories_query(kinds, as_of, trend_window_days=trend_window_days)
         )
-        if column in columns
-        else None
-        for column in ("product", "channel")
-    }
-    return assemble(customers, long["product"], long["channel"], clients)
+    products, channels = split_kinds(long, kinds)
+    return assemble(customers, products, channels, clients)
 
 
 def customer_features(

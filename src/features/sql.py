@@ -61,10 +61,17 @@ FROM {SOURCE}"""
 def customer_query(as_of: dt.date, *, unit_days: float, trend_window_days: int) -> str:
     """One row per customer with a transaction on or before ``as_of``: every numeric feature.
 
-    Same-day rows are merged first (``daily``), so ``n_days`` counts distinct days and
-    ``frequency = n_days - 1`` (BTYD: the first purchase is not a repeat). With the window
+    One sort and one aggregation over the rows (no per-day table): each customer's rows
+    are ordered by date and every row gets ``gap = date - date of the previous row``
+    (NULL on the customer's first row) and ``first_day`` (the running minimum date, i.e.
+    the first date). A row *starts a day* when ``gap`` is NULL or > 0: exactly one row per
+    distinct (customer, date) does, whatever the order of same-day rows, and its ``gap``
+    is the gap between consecutive distinct days (same-day rows have gap 0 and add 0 to
+    the gap sums). So ``n_days`` = rows that start a day and ``frequency = n_days - 1``
+    (BTYD: same-day rows count once, the first purchase is not a repeat);
+    ``repeat_value`` = value on days after ``first_day``. With the window
     ``W = trend_window_days``, *recent* is ``(as_of - W, as_of]`` and *prior* is
-    ``(as_of - 2W, as_of - W]``.
+    ``(as_of - 2W, as_of - W]``; ``recent_n_days`` = rows in the window that start a day.
     """
     recent_start = date_literal(as_of - dt.timedelta(days=trend_window_days))
     prior_start = date_literal(as_of - dt.timedelta(days=2 * trend_window_days))
@@ -72,35 +79,32 @@ def customer_query(as_of: dt.date, *, unit_days: float, trend_window_days: int) 
     unit = float(unit_days)
     in_recent = f"date > {recent_start}"
     in_prior = f"date > {prior_start} AND date <= {recent_start}"
+    new_day = "(gap IS NULL OR gap > 0)"
     return f"""WITH {clean_rows(as_of)},
-daily AS (
-  SELECT customer_id, date, SUM(amount) AS day_value, COUNT(*) AS day_rows
-  FROM tx
-  GROUP BY customer_id, date
-),
-gaps AS (
+ordered AS (
   SELECT
-    customer_id, date, day_value, day_rows,
-    DATEDIFF('day', LAG(date) OVER (PARTITION BY customer_id ORDER BY date), date) AS gap
-  FROM daily
+    customer_id, date, amount,
+    DATEDIFF('day', LAG(date) OVER (PARTITION BY customer_id ORDER BY date), date) AS gap,
+    MIN(date) OVER (PARTITION BY customer_id ORDER BY date) AS first_day
+  FROM tx
 ),
 per_customer AS (
   SELECT
     customer_id,
     MIN(date) AS first_date,
     MAX(date) AS last_date,
-    SUM(day_rows) AS n_transactions,
-    COUNT(*) AS n_days,
-    SUM(day_value) AS total_value,
-    SUM(CASE WHEN gap IS NOT NULL THEN day_value ELSE 0 END) AS repeat_value,
-    COUNT(gap) AS n_gaps,
+    COUNT(*) AS n_transactions,
+    SUM(CASE WHEN {new_day} THEN 1 ELSE 0 END) AS n_days,
+    SUM(amount) AS total_value,
+    SUM(CASE WHEN date > first_day THEN amount ELSE 0 END) AS repeat_value,
+    SUM(CASE WHEN gap > 0 THEN 1 ELSE 0 END) AS n_gaps,
     SUM(gap) AS gap_sum,
     SUM(gap * gap) AS gap_square_sum,
-    SUM(CASE WHEN {in_recent} THEN day_value ELSE 0 END) AS recent_value,
-    SUM(CASE WHEN {in_recent} THEN 1 ELSE 0 END) AS recent_n_days,
-    SUM(CASE WHEN {in_prior} THEN day_value ELSE 0 END) AS prior_value,
-    SUM(CASE WHEN {in_prior} THEN 1 ELSE 0 END) AS prior_n_days
-  FROM gaps
+    SUM(CASE WHEN {in_recent} THEN amount ELSE 0 END) AS recent_value,
+    SUM(CASE WHEN {in_recent} AND {new_day} THEN 1 ELSE 0 END) AS recent_n_days,
+    SUM(CASE WHEN {in_prior} THEN amount ELSE 0 END) AS prior_value,
+    SUM(CASE WHEN {in_prior} AND {new_day} THEN 1 ELSE 0 END) AS prior_n_days
+  FROM ordered
   GROUP BY customer_id
 ),
 measures AS (
@@ -141,30 +145,48 @@ FROM measures
 ORDER BY customer_id"""
 
 
-def category_query(column: str, as_of: dt.date, *, trend_window_days: int) -> str:
-    """Long form, one row per customer and category of ``column`` (``product``/``channel``).
+def categories_query(columns: tuple[str, ...], as_of: dt.date, *, trend_window_days: int) -> str:
+    """Long form, one row per customer, kind and category, for the category ``columns``
+    (``product`` and/or ``channel``), in one pass over the rows (``GROUPING SETS``).
 
-    Value overall and in the recent/prior windows, and the rows in each window (a category
-    is *present* in a window when it has at least one row there). Blank categories are
-    ignored.
+    ``kind`` is the column's name and ``category`` its value; per (customer, kind,
+    category): the value overall and in the recent/prior windows, and the rows in each
+    window (a category is *present* in a window when it has at least one row there).
+    Blank categories are ignored. Rows come in no particular order.
     """
     recent_start = date_literal(as_of - dt.timedelta(days=trend_window_days))
     prior_start = date_literal(as_of - dt.timedelta(days=2 * trend_window_days))
-    in_recent = f"date > {recent_start}"
-    in_prior = f"date > {prior_start} AND date <= {recent_start}"
-    return f"""WITH {clean_rows(as_of, categories=(column,))}
-SELECT
-  customer_id,
-  {column} AS category,
-  CAST(SUM(amount) AS DOUBLE) AS value,
-  CAST(SUM(CASE WHEN {in_recent} THEN amount ELSE 0 END) AS DOUBLE) AS recent_value,
-  CAST(SUM(CASE WHEN {in_recent} THEN 1 ELSE 0 END) AS BIGINT) AS recent_rows,
-  CAST(SUM(CASE WHEN {in_prior} THEN amount ELSE 0 END) AS DOUBLE) AS prior_value,
-  CAST(SUM(CASE WHEN {in_prior} THEN 1 ELSE 0 END) AS BIGINT) AS prior_rows
-FROM tx
-WHERE {column} IS NOT NULL AND {column} <> ''
-GROUP BY customer_id, {column}
-ORDER BY customer_id, category"""
+    sets = ", ".join(f"(customer_id, {column})" for column in columns)
+    grouping = "".join(f",\n    GROUPING({column}) AS grouped_out_{column}" for column in columns)
+    kind = " ".join(f"WHEN grouped_out_{c} = 0 THEN '{c}'" for c in columns)
+    category = " ".join(f"WHEN grouped_out_{c} = 0 THEN {c}" for c in columns)
+    return f"""WITH {clean_rows(as_of, categories=columns)},
+windowed AS (
+  SELECT
+    *,
+    CASE WHEN date > {recent_start} THEN 2 WHEN date > {prior_start} THEN 1 ELSE 0 END AS win
+  FROM tx
+),
+grouped AS (
+  SELECT
+    customer_id, {", ".join(columns)},
+    CAST(SUM(amount) AS DOUBLE) AS value,
+    CAST(SUM(CASE WHEN win = 2 THEN amount ELSE 0 END) AS DOUBLE) AS recent_value,
+    CAST(SUM(CASE WHEN win = 2 THEN 1 ELSE 0 END) AS BIGINT) AS recent_rows,
+    CAST(SUM(CASE WHEN win = 1 THEN amount ELSE 0 END) AS DOUBLE) AS prior_value,
+    CAST(SUM(CASE WHEN win = 1 THEN 1 ELSE 0 END) AS BIGINT) AS prior_rows{grouping}
+  FROM windowed
+  GROUP BY GROUPING SETS ({sets})
+),
+labelled AS (
+  SELECT
+    customer_id,
+    CASE {kind} END AS kind,
+    CASE {category} END AS category,
+    value, recent_value, recent_rows, prior_value, prior_rows
+  FROM grouped
+)
+SELECT * FROM labelled WHERE category IS NOT NULL AND category <> ''"""
 
 
 def holdout_query(cutoff: dt.date, end: dt.date) -> str:
@@ -186,7 +208,9 @@ def all_queries(as_of: dt.date, *, unit_days: float = 7, trend_window_days: int 
         "customers": customer_query(
             as_of, unit_days=unit_days, trend_window_days=trend_window_days
         ),
-        "product": category_query("product", as_of, trend_window_days=trend_window_days),
-        "channel": category_query("channel", as_of, trend_window_days=trend_window_days),
+        "categories": categories_query(
+            ("product", "channel"), as_of, trend_window_days=trend_window_days
+        ),
+        "product": categories_query(("product",), as_of, trend_window_days=trend_window_days),
         "holdout": holdout_query(as_of, as_of + dt.timedelta(days=365)),
     }

@@ -1,0 +1,309 @@
+"""Benchmark: CSV -> ingest -> features, Parquet -> features (DuckDB), Parquet -> pandas reference.
+
+Not a test. Generates (once; cached under ``--workdir``) about ``--rows`` million synthetic
+transactions for about ``--rows / 10`` million customers as UTF-8 CSV, with a client
+master, using :func:`bench_engines.generate` (acquisition from 2025-06-01: about 10 rows per
+customer). Then, in one invocation, runs each case in a child process:
+
+- ``a``: the ingest stage (CSV + client master -> transactions.parquet, clients.parquet)
+  followed by the features stage entry point (-> customers.parquet), as ``dvc repro`` runs
+  them;
+- ``b``: :func:`features.customer_features` on the Parquet written by ``a`` (DuckDB reads
+  the file), client master joined, customers.parquet written;
+- ``c``: the same from pandas: ``pd.read_parquet`` + :func:`features.reference.
+  customer_features_pandas`, client master joined, customers.parquet written.
+
+For each case: wall time, CPU time (user + system of the child and every thread and
+descendant, from ``os.wait4``), peak resident memory of the child's process tree (psutil,
+sampled every 0.1 s) and the 1-minute load average before and after. On a shared machine
+compare rows of the same run, and prefer CPU time. ``b`` and ``c`` are checked to give the
+same table. Example::
+
+    .venv/bin/python bench/bench_features.py --rows 10 --out bench/results/features.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_engines import generate  # noqa: E402
+
+AS_OF = dt.date(2025, 12, 31)
+START = "2025-06-01"
+ROWS_PER_CUSTOMER = 10.0
+CASES = {
+    "a": "CSV -> ingest -> features (DuckDB)",
+    "b": "Parquet -> features (DuckDB)",
+    "c": "Parquet -> features (pandas reference)",
+}
+
+
+def write_mappings(data_dir: Path, workdir: Path) -> None:
+    """Mappings of the generated files (canonical column names, UTF-8, ISO dates)."""
+    transactions = {
+        "files": [str(data_dir / "part_*.csv")],
+        "format": "csv",
+        "encoding": "utf-8",
+        "header": True,
+        "columns": {name: name for name in ("customer_id", "date", "amount", "product", "channel")}
+        | {"txn_id": "txn_id"},
+        "date_format": "%Y-%m-%d",
+        "filter": {"column": "status", "keep": ["正常"]},
+        "extract_date": AS_OF.isoformat(),
+    }
+    clients = {
+        "files": [str(data_dir / "clients_*.csv")],
+        "format": "csv",
+        "encoding": "utf-8",
+        "header": True,
+        "columns": {
+            name: name
+            for name in (
+                "customer_id",
+                "client_type",
+                "industry",
+                "region",
+                "open_date",
+                "asset_balance",
+            )
+        },
+        "date_format": "%Y-%m-%d",
+    }
+    for name, mapping in (("mapping.yaml", transactions), ("clients.yaml", clients)):
+        (workdir / name).write_text(yaml.safe_dump(mapping, allow_unicode=True), "utf-8")
+
+
+def params(workdir: Path) -> dict:
+    return {
+        "as_of": AS_OF.isoformat(),
+        "engine": "duckdb",
+        "ingest": {
+            "mapping": str(workdir / "mapping.yaml"),
+            "clients_mapping": str(workdir / "clients.yaml"),
+            "max_reject_rate": 1,
+        },
+        "features": {"time_unit_days": 7, "trend_window_days": 90},
+    }
+
+
+def run_case(case: str, workdir: Path) -> dict:
+    """Child process: run ``case`` in ``workdir/<case>``; phase timings (wall and CPU)."""
+    run_dir = workdir / case
+    interim = workdir / "a" / "data" / "interim"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    os.chdir(run_dir)
+    timings: dict = {}
+
+    def phase(name: str, started: tuple[float, float]) -> None:
+        timings[f"{name}_s"] = time.perf_counter() - started[0]
+        timings[f"{name}_cpu_s"] = time.process_time() - started[1]
+
+    def now() -> tuple[float, float]:
+        return time.perf_counter(), time.process_time()
+
+    from kequn.io import write_parquet
+
+    if case == "a":
+        from features import stage as features_stage
+        from ingest import stage as ingest_stage
+
+        t = now()
+        ingest_stage.run(params(workdir))
+        phase("ingest", t)
+        t = now()
+        features_stage.run(params(workdir))
+        phase("features", t)
+        rows = json.loads(Path("reports/metrics/ingest.json").read_text("utf-8"))["rows_accepted"]
+        timings["rows"] = rows
+    elif case == "b":
+        from features import customer_features
+
+        t = now()
+        customers = customer_features(
+            interim / "transactions.parquet",
+            AS_OF,
+            unit_days=7,
+            trend_window_days=90,
+            clients=interim / "clients.parquet",
+        )
+        write_parquet("data/processed/customers.parquet", customers)
+        phase("features", t)
+    else:
+        import pandas as pd
+
+        from features.reference import customer_features_pandas
+
+        t = now()
+        transactions = pd.read_parquet(interim / "transactions.parquet")
+        clients = pd.read_parquet(interim / "clients.parquet")
+        phase("read", t)
+        t = now()
+        customers = customer_features_pandas(
+            transactions, AS_OF, unit_days=7, trend_window_days=90, clients=clients
+        )
+        write_parquet("data/processed/customers.parquet", customers)
+        phase("features", t)
+    import pyarrow.parquet as pq
+
+    timings["customers"] = pq.read_metadata("data/processed/customers.parquet").num_rows
+    return timings
+
+
+def measure(case: str, workdir: Path) -> dict:
+    """Run :func:`run_case` in a child: wall, CPU (user + sys, ``wait4``) and peak RSS."""
+    shutil.rmtree(workdir / case / "data" / "processed", ignore_errors=True)
+    result_file = workdir / f"{case}.json"
+    result_file.unlink(missing_ok=True)
+    command = [sys.executable, __file__, "--run-case", case, "--workdir", str(workdir)]
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    child = subprocess.Popen(command)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        root = psutil.Process(child.pid)
+        while not done.is_set():
+            try:
+                procs = [root, *root.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in procs))
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    done.set()
+    sampler.join()
+    if child.returncode != 0:
+        raise SystemExit(f"case {case} failed with exit code {child.returncode}")
+    result = json.loads(result_file.read_text("utf-8"))
+    result.update(
+        case=case,
+        wall_s=wall,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        peak_rss_gb=max(peak, usage.ru_maxrss * 1024) / 1e9,
+        load_before=load_before[0],
+        load_after=os.getloadavg()[0],
+    )
+    return result
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram = psutil.virtual_memory().total / 2**30
+    return f"{model}, {os.cpu_count()} cores, {ram:.0f} GiB RAM, Python {platform.python_version()}"
+
+
+def same_tables(workdir: Path) -> str:
+    """Do ``b`` (DuckDB) and ``c`` (pandas) give the same customers.parquet?"""
+    import pandas as pd
+
+    b = pd.read_parquet(workdir / "b/data/processed/customers.parquet")
+    c = pd.read_parquet(workdir / "c/data/processed/customers.parquet")
+    try:
+        pd.testing.assert_frame_equal(b, c, check_exact=False, rtol=1e-9, atol=1e-9)
+    except AssertionError as exc:
+        return f"no ({str(exc).splitlines()[0]})"
+    return "yes"
+
+
+def table(results: list[dict], rows: int, customers: int, note: str) -> str:
+    header = (
+        "| case | wall s | CPU s | features wall s | features CPU s | peak RSS GB "
+        "| load 1-min before / after |\n| --- | ---: | ---: | ---: | ---: | ---: | --- |"
+    )
+    lines = [
+        f"| {r['case']}: {CASES[r['case']]} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} "
+        f"| {r['features_s']:.1f} | {r['features_cpu_s']:.1f} | {r['peak_rss_gb']:.2f} "
+        f"| {r['load_before']:.2f} / {r['load_after']:.2f} |"
+        for r in results
+    ]
+    by_case = {r["case"]: r for r in results}
+    ratio = ""
+    if "b" in by_case and "c" in by_case:
+        b, c = by_case["b"], by_case["c"]
+        ratio = (
+            f"\npandas / DuckDB (c / b): {c['wall_s'] / b['wall_s']:.1f}x wall, "
+            f"{c['cpu_s'] / b['cpu_s']:.1f}x CPU. {note}\n"
+        )
+    stamp = f"{dt.datetime.now():%Y-%m-%d %H:%M}"
+    return (
+        f"\n### Run {stamp}: {rows:,} transactions, {customers:,} customers\n\n"
+        f"Machine: {machine()}.\n\n{header}\n" + "\n".join(lines) + "\n" + ratio
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=float, default=10, help="millions of rows")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/kequn-bench-features"))
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--out", type=Path, help="append the Markdown table to this file")
+    parser.add_argument("--run-case", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run_case:  # in the child, --workdir is the size's directory
+        result = run_case(args.run_case, args.workdir)
+        (args.workdir / f"{args.run_case}.json").write_text(json.dumps(result), "utf-8")
+        return 0
+    base = args.workdir / f"{args.rows:g}M"
+
+    data = base / "data"
+    if not (data / ".complete").exists():
+        shutil.rmtree(data, ignore_errors=True)
+        t = time.perf_counter()
+        rows, chunks = generate(
+            args.rows, data, start=START, rows_per_customer=ROWS_PER_CUSTOMER, clients=True
+        )
+        (data / ".complete").write_text(f"{rows}\n", "utf-8")
+        print(f"generated {rows:,} rows in {chunks} files in {time.perf_counter() - t:.0f} s")
+    write_mappings(data, base)
+    if "a" not in args.cases and not (base / "a/data/interim/transactions.parquet").exists():
+        raise SystemExit("cases b and c read the Parquet written by case a: run a first")
+    results = []
+    for case in args.cases:
+        result = measure(case, base)
+        print(json.dumps(result), flush=True)
+        results.append(result)
+    customers = max(r["customers"] for r in results)
+    ingest = base / "a/reports/metrics/ingest.json"
+    rows = json.loads(ingest.read_text("utf-8"))["rows_accepted"]
+    note = ""
+    if {"b", "c"} <= set(args.cases):
+        note = f"Same table from b and c: {same_tables(base)}."
+    text = table(results, rows, customers, note)
+    print(text)
+    if args.out:
+        with open(args.out, "a", encoding="utf-8") as handle:
+            handle.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
