@@ -40,8 +40,21 @@ ROWS_PER_CUSTOMER = 25.0
 CHUNK_CUSTOMERS = 400_000
 
 
-def generate(rows_millions: float, out_dir: Path, seed: int = 20261123) -> tuple[int, int]:
-    """UTF-8 CSV chunks ``part_<k>.csv`` with about ``rows_millions`` million rows."""
+def generate(
+    rows_millions: float,
+    out_dir: Path,
+    seed: int = 20261123,
+    *,
+    start: str = "2023-01-01",
+    rows_per_customer: float = ROWS_PER_CUSTOMER,
+    clients: bool = False,
+) -> tuple[int, int]:
+    """UTF-8 CSV chunks ``part_<k>.csv`` with about ``rows_millions`` million rows.
+
+    ``start``: first acquisition date (a later start means fewer rows per customer; pass
+    the matching ``rows_per_customer`` -- 2025-06-01 gives about 10). ``clients``: also
+    write each chunk's client master as ``clients_<k>.csv`` (canonical columns, ISO dates).
+    """
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
@@ -49,11 +62,11 @@ def generate(rows_millions: float, out_dir: Path, seed: int = 20261123) -> tuple
     from kequn.synthetic import generate as synthesize
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    customers = int(rows_millions * 1e6 / ROWS_PER_CUSTOMER)
+    customers = int(rows_millions * 1e6 / rows_per_customer)
     rows, chunk = 0, 0
     while customers > 0:
         n = min(customers, CHUNK_CUSTOMERS)
-        extract = synthesize(n, "2023-01-01", "2025-12-31", seed + chunk)
+        extract = synthesize(n, start, "2025-12-31", seed + chunk)
         frame = extract.transactions[TRANSACTION_COLUMNS].copy()
         prefix = f"{chunk + 1:02d}"
         frame["customer_id"] = prefix + frame["customer_id"].astype(str)
@@ -66,6 +79,15 @@ def generate(rows_millions: float, out_dir: Path, seed: int = 20261123) -> tuple
         # every string, which sends every line through the quote-aware regex split)
         options = pcsv.WriteOptions(quoting_style="needed")
         pcsv.write_csv(table, out_dir / f"part_{chunk:03d}.csv", write_options=options)
+        if clients:
+            master = extract.clients.copy()
+            master["customer_id"] = prefix + master["customer_id"].astype(str)
+            master_table = pa.Table.from_pandas(master, preserve_index=False)
+            index = master_table.schema.get_field_index("open_date")
+            master_table = master_table.set_column(
+                index, "open_date", master_table["open_date"].cast(pa.date32())
+            )
+            pcsv.write_csv(master_table, out_dir / f"clients_{chunk:03d}.csv", options)
         rows += table.num_rows
         customers -= n
         chunk += 1
