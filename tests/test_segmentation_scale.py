@@ -46,7 +46,7 @@ def test_chunks_of_997_give_the_same_outputs_as_one_chunk(tmp_path):
     for name in OUTPUTS[1:]:  # metrics, plots, cluster model: byte for byte
         assert (small / name).read_bytes() == (one / name).read_bytes(), name
     metrics = json.loads((small / "reports/metrics/segments.json").read_text())
-    assert metrics["customers"] == 2500
+    assert metrics["customers"] == pq.ParquetFile(small / stage.CUSTOMERS).metadata.num_rows > 997
     assert metrics["migration"]["counts"]["same"] > 0  # the review baseline was joined
 
 

@@ -25,7 +25,7 @@ _LOW = 1 << _SHIFT
 _EXP_MIN = -1073  # smallest frexp exponent (subnormals)
 _N_EXP = 1024 - _EXP_MIN + 1
 _SCALE_BITS = 53 - _EXP_MIN  # x * 2**_SCALE_BITS is an integer for every double
-_MAX_ROWS = 1 << 26
+_BLOCK_ROWS = 1 << 16  # rows per bincount: bounds the temporaries (exactness needs <= 2**26)
 
 
 class ExactSums:
@@ -47,8 +47,9 @@ class ExactSums:
     def add(self, groups: np.ndarray, values: np.ndarray) -> None:
         groups = np.asarray(groups, dtype=np.int64)
         values = np.asarray(values, dtype="float64").reshape(len(groups), self.n_columns)
-        for start in range(0, len(groups), _MAX_ROWS):
-            self._add(groups[start : start + _MAX_ROWS], values[start : start + _MAX_ROWS])
+        for start in range(0, len(groups), _BLOCK_ROWS):
+            stop = start + _BLOCK_ROWS
+            self._add(groups[start:stop], values[start:stop])
 
     def _add(self, groups: np.ndarray, values: np.ndarray) -> None:
         finite = np.isfinite(values)
