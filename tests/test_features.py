@@ -326,3 +326,92 @@ def test_every_query_transpiles_to_spark():
         tables = {table.name for table in tree.find_all(sqlglot.exp.Table)}
         assert sql.SOURCE in tables, name
         assert "read_parquet" not in spark[0].lower(), name
+
+
+def test_same_day_rows_in_any_order_and_windows_count_days_once():
+    """The row-ordered pass: same-day rows (listed in any order) make one day; hand values."""
+    as_of = D(2024, 12, 31)
+    rows = [
+        # customer a: days 03-01 (2 rows), 06-01 (1 row), 11-01 (3 rows), 12-20 (2 rows)
+        ("a", D(2024, 11, 1), 1.0),
+        ("a", D(2024, 3, 1), 10.0),
+        ("a", D(2024, 12, 20), 2.0),
+        ("a", D(2024, 11, 1), 3.0),
+        ("a", D(2024, 6, 1), 4.0),
+        ("a", D(2024, 3, 1), 20.0),
+        ("a", D(2024, 12, 20), 5.0),
+        ("a", D(2024, 11, 1), 6.0),
+        # customer b: three rows on one day only
+        ("b", D(2024, 12, 31), 1.0),
+        ("b", D(2024, 12, 31), 2.0),
+        ("b", D(2024, 12, 31), 3.0),
+    ]
+    tx = pd.DataFrame(rows, columns=["customer_id", "date", "amount"])
+    for seed in range(3):
+        shuffled = tx.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+        got = customer_features(shuffled, as_of, trend_window_days=90).set_index("customer_id")
+        a = got.loc["a"]
+        assert (a.n_transactions, a.n_days, a.frequency) == (8, 4, 3)
+        assert a.total_value == 51.0 and a.mean_value == 51.0 / 4
+        assert a.monetary_value == pytest.approx((4.0 + 10.0 + 7.0) / 3)  # days after 03-01
+        gaps = [92, 153, 49]  # 03-01 -> 06-01 -> 11-01 -> 12-20
+        assert a.gap_mean_days == pytest.approx(np.mean(gaps))
+        assert a.gap_std_days == pytest.approx(np.std(gaps, ddof=1))
+        # recent (10-02, 12-31]: 11-01 and 12-20; prior (07-04, 10-02]: nothing
+        assert (a.recent_n_days, a.recent_value, a.prior_n_days) == (2, 17.0, 0)
+        b = got.loc["b"]
+        assert (b.n_transactions, b.n_days, b.frequency, b.monetary_value) == (3, 1, 0, 0.0)
+        assert math.isnan(b.gap_mean_days) and b.recent_n_days == 1 and b.total_value == 6.0
+
+
+def test_channel_without_product_column_and_blank_products():
+    tx = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b"],
+            "date": [D(2024, 1, 1), D(2024, 1, 2), D(2024, 1, 2)],
+            "amount": [1.0, 3.0, 2.0],
+            "channel": ["web", "app", None],
+        }
+    )
+    got = customer_features(tx, D(2024, 1, 2)).set_index("customer_id")
+    assert (got["n_products"] == 0).all()
+    assert not [c for c in got.columns if c.startswith("share_product_")]
+    assert got.loc["a", "main_channel"] == "app" and got.loc["b", "main_channel"] == ""
+    assert got.loc["a", "share_channel_web"] == 0.25
+    blank = tx.assign(product=["", None, "   "])
+    got = customer_features(blank, D(2024, 1, 2)).set_index("customer_id")
+    # "" and None are blank; "   " is a category of its own (only empty strings are blank)
+    assert got.loc["a", "n_products"] == 0 and got.loc["b", "n_products"] == 1
+    assert got.loc["b", "share_product_   "] == 1.0
+
+
+def test_client_master_extra_columns_keep_left_join_semantics():
+    tx = pd.DataFrame(
+        {"customer_id": ["a", "b", "c"], "date": [D(2024, 1, 1)] * 3, "amount": [1.0] * 3}
+    )
+    clients = pd.DataFrame(
+        {
+            "customer_id": [3, "a", "c"],  # ids compared as text
+            "segment_code": [7, 1, 2],
+            "vip": ["x", None, "y"],
+            "close_date": ["2030-01-31", None, "not a date"],
+        }
+    )
+    got = customer_features(tx, D(2024, 1, 31), clients=clients)
+    assert list(got.columns[-8:]) == [
+        "client_type",
+        "industry",
+        "region",
+        "open_date",
+        "asset_balance",
+        "close_date",
+        "segment_code",
+        "vip",
+    ]
+    g = got.set_index("customer_id")
+    # b has no master row: the integer column becomes float with NaN, as a left merge gives
+    assert g["segment_code"].dtype == np.float64
+    assert g.loc["a", "segment_code"] == 1.0 and math.isnan(g.loc["b", "segment_code"])
+    assert g.loc["c", "vip"] == "y" and g.loc["a", "vip"] is None
+    assert g.loc["a", "close_date"] is None and g.loc["c", "close_date"] is None
+    assert g.loc["b", "client_type"] is None and math.isnan(g.loc["b", "asset_balance"])

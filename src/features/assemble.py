@@ -83,15 +83,24 @@ HOLDOUT_COLUMNS: dict[str, str] = {
 
 
 def split_kinds(
-    long: pd.DataFrame | None, kinds: tuple[str, ...]
+    long: pa.Table | pd.DataFrame | None, kinds: tuple[str, ...]
 ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """The ``product`` and ``channel`` long tables from the combined table of
-    :func:`features.sql.categories_query` (``None`` for a kind not in ``kinds``)."""
+    :func:`features.sql.categories_query` (``None`` for a kind not in ``kinds``).
+
+    Split in Arrow; strings stay Arrow-backed (``pd.ArrowDtype``), not Python objects."""
     out: dict[str, pd.DataFrame | None] = {"product": None, "channel": None}
+    if isinstance(long, pd.DataFrame):
+        long = pa.Table.from_pandas(long, preserve_index=False)
     for kind in kinds:
-        mask = np.asarray(long["kind"] == kind, dtype=bool)
-        out[kind] = long.loc[mask].reset_index(drop=True)
+        part = long.filter(pc.equal(long["kind"], kind))
+        out[kind] = part.to_pandas(types_mapper=arrow_strings)
     return out["product"], out["channel"]
+
+
+def arrow_strings(kind: pa.DataType) -> pd.ArrowDtype | None:
+    """``types_mapper`` for ``to_pandas``: Arrow strings stay Arrow-backed."""
+    return pd.ArrowDtype(kind) if pa.types.is_string(kind) else None
 
 
 def empty_categories() -> pd.DataFrame:
@@ -104,9 +113,14 @@ def _with_dtypes(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
 
 
 def _with_numeric_dtypes(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
-    """The columns of ``dtypes``, numeric ones cast; string columns kept as they are."""
-    numeric = {name: kind for name, kind in dtypes.items() if kind != "object"}
-    return frame[list(dtypes)].astype(numeric)
+    """``frame`` with the numeric columns of ``dtypes`` cast (when they differ); string
+    columns kept as they are (objects or Arrow-backed)."""
+    cast = {
+        name: kind
+        for name, kind in dtypes.items()
+        if kind != "object" and frame[name].dtype != np.dtype(kind)
+    }
+    return frame.astype(cast) if cast else frame
 
 
 def _strings(values: pd.Series) -> pa.Array:
@@ -139,15 +153,15 @@ def _as_dates(values: pd.Series) -> pd.Series:
 class _Categories:
     """A long-form category table laid out as (customer row, category column) positions.
 
-    ``row[i]`` is the position of long row ``i``'s customer in ``customer_ids`` and
+    ``row[i]`` is the position of long row ``i``'s customer in the customer table and
     ``column[i]`` the position of its category in ``names`` (sorted), so per-customer
     quantities become dense ``n_customers x n_categories`` matrices by scattering -- no
     sort or group-by on the string ids.
     """
 
-    def __init__(self, customer_ids: pa.Array, long: pd.DataFrame) -> None:
-        self.n_customers = len(customer_ids)
-        self.row = _positions(_strings(long["customer_id"]), customer_ids)
+    def __init__(self, n_customers: int, row: np.ndarray, long: pd.DataFrame) -> None:
+        self.n_customers = n_customers
+        self.row = row
         if (self.row < 0).any():
             raise ValueError("category rows for customers without customer features")
         self.column, names = pd.factorize(long["category"], sort=True)
@@ -191,10 +205,10 @@ class _Categories:
 Columns = dict[str, object]
 
 
-def product_columns(customers: pd.DataFrame, products: pd.DataFrame, ids: pa.Array) -> Columns:
+def product_columns(customers: pd.DataFrame, products: pd.DataFrame, row: np.ndarray) -> Columns:
     """``n_products``, ``recent_n_products``, ``prior_n_products`` and the product shares,
-    by name (``ids``: ``customers["customer_id"]`` as Arrow strings)."""
-    table = _Categories(ids, products)
+    by name (``row``: each product row's customer position in ``customers``)."""
+    table = _Categories(len(customers), row, products)
     return {
         "n_products": table.count(np.ones(len(products), dtype=bool)),
         "recent_n_products": table.count(products["recent_rows"].to_numpy() > 0),
@@ -203,9 +217,9 @@ def product_columns(customers: pd.DataFrame, products: pd.DataFrame, ids: pa.Arr
     }
 
 
-def channel_columns(customers: pd.DataFrame, channels: pd.DataFrame, ids: pa.Array) -> Columns:
+def channel_columns(customers: pd.DataFrame, channels: pd.DataFrame, row: np.ndarray) -> Columns:
     """``main_channel``, ``recent_main_channel``, ``prior_main_channel`` and channel shares."""
-    table = _Categories(ids, channels)
+    table = _Categories(len(customers), row, channels)
     return {
         "main_channel": table.main("value", None),
         "recent_main_channel": table.main("recent_value", "recent_rows"),
@@ -234,7 +248,10 @@ def join_clients(clients: pd.DataFrame, ids: pa.Array, taken: set[str]) -> Colum
     master = clients.copy()
     master["customer_id"] = master["customer_id"].astype(str).astype("object")
     master_ids = _strings(master["customer_id"])
-    if pc.count_distinct(master_ids).as_py() < len(master_ids):
+    # one hash of the master's ids: where each id first occurs, and each customer's row
+    found = _positions(pa.chunked_array([master_ids, ids], type=pa.string()), master_ids)
+    first, rows = found[: len(master_ids)], found[len(master_ids) :]
+    if (first != np.arange(len(master_ids))).any():
         duplicated = master["customer_id"].duplicated()
         first = master.loc[duplicated, "customer_id"].iloc[0]
         raise UserError(
@@ -252,12 +269,13 @@ def join_clients(clients: pd.DataFrame, ids: pa.Array, taken: set[str]) -> Colum
             master[name] = master[name].astype("object").where(master[name].notna(), None)
     extra = [c for c in master.columns if c not in CLIENT_COLUMNS and c != "customer_id"]
     names = [c for c in [*CLIENT_COLUMNS, *extra] if c not in taken]
-    rows = _positions(ids, master_ids)
     joined = {name: _take(master[name], rows) for name in names}
+    missing = rows < 0
     for name, kind in CLIENT_COLUMNS.items():
-        if kind != "float" and name in joined:
-            column = pd.Series(joined[name], dtype="object")
-            joined[name] = column.where(column.notna(), None).to_numpy()
+        if kind != "float" and name in joined:  # the master's are None already
+            values = np.asarray(joined[name], dtype=object)
+            values[missing] = None
+            joined[name] = values
     return joined
 
 
@@ -291,8 +309,11 @@ def assemble(
     channels = (
         empty_categories() if channels is None else _with_numeric_dtypes(channels, CATEGORY_COLUMNS)
     )
-    columns.update(product_columns(core, products, ids))
-    columns.update(channel_columns(core, channels, ids))
+    # one hash of the customer ids for both long tables
+    keys = [_strings(products["customer_id"]), _strings(channels["customer_id"])]
+    rows = _positions(pa.chunked_array(keys, type=pa.string()), ids)
+    columns.update(product_columns(core, products, rows[: len(products)]))
+    columns.update(channel_columns(core, channels, rows[len(products) :]))
     if clients is not None:
         columns.update(join_clients(clients, ids, set(columns)))
     return pd.DataFrame(columns)

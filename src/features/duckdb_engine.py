@@ -11,7 +11,6 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 
 from features import sql
 from features.assemble import assemble, assemble_holdout, check_dates, split_kinds
@@ -48,18 +47,8 @@ def connect(transactions: Transactions) -> tuple[duckdb.DuckDBPyConnection, list
     return con, columns
 
 
-def _frame(con: duckdb.DuckDBPyConnection, query: str, arrow_strings: bool = False) -> pd.DataFrame:
-    """The query's result as pandas; ``arrow_strings``: strings stay Arrow-backed
-    (``pd.ArrowDtype``) instead of becoming Python objects (the long category tables:
-    millions of rows that are only hashed and factorized, never shown)."""
-    table = con.sql(query).to_arrow_table()
-    if not arrow_strings:
-        return table.to_pandas()
-    return table.to_pandas(types_mapper=_arrow_string)
-
-
-def _arrow_string(kind: pa.DataType) -> pd.ArrowDtype | None:
-    return pd.ArrowDtype(kind) if pa.types.is_string(kind) else None
+def _frame(con: duckdb.DuckDBPyConnection, query: str) -> pd.DataFrame:
+    return con.sql(query).to_arrow_table().to_pandas()
 
 
 def date_range(transactions: Transactions) -> tuple[dt.date | None, dt.date | None, int]:
@@ -85,7 +74,7 @@ def _features(
     long = None
     if kinds:
         query = sql.categories_query(kinds, as_of, trend_window_days=trend_window_days)
-        long = _frame(con, query, arrow_strings=True)
+        long = con.sql(query).to_arrow_table()
     products, channels = split_kinds(long, kinds)
     return assemble(customers, products, channels, clients)
 
