@@ -24,7 +24,7 @@ Bank scale (``scale`` in params.yaml, :mod:`kequn.chunks`), memory one chunk plu
   sample is everyone;
 - customers are scored ``scale.chunk_customers`` rows at a time into a scratch Parquet file;
   value_percentile (the rank of clv among all customers) is then added by DuckDB within
-  ``KEQUN_LTV_MEMORY_LIMIT`` (default 1GB; it spills to disk beyond) while ltv.parquet is
+  ``KEQUN_LTV_MEMORY_LIMIT`` (default 512MB; it spills to disk beyond) while ltv.parquet is
   written in customer_id order.
 """
 
@@ -120,7 +120,7 @@ TOTALS = {
     "total_expected_transactions": "expected_transactions",
 }
 #: DuckDB's memory budget for ranking clv (it spills beyond); env KEQUN_LTV_MEMORY_LIMIT
-DEFAULT_MEMORY_LIMIT = "1GB"
+DEFAULT_MEMORY_LIMIT = "512MB"
 
 log = get_logger("ltv")
 
