@@ -124,8 +124,9 @@ def _with_numeric_dtypes(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.Data
 
 
 def _strings(values: pd.Series) -> pa.Array:
-    """A string column (object or Arrow-backed) as an Arrow string array."""
-    return pa.array(values, type=pa.string(), from_pandas=True)
+    """A string column (object or Arrow-backed) as one contiguous Arrow string array."""
+    array = pa.array(values, type=pa.string(), from_pandas=True)
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
 def _positions(keys: pa.Array, value_set: pa.Array) -> np.ndarray:
