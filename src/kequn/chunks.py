@@ -16,7 +16,7 @@ Params (top level of params.yaml)::
 
     scale:
       chunk_customers: 1000000    # rows of customers.parquet scored at a time
-      fit_customers: 2000000      # customers sampled for fits that need transactions;
+      fit_customers: 500000       # customers sampled for fits that need transactions;
                                   # 0 = all (the bundled sample always uses all)
 
 The sample is a hash of the customer id and the run's seed, so it is the same customers
@@ -39,7 +39,7 @@ from kequn.errors import UserError
 from kequn.io import atomic_path
 
 DEFAULT_CHUNK_CUSTOMERS = 1_000_000
-DEFAULT_FIT_CUSTOMERS = 2_000_000
+DEFAULT_FIT_CUSTOMERS = 500_000
 
 
 @dataclass(frozen=True)
