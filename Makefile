@@ -41,8 +41,22 @@ lock: setup ## re-pin requirements.lock from requirements.in
 sample: setup ## regenerate the bundled sample extract in data/sample/
 	python -m kequn.synthetic --out data/sample
 
-bench: setup ## benchmarks (see BENCHMARKS.md); not part of make test
-	python -m bench
+LIFETIMES := $(CURDIR)/.bench-venv/bin/python
+
+$(LIFETIMES): bench/requirements-lifetimes.txt ## lifetimes 0.11.3 (numpy<2), only to compare against
+	$(PYTHON) -m venv .bench-venv
+	.bench-venv/bin/python -m pip install --quiet -r bench/requirements-lifetimes.txt
+	touch $@
+
+bench: setup $(LIFETIMES) ## every benchmark of BENCHMARKS.md (about an hour); not part of make test
+	python bench/bench_ltv.py --lifetimes-python $(LIFETIMES)
+	python bench/bench_churn_cdnow.py --lifetimes-python $(LIFETIMES)
+	python bench/bench_features.py --rows 10 --out bench/results/features.md
+	python bench/bench_engines.py --rows 10 50 --out bench/results/engines.md
+	python bench/bench_segmentation.py --customers 1000000
+	python bench/bench_ltv_scale.py --millions 2 5
+	python bench/bench_churn_scale.py
+	python bench/bench_pipeline.py --customers 1000000 --out bench/results/pipeline.md
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .bench-venv .pytest_cache .ruff_cache
