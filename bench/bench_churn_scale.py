@@ -44,6 +44,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
+from measure import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 AS_OF = dt.date(2025, 12, 31)
 
@@ -156,16 +158,6 @@ def run_stage(workdir: Path, chunk: int, fit: int, seed: int) -> dict:
         "load_after": os.getloadavg(),
         "phases": phases,
     }
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

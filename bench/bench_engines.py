@@ -24,14 +24,13 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-import psutil
 import yaml
+
+from measure import run_measured
 
 REPO = Path(__file__).resolve().parents[1]
 #: synthetic rows per customer over 2023-01-01..2025-12-31 (400,000 customers ~ 10M rows)
@@ -178,7 +177,8 @@ def run_one(engine: str, workdir: Path, driver_memory: str) -> dict:
 
 
 def measure(engine: str, workdir: Path, driver_memory: str) -> dict:
-    """Run :func:`run_one` in a child; wall time and peak RSS of the child's process tree."""
+    """Run :func:`run_one` in a child: wall time and peak RSS of its process tree (JVM included;
+    not CPU time: PySpark does not wait for its JVM, so the kernel does not count it)."""
     command = [
         sys.executable,
         __file__,
@@ -189,37 +189,16 @@ def measure(engine: str, workdir: Path, driver_memory: str) -> dict:
         "--driver-memory",
         driver_memory,
     ]
-    load_before = os.getloadavg()[0]
-    started = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    peak = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        root = psutil.Process(child.pid)
-        while not done.is_set():
-            try:
-                procs = [root, *root.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
-            except psutil.Error:
-                pass
-            time.sleep(0.2)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    output, _ = child.communicate()
-    done.set()
-    sampler.join()
-    if child.returncode != 0:
-        raise SystemExit(f"{engine} failed with exit code {child.returncode}")
-    result = json.loads(output.strip().splitlines()[-1])
+    run = run_measured(command, capture=True)
+    if run.returncode != 0:
+        raise SystemExit(f"{engine} failed with exit code {run.returncode}")
+    result = json.loads(run.output.strip().splitlines()[-1])
     result.update(
         engine=engine,
-        wall_s=time.perf_counter() - started,
-        peak_rss_gb=peak / 1e9,
-        load_before=load_before,
-        load_after=os.getloadavg()[0],
+        wall_s=run.wall_s,
+        peak_rss_gb=run.peak_rss_gb,
+        load_before=run.load_before,
+        load_after=run.load_after,
     )
     return result
 

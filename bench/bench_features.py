@@ -29,20 +29,17 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import shutil
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-import psutil
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_engines import generate  # noqa: E402
+from measure import machine, run_measured  # noqa: E402
 
 AS_OF = dt.date(2025, 12, 31)
 START = "2025-06-01"
@@ -172,55 +169,19 @@ def measure(case: str, workdir: Path) -> dict:
     result_file = workdir / f"{case}.json"
     result_file.unlink(missing_ok=True)
     command = [sys.executable, __file__, "--run-case", case, "--workdir", str(workdir)]
-    load_before = os.getloadavg()
-    started = time.perf_counter()
-    child = subprocess.Popen(command)
-    peak = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        root = psutil.Process(child.pid)
-        while not done.is_set():
-            try:
-                procs = [root, *root.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in procs))
-            except psutil.Error:
-                pass
-            time.sleep(0.1)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
-    done.set()
-    sampler.join()
-    if child.returncode != 0:
-        raise SystemExit(f"case {case} failed with exit code {child.returncode}")
+    run = run_measured(command, interval=0.1)
+    if run.returncode != 0:
+        raise SystemExit(f"case {case} failed with exit code {run.returncode}")
     result = json.loads(result_file.read_text("utf-8"))
     result.update(
         case=case,
-        wall_s=wall,
-        cpu_s=usage.ru_utime + usage.ru_stime,
-        peak_rss_gb=max(peak, usage.ru_maxrss * 1024) / 1e9,
-        load_before=load_before[0],
-        load_after=os.getloadavg()[0],
+        wall_s=run.wall_s,
+        cpu_s=run.cpu_s,
+        peak_rss_gb=run.peak_rss_gb,
+        load_before=run.load_before,
+        load_after=run.load_after,
     )
     return result
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = psutil.virtual_memory().total / 2**30
-    return f"{model}, {os.cpu_count()} cores, {ram:.0f} GiB RAM, Python {platform.python_version()}"
 
 
 def same_tables(workdir: Path) -> str:

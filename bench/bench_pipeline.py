@@ -16,71 +16,25 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import re
-import resource
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-import psutil
+from measure import machine, run_measured
 
 REPO = Path(__file__).resolve().parents[1]
 STAGE_LINE = re.compile(r"stage (\w+) finished in ([0-9.]+) s")
 
 
-def cpu_model() -> str:
-    """The CPU's model name (Linux), else the architecture."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
-
-
 def measured(command: list[str], cwd: Path, env: dict[str, str]) -> dict:
-    """Run ``command``; wall time, CPU time and peak RSS of its process tree, its stderr."""
-    peak = 0
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    root = psutil.Process(process.pid)
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            try:
-                tree = [root, *root.children(recursive=True)]
-                rss = 0
-                for p in tree:
-                    try:
-                        rss += p.memory_info().rss
-                    except psutil.NoSuchProcess:
-                        pass
-                peak = max(peak, rss)
-            except psutil.NoSuchProcess:
-                pass
-            done.wait(0.2)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    output, _ = process.communicate()
-    done.set()
-    sampler.join()
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # every waited-for descendant
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if process.returncode != 0:
-        sys.stderr.write(output[-4000:])
-        raise SystemExit(f"{' '.join(command)} failed with exit code {process.returncode}")
-    return {"wall_s": wall, "cpu_s": cpu, "peak_gb": peak / 1e9, "log": output}
+    """Run ``command``; wall time, CPU time and peak RSS of its process tree, its output."""
+    run = run_measured(command, cwd=cwd, env=env, capture=True, merge_stderr=True)
+    if run.returncode != 0:
+        sys.stderr.write(run.output[-4000:])
+        raise SystemExit(f"{' '.join(command)} failed with exit code {run.returncode}")
+    return {"wall_s": run.wall_s, "cpu_s": run.cpu_s, "peak_gb": run.peak_rss_gb, "log": run.output}
 
 
 def main() -> int:
@@ -115,13 +69,11 @@ def main() -> int:
     load_after = os.getloadavg()
     stages = dict(STAGE_LINE.findall(repro["log"]))
 
-    machine = f"{cpu_model()}, {psutil.cpu_count()} cores, "
-    machine += f"{psutil.virtual_memory().total / 2**30:.0f} GiB"
     rows = [
         f"\n### dvc repro, {args.customers:,} customers from {args.start}, "
         f"{lines:,} extract lines "
         f"({time.strftime('%Y-%m-%d %H:%M')})\n",
-        f"Machine: {machine}; load average {load_before[0]:.2f} before, "
+        f"Machine: {machine()}; load average {load_before[0]:.2f} before, "
         f"{load_after[0]:.2f} after.\n",
         f"Generating the extract: {generated['wall_s']:.0f} s, "
         f"peak {generated['peak_gb']:.1f} GB (not part of the pipeline).\n",
