@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from targeting import build_target_lists, control_flags, neutralise_formulas
-from targeting.export import write_campaign_csvs
+from targeting.export import write_campaign_csvs, write_workbook
 from targeting.safety import read_id_list
 
 CONTEXT = {
@@ -172,6 +172,29 @@ def test_same_inputs_give_byte_identical_csvs(tmp_path):
         outputs.append({p.name: p.read_bytes() for p in sorted((tmp_path / run).glob("*.csv"))})
     assert outputs[0] == outputs[1]
     assert len(outputs[0]) == 4
+
+
+def test_workbook_times_are_the_run_date_so_reruns_are_byte_identical(tmp_path):
+    """openpyxl stamps the current second in the properties and in every zip entry; the
+    workbook must carry the run date only (else two runs of a day differ in bytes)."""
+    import zipfile
+
+    lists, _ = build_target_lists(
+        customer_table(300), settings(retention={"cost_per_contact": 0.0}), CONTEXT, seed=3
+    )
+    written = []
+    for run in ("a", "b"):
+        path = tmp_path / f"{run}.xlsx"
+        write_workbook(lists, path, as_of="2025-12-31", run_date="2026-01-05", params={"x": 1})
+        written.append(path.read_bytes())
+        with zipfile.ZipFile(path) as book:
+            assert {info.date_time for info in book.infolist()} == {(2026, 1, 5, 0, 0, 0)}
+            core = book.read("docProps/core.xml").decode()
+            assert core.count("2026-01-05T00:00:00Z") == 2  # created and modified
+            assert book.testzip() is None
+    assert written[0] == written[1]
+    back = pd.read_excel(tmp_path / "a.xlsx", sheet_name=None)  # still a valid workbook
+    assert set(back) == {*lists, "columns"}
 
 
 def test_reasons_carry_the_customers_numbers_in_both_languages():

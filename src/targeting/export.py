@@ -6,7 +6,10 @@ value (a customer id such as ``=HYPERLINK(...)``) is shown as text, never run.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -70,3 +73,30 @@ def write_workbook(
             pd.concat([about, run], ignore_index=True).to_excel(
                 writer, sheet_name="columns", index=False
             )
+        stamp_workbook(tmp, dt.date.fromisoformat(run_date))
+
+
+#: the document properties openpyxl stamps with the current time
+_PROPERTY_TIMES = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)")
+
+
+def stamp_workbook(path: Path, day: dt.date) -> None:
+    """Give every time inside the XLSX ``path`` the same value, midnight of ``day`` (UTC).
+
+    openpyxl records the second it wrote the file, both in the document properties
+    (``docProps/core.xml``) and in each zip entry's header, so two runs of the same day
+    would differ in bytes; the workbook is rewritten with those times fixed, entries in the
+    same order and compression, so reruns give byte-identical files.
+    """
+    iso = f"{day.isoformat()}T00:00:00Z".encode()
+    midnight = (day.year, day.month, day.day, 0, 0, 0)
+    with zipfile.ZipFile(path) as source:
+        entries = [(info, source.read(info)) for info in source.infolist()]
+    with zipfile.ZipFile(path, "w") as target:
+        for info, data in entries:
+            if info.filename == "docProps/core.xml":
+                data = _PROPERTY_TIMES.sub(rb"\g<1>" + iso + rb"\g<2>", data)
+            fixed = zipfile.ZipInfo(info.filename, date_time=midnight)
+            fixed.compress_type = info.compress_type
+            fixed.external_attr = info.external_attr
+            target.writestr(fixed, data)
