@@ -13,12 +13,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -35,6 +33,7 @@ from kequn.chunks import (
     ChunkedParquetWriter,
     count_rows,
     iter_chunks,
+    last_transaction_date,
     read_scale,
     sample_customer_ids,
     transactions_of,
@@ -84,16 +83,6 @@ def _load_transaction_model(path: Path) -> Any:
     from ltv import load_model
 
     return load_model(path)
-
-
-def _last_transaction_date(path: Path) -> dt.date:
-    """The latest transaction date, scanned by DuckDB (one column, nothing kept)."""
-    source = str(path).replace("'", "''")
-    with duckdb.connect() as con:
-        last = con.execute(f"SELECT max(date) FROM read_parquet('{source}')").fetchall()[0][0]
-    if last is None:
-        raise UserError(f"{path}: no transactions")
-    return pd.Timestamp(last).date()
 
 
 def _present(path: Path, wanted: list[str]) -> list[str]:
@@ -157,7 +146,7 @@ def run(params: dict) -> None:
     n_customers = count_rows(CUSTOMERS)
     if n_customers == 0:
         raise UserError(f"{CUSTOMERS}: no customers to score")
-    as_of = parse_date(params.get("as_of"), "as_of") or _last_transaction_date(TRANSACTIONS)
+    as_of = parse_date(params.get("as_of"), "as_of") or last_transaction_date(TRANSACTIONS)
     value_columns = _present(VALUE, VALUE_COLUMNS) if VALUE.exists() else None
     if value_columns is not None:
         if "customer_id" not in value_columns:

@@ -25,6 +25,7 @@ for the same seed on every engine and every rerun, and it does not depend on row
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,19 @@ def read_scale(params: Mapping[str, Any]) -> ScaleSettings:
 def count_rows(path: str | Path) -> int:
     """Rows of a Parquet file, from its footer (nothing else is read)."""
     return pq.ParquetFile(path).metadata.num_rows
+
+
+def last_transaction_date(path: str | Path) -> dt.date:
+    """The latest ``date`` in a transactions Parquet file, scanned by DuckDB (one column is
+    read, no row is kept); a missing file or one without rows -> :class:`UserError`."""
+    if not Path(path).exists():
+        raise UserError(f"{path}: not found; run the earlier stages first (dvc repro)")
+    source = str(path).replace("'", "''")
+    with duckdb.connect() as con:
+        ((last,),) = con.execute(f"SELECT max(date) FROM read_parquet('{source}')").fetchall()
+    if last is None:
+        raise UserError(f"{path}: no transactions")
+    return pd.Timestamp(last).date()
 
 
 def iter_chunks(

@@ -47,6 +47,7 @@ from kequn.chunks import (
     ChunkedParquetWriter,
     count_rows,
     iter_chunks,
+    last_transaction_date,
     read_scale,
     sample_customer_ids,
     transactions_of,
@@ -418,12 +419,7 @@ def _check_inputs(params: Mapping[str, Any]) -> tuple[dt.date, list[str], list[s
             raise UserError(f"{path}: not found; run the earlier stages first (dvc repro)")
     tx_columns = pq.read_schema(TRANSACTIONS).names
     _missing(TRANSACTIONS, tx_columns, {"customer_id", "date", "amount"})
-    source = str(TRANSACTIONS).replace("'", "''")
-    with duckdb.connect() as con:
-        last_date = con.sql(f"SELECT max(date) FROM read_parquet('{source}')").fetchall()[0][0]
-    if last_date is None:
-        raise UserError(f"{TRANSACTIONS}: no transactions")
-    as_of = resolve_as_of(dict(params), pd.Timestamp(last_date).date())
+    as_of = resolve_as_of(dict(params), last_transaction_date(TRANSACTIONS))
     customer_columns = pq.read_schema(CUSTOMERS).names
     _missing(CUSTOMERS, customer_columns, set(SCORING_COLUMNS))
     if count_rows(CUSTOMERS) == 0:

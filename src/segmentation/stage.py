@@ -18,13 +18,11 @@ rows at a time. Memory: a chunk, the cluster-fit sample and the fitted parameter
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -32,6 +30,7 @@ from kequn.chunks import (
     ChunkedParquetWriter,
     count_rows,
     iter_chunks,
+    last_transaction_date,
     read_scale,
     sample_customer_ids,
 )
@@ -75,16 +74,6 @@ def _columns(path: Path) -> list[str]:
         return list(pq.read_schema(path).names)
     except (OSError, ValueError) as exc:
         raise UserError(f"{path}: cannot read ({exc})") from None
-
-
-def _last_transaction_date(path: Path) -> dt.date:
-    if not path.exists():
-        raise UserError(f"{path}: not found (run the ingest stage first)")
-    quoted = str(path).replace("'", "''")
-    ((last,),) = duckdb.sql(f"SELECT max(date) FROM read_parquet('{quoted}')").fetchall()
-    if last is None:
-        raise UserError(f"{path}: no transactions")
-    return last.date() if isinstance(last, dt.datetime) else last
 
 
 def fixed_chunks(frames: Iterator[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]:
@@ -149,7 +138,7 @@ def run(params: dict) -> None:
     settings = section(params, "segmentation")
     scale = read_scale(params)
     seed = int(params.get("seed", 0))
-    as_of = resolve_as_of(params, _last_transaction_date(TRANSACTIONS))
+    as_of = resolve_as_of(params, last_transaction_date(TRANSACTIONS))
     columns = _columns(CUSTOMERS)
     for path, col in JOINED.items():
         if path.exists():
