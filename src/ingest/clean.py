@@ -30,6 +30,38 @@ def output_columns(mapping: Mapping, kind: str) -> list[str]:
     return list(required) + [c for c in optional if c in mapping.columns]
 
 
+def cleaning_sql(mapping: Mapping, kind: str, source: str, extract_date: dt.date | None) -> str:
+    """The query (DuckDB dialect, also run on Spark) that classifies every row of the
+    ``kind`` extract read into ``source``: ``transactions`` or ``clients``."""
+    options = {
+        "date_format": mapping.date_format,
+        "thousands": mapping.thousands,
+        "decimal": mapping.decimal,
+        "keep": mapping.filter_keep,
+        "source": source,
+    }
+    if kind == "transactions":
+        return sql.clean_transactions_sql(
+            **options, extract_date=extract_date, negative=mapping.sign_negative
+        )
+    return sql.clean_clients_sql(**options)
+
+
+def _classify(
+    con: duckdb.DuckDBPyConnection,
+    mapping: Mapping,
+    kind: str,
+    query: str,
+    source: str,
+    cleaned: str,
+) -> tuple[Relation, Relation]:
+    """Keep the classified rows of ``query`` in the table ``cleaned``; (accepted, rejects)."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {cleaned} AS {query}")
+    attach_raw(con, cleaned, source)
+    accepted = con.sql(sql.accepted_sql(cleaned, output_columns(mapping, kind)))
+    return accepted, con.sql(sql.rejects_sql(cleaned, f"{source}_files", f"{cleaned}_raw"))
+
+
 def clean_transactions(
     con: duckdb.DuckDBPyConnection,
     mapping: Mapping,
@@ -42,19 +74,8 @@ def clean_transactions(
     ``extract_date`` is the mapping's ``extract_date`` or, when it has none, today.
     The classified rows are kept in the table ``cleaned`` for :func:`ingest_metrics`.
     """
-    query = sql.clean_transactions_sql(
-        date_format=mapping.date_format,
-        thousands=mapping.thousands,
-        decimal=mapping.decimal,
-        extract_date=extract_date,
-        negative=mapping.sign_negative,
-        keep=mapping.filter_keep,
-        source=source,
-    )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {cleaned} AS {query}")
-    attach_raw(con, cleaned, source)
-    accepted = con.sql(sql.accepted_sql(cleaned, output_columns(mapping, "transactions")))
-    return accepted, con.sql(sql.rejects_sql(cleaned, f"{source}_files", f"{cleaned}_raw"))
+    query = cleaning_sql(mapping, "transactions", source, extract_date)
+    return _classify(con, mapping, "transactions", query, source, cleaned)
 
 
 def clean_clients(
@@ -64,17 +85,8 @@ def clean_clients(
     cleaned: str = "clients_cleaned",
 ) -> tuple[Relation, Relation]:
     """Classify every client-master row; return (accepted clients, rejects)."""
-    query = sql.clean_clients_sql(
-        date_format=mapping.date_format,
-        thousands=mapping.thousands,
-        decimal=mapping.decimal,
-        keep=mapping.filter_keep,
-        source=source,
-    )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {cleaned} AS {query}")
-    attach_raw(con, cleaned, source)
-    accepted = con.sql(sql.accepted_sql(cleaned, output_columns(mapping, "clients")))
-    return accepted, con.sql(sql.rejects_sql(cleaned, f"{source}_files", f"{cleaned}_raw"))
+    query = cleaning_sql(mapping, "clients", source, extract_date=None)
+    return _classify(con, mapping, "clients", query, source, cleaned)
 
 
 def reject_counts(con: duckdb.DuckDBPyConnection, cleaned: str) -> dict[str, int]:
@@ -89,6 +101,20 @@ def reject_rate(rows_read: int, by_reason: dict[str, int]) -> float:
     in_scope = rows_read - filtered
     unusable = sum(by_reason.values()) - filtered
     return unusable / in_scope if in_scope else 0.0
+
+
+def count_metrics(rows_read: int, by_reason: dict[str, int], files: list) -> dict[str, Any]:
+    """The counts of ``reports/metrics/ingest.json`` for one extract (rows read = accepted +
+    rejected; the reject rate as :func:`reject_rate`)."""
+    rejected = sum(by_reason.values())
+    return {
+        "rows_read": rows_read,
+        "rows_accepted": rows_read - rejected,
+        "rows_rejected": rejected,
+        "rejected_by_reason": by_reason,
+        "reject_rate": round(reject_rate(rows_read, by_reason), 6),
+        "files": [str(f) for f in files],
+    }
 
 
 def ingest_metrics(

@@ -46,8 +46,9 @@ from ingest.clean import (
     CLIENT_ROLES,
     TRANSACTION_ROLES,
     check_reject_rate,
+    cleaning_sql,
+    count_metrics,
     output_columns,
-    reject_rate,
 )
 from ingest.mapping import Mapping
 from ingest.read import column_positions, resolve_files, split_header
@@ -394,24 +395,7 @@ def _clean(spark, mapping: Mapping, kind: str, extract_date: dt.date, staging: S
     extract.write.mode("overwrite").parquet(staged_extract)
     spark.read.parquet(staged_extract).createOrReplaceTempView(source)
     _files_view(spark, paths, f"{source}_files")
-    if kind == "transactions":
-        query = sql.clean_transactions_sql(
-            date_format=mapping.date_format,
-            thousands=mapping.thousands,
-            decimal=mapping.decimal,
-            extract_date=extract_date,
-            negative=mapping.sign_negative,
-            keep=mapping.filter_keep,
-            source=source,
-        )
-    else:
-        query = sql.clean_clients_sql(
-            date_format=mapping.date_format,
-            thousands=mapping.thousands,
-            decimal=mapping.decimal,
-            keep=mapping.filter_keep,
-            source=source,
-        )
+    query = cleaning_sql(mapping, kind, source, extract_date)
     staged = staging.path(f"{kind}_cleaned")
     spark.sql(to_spark_sql(query)).write.mode("overwrite").parquet(staged)
     spark.read.parquet(staged).createOrReplaceTempView(f"{kind}_cleaned")
@@ -426,14 +410,7 @@ def _counts(spark, kind: str, paths: list[str]) -> dict[str, Any]:
         for row in spark.sql(to_spark_sql(sql.reason_counts_sql(cleaned))).collect()
     }
     by_reason = {reason: int(found.get(reason, 0)) for reason in sql.REASONS}
-    return {
-        "rows_read": int(rows_read),
-        "rows_accepted": int(rows_read) - sum(by_reason.values()),
-        "rows_rejected": sum(by_reason.values()),
-        "rejected_by_reason": by_reason,
-        "reject_rate": round(reject_rate(int(rows_read), by_reason), 6),
-        "files": [str(f) for f in paths],
-    }
+    return count_metrics(int(rows_read), by_reason, paths)
 
 
 def ingest_metrics(spark, paths: list[str], clients_paths: list[str] | None) -> dict[str, Any]:

@@ -22,9 +22,9 @@ from ingest.clean import (
     check_reject_rate,
     clean_clients,
     clean_transactions,
+    count_metrics,
     ingest_metrics,
     reject_counts,
-    reject_rate,
 )
 from ingest.mapping import load_mapping
 from ingest.read import drop_extract, read_extract
@@ -100,14 +100,7 @@ def run(params: dict[str, Any]) -> None:
             clients_query = clients.sql_query()
         client_reasons = reject_counts(con, "clients_cleaned")
         client_rows = int(con.execute("SELECT COUNT(*) FROM clients_cleaned").fetchone()[0])
-        metrics["clients"] = {
-            "rows_read": client_rows,
-            "rows_accepted": client_rows - sum(client_reasons.values()),
-            "rows_rejected": sum(client_reasons.values()),
-            "rejected_by_reason": client_reasons,
-            "reject_rate": round(reject_rate(client_rows, client_reasons), 6),
-            "files": [str(f) for f in client_files],
-        }
+        metrics["clients"] = count_metrics(client_rows, client_reasons, client_files)
         reject_queries.append(
             sql.rejects_sql("clients_cleaned", "clients_extract_files", "clients_cleaned_raw")
         )
