@@ -21,6 +21,7 @@ from reporting import html as h
 from reporting.formatting import format_count, format_money, format_number, format_percent
 from reporting.inputs import RunOutputs
 from reporting.summary import (
+    CAMPAIGN_COLUMNS,
     campaign_table,
     churn_model_table,
     executive_summary,
@@ -79,6 +80,21 @@ class _Builder:
         key = f"{number:02d}_{name}"
         self.figures[key] = h.render_figure(make())
         return h.image(self.figures[key], alt)
+
+    def plot_grid(
+        self, specs: list[tuple[str, Callable[[pd.DataFrame], Figure], str]], blocks: list[str]
+    ) -> str:
+        """Two-column grid of the charts drawn from ``reports/plots/<name>.csv`` for each
+        ``(name, draw, alt)``; a missing-data note is appended to ``blocks`` for each absent
+        file."""
+        pairs = []
+        for name, draw, alt in specs:
+            frame = self.out.plots.get(name)
+            if frame is None:
+                blocks.append(self.missing(f"reports/plots/{name}.csv"))
+            else:
+                pairs.append(self.chart(name, lambda draw=draw, frame=frame: draw(frame), alt))
+        return '<div class="grid2">' + "".join(pairs) + "</div>"
 
     def missing(self, *paths: str) -> str:
         what = ", ".join(paths)
@@ -358,39 +374,12 @@ def _ltv_backtest(b: _Builder) -> str:
             b.t("report_gini"),
         ]
         blocks.append(h.table(headers, rows, highlight=list(table["chosen"])))
-    pairs = []
-    plots = b.out.plots
-    if plots.get("ltv_calibration") is not None:
-        pairs.append(
-            b.chart(
-                "ltv_calibration",
-                lambda: charts.ltv_calibration_chart(plots["ltv_calibration"], b.lang),
-                "LTV calibration",
-            )
-        )
-    else:
-        blocks.append(b.missing("reports/plots/ltv_calibration.csv"))
-    if plots.get("ltv_deciles") is not None:
-        pairs.append(
-            b.chart(
-                "ltv_deciles",
-                lambda: charts.deciles_chart(plots["ltv_deciles"], b.s.currency, b.lang),
-                "LTV deciles",
-            )
-        )
-    else:
-        blocks.append(b.missing("reports/plots/ltv_deciles.csv"))
-    if plots.get("ltv_gain") is not None:
-        pairs.append(
-            b.chart(
-                "ltv_gain",
-                lambda: charts.gain_chart(plots["ltv_gain"], "report_value_captured", b.lang),
-                "LTV gain",
-            )
-        )
-    else:
-        blocks.append(b.missing("reports/plots/ltv_gain.csv"))
-    blocks.append('<div class="grid2">' + "".join(pairs) + "</div>")
+    specs = [
+        ("ltv_calibration", lambda f: charts.ltv_calibration_chart(f, b.lang), "LTV calibration"),
+        ("ltv_deciles", lambda f: charts.deciles_chart(f, b.s.currency, b.lang), "LTV deciles"),
+        ("ltv_gain", lambda f: charts.gain_chart(f, "report_value_captured", b.lang), "LTV gain"),
+    ]
+    blocks.append(b.plot_grid(specs, blocks))
     return h.section(b.t("report_sec_ltv_backtest"), blocks, "ltv-backtest")
 
 
@@ -425,38 +414,13 @@ def _churn_backtest(b: _Builder) -> str:
             b.t("report_brier"),
         ]
         blocks.append(h.table(headers, rows, highlight=list(table["chosen"])))
-    plots = b.out.plots
     chosen = metrics.get("chosen")
-    pairs = []
-    if plots.get("churn_roc") is not None:
-        pairs.append(
-            b.chart(
-                "churn_roc", lambda: charts.roc_chart(plots["churn_roc"], chosen, b.lang), "ROC"
-            )
-        )
-    else:
-        blocks.append(b.missing("reports/plots/churn_roc.csv"))
-    if plots.get("churn_calibration") is not None:
-        pairs.append(
-            b.chart(
-                "churn_calibration",
-                lambda: charts.churn_calibration_chart(plots["churn_calibration"], b.lang),
-                "calibration",
-            )
-        )
-    else:
-        blocks.append(b.missing("reports/plots/churn_calibration.csv"))
-    if plots.get("churn_gain") is not None:
-        pairs.append(
-            b.chart(
-                "churn_gain",
-                lambda: charts.gain_chart(plots["churn_gain"], "report_churners_captured", b.lang),
-                "gain",
-            )
-        )
-    else:
-        blocks.append(b.missing("reports/plots/churn_gain.csv"))
-    blocks.append('<div class="grid2">' + "".join(pairs) + "</div>")
+    specs = [
+        ("churn_roc", lambda f: charts.roc_chart(f, chosen, b.lang), "ROC"),
+        ("churn_calibration", lambda f: charts.churn_calibration_chart(f, b.lang), "calibration"),
+        ("churn_gain", lambda f: charts.gain_chart(f, "report_churners_captured", b.lang), "gain"),
+    ]
+    blocks.append(b.plot_grid(specs, blocks))
     return h.section(b.t("report_sec_churn_backtest"), blocks, "churn-backtest")
 
 
@@ -468,16 +432,7 @@ def _targets(b: _Builder) -> str:
         )
     table = campaign_table(metrics)
     money_columns = {"expected_value", "cost", "expected_net_return"}
-    columns = [
-        "rows",
-        "contacts",
-        "control",
-        "expected_value",
-        "cost",
-        "expected_net_return",
-        "suppressed",
-        "overlap_removed",
-    ]
+    columns = list(CAMPAIGN_COLUMNS)
 
     def fmt(column: str, value: Any) -> str:
         return b.money(value) if column in money_columns else b.count(value)
