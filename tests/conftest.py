@@ -7,10 +7,54 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO_ROOT / "tests" / "data"
+
+#: CDNOW_sample.txt columns (whitespace separated, no header; tests/data/README.md)
+CDNOW_COLUMNS = ["master_id", "sample_id", "date", "cds", "dollars"]
+
+
+def read_cdnow_sample() -> pd.DataFrame:
+    """CDNOW_sample.txt as canonical transactions (customer_id = the master id)."""
+    raw = pd.read_csv(
+        TEST_DATA / "CDNOW_sample.txt",
+        sep=r"\s+",
+        header=None,
+        names=CDNOW_COLUMNS,
+        dtype={"master_id": str, "date": str},
+    )
+    return pd.DataFrame(
+        {
+            "customer_id": raw["master_id"],
+            "date": pd.to_datetime(raw["date"], format="%Y%m%d").dt.date,
+            "amount": raw["dollars"].astype(float),
+        }
+    )
+
+
+def cdnow_sample_summary(end: str = "1997-09-30") -> pd.DataFrame:
+    """Per CDNOW_sample customer as of ``end``, straight from the definitions in
+    tests/data/README.md (independent of the features package): ``x`` repeat transaction
+    days, ``t_x`` and ``T`` in weeks, ``m`` mean value of the repeat days (NaN when x = 0)."""
+    raw = pd.read_csv(TEST_DATA / "CDNOW_sample.txt", sep=r"\s+", header=None, names=CDNOW_COLUMNS)
+    raw["date"] = pd.to_datetime(raw["date"].astype(str), format="%Y%m%d")
+    end = pd.Timestamp(end)
+    days = raw[raw["date"] <= end].groupby(["sample_id", "date"], as_index=False)["dollars"].sum()
+    by = days.groupby("sample_id")["date"]
+    first, last = by.min(), by.max()
+    repeat = days[days["date"] > days["sample_id"].map(first)]
+    return pd.DataFrame(
+        {
+            "x": (by.count() - 1).astype(float),
+            "t_x": (last - first).dt.days / 7,
+            "T": (end - first).dt.days / 7,
+            "m": repeat.groupby("sample_id")["dollars"].mean().reindex(first.index),
+        }
+    )
+
 
 #: the stages in dvc.yaml order (kequn.cli names)
 STAGE_ORDER = ["ingest", "features", "ltv", "churn", "segment", "targets", "report"]

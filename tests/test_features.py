@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import sqlglot
 
-from conftest import TEST_DATA
+from conftest import TEST_DATA, read_cdnow_sample
 from features import customer_features, split_at, sql
 from features.reference import customer_features_pandas
 from kequn.errors import UserError
@@ -20,24 +20,6 @@ from kequn.errors import UserError
 AS_OF = dt.date(1997, 9, 30)
 END = dt.date(1998, 6, 30)
 D = dt.date
-
-
-def read_cdnow_sample() -> pd.DataFrame:
-    """CDNOW_sample.txt as canonical transactions (customer_id = the master id)."""
-    raw = pd.read_csv(
-        TEST_DATA / "CDNOW_sample.txt",
-        sep=r"\s+",
-        header=None,
-        names=["master_id", "sample_id", "date", "cds", "dollars"],
-        dtype={"master_id": str, "date": str},
-    )
-    return pd.DataFrame(
-        {
-            "customer_id": raw["master_id"],
-            "date": pd.to_datetime(raw["date"], format="%Y%m%d").dt.date,
-            "amount": raw["dollars"].astype(float),
-        }
-    )
 
 
 def read_cdnow_master() -> pd.DataFrame:

@@ -8,27 +8,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import TEST_DATA, run_stage
+from conftest import read_cdnow_sample, run_stage
 
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    raw = pd.read_csv(
-        TEST_DATA / "CDNOW_sample.txt",
-        sep=r"\s+",
-        header=None,
-        names=["master_id", "sample_id", "date", "cds", "dollars"],
-        dtype={"master_id": str, "date": str},
-    )
     interim = tmp_path / "data" / "interim"
     interim.mkdir(parents=True)
-    pd.DataFrame(
-        {
-            "customer_id": raw["master_id"],
-            "date": pd.to_datetime(raw["date"], format="%Y%m%d").dt.date,
-            "amount": raw["dollars"].astype(float),
-        }
-    ).to_parquet(interim / "transactions.parquet", index=False)
+    read_cdnow_sample().to_parquet(interim / "transactions.parquet", index=False)
     pd.DataFrame({"customer_id": ["00004"], "region": ["华东"]}).to_parquet(
         interim / "clients.parquet", index=False
     )

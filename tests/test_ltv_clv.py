@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TEST_DATA
+from conftest import cdnow_sample_summary
 from ltv import BetaGeoModel, GammaGammaModel, customer_lifetime_value
 from ltv._base import TransactionModel
 
@@ -107,26 +107,7 @@ def test_days_as_unit_and_per_customer_margin():
 
 @pytest.fixture(scope="module")
 def cdnow() -> pd.DataFrame:
-    raw = pd.read_csv(
-        TEST_DATA / "CDNOW_sample.txt",
-        sep=r"\s+",
-        header=None,
-        names=["master_id", "id", "date", "cds", "value"],
-    )
-    raw["date"] = pd.to_datetime(raw["date"].astype(str), format="%Y%m%d")
-    end = pd.Timestamp("1997-09-30")
-    days = raw[raw["date"] <= end].groupby(["id", "date"], as_index=False)["value"].sum()
-    by = days.groupby("id")["date"]
-    first = by.min()
-    repeat = days[days["date"] > days["id"].map(first)]
-    return pd.DataFrame(
-        {
-            "x": (by.count() - 1).astype(float),
-            "t_x": (by.max() - first).dt.days / 7,
-            "T": (end - first).dt.days / 7,
-            "m": repeat.groupby("id")["value"].mean().reindex(first.index).fillna(0.0),
-        }
-    )
+    return cdnow_sample_summary().assign(m=lambda t: t["m"].fillna(0.0))
 
 
 def _score(frame: pd.DataFrame, fit_on: pd.DataFrame) -> pd.DataFrame:

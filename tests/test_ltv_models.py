@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TEST_DATA
+from conftest import cdnow_sample_summary
 from ltv import (
     BetaGeoModel,
     GammaGammaModel,
@@ -17,31 +17,11 @@ from ltv import (
     load_model,
 )
 
-END = pd.Timestamp("1997-09-30")
-
 
 @pytest.fixture(scope="module")
 def cdnow() -> pd.DataFrame:
     """x, t_x, T (weeks) and mean repeat spend per customer, as of 1997-09-30 (README)."""
-    raw = pd.read_csv(
-        TEST_DATA / "CDNOW_sample.txt",
-        sep=r"\s+",
-        header=None,
-        names=["master_id", "id", "date", "cds", "value"],
-    )
-    raw["date"] = pd.to_datetime(raw["date"].astype(str), format="%Y%m%d")
-    days = raw[raw["date"] <= END].groupby(["id", "date"], as_index=False)["value"].sum()
-    by = days.groupby("id")["date"]
-    first, last = by.min(), by.max()
-    repeat = days[days["date"] > days["id"].map(first)]
-    return pd.DataFrame(
-        {
-            "x": (by.count() - 1).astype(float),
-            "t_x": (last - first).dt.days / 7,
-            "T": (END - first).dt.days / 7,
-            "m": repeat.groupby("id")["value"].mean().reindex(first.index),
-        }
-    )
+    return cdnow_sample_summary()
 
 
 def _model(cls, params: dict, cov=None):
