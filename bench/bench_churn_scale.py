@@ -14,7 +14,7 @@ Not a test. Builds, in a temporary directory, what the churn stage reads:
    their base customer's rows under the new id). The stage reads nothing else of it; with
    a real extract of everyone the extra cost is one DuckDB scan that skips the other rows.
 
-Then runs ``python -m kequn churn`` in a child process under ``/usr/bin/time -v`` twice:
+Then runs ``python -m kequn churn`` in a child process (``measure.run_measured``) twice:
 ``scale.chunk_customers = --chunk`` and one chunk (= every customer), with
 ``scale.fit_customers = --fit``; reports wall time and peak RSS of each, checks the two
 churn.parquet / churn.json are equal, and writes a Markdown table (``--out``).
@@ -28,10 +28,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import platform
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,7 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
-from measure import cpu_model
+from measure import machine, run_measured
 
 REPO = Path(__file__).resolve().parents[1]
 AS_OF = dt.date(2025, 12, 31)
@@ -125,24 +122,13 @@ def run_stage(workdir: Path, chunk: int, fit: int, seed: int) -> dict:
     params.update(as_of=AS_OF.isoformat(), seed=seed)
     params["scale"] = {"chunk_customers": chunk, "fit_customers": fit}
     (workdir / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True))
-    timing = workdir / "time.txt"
-    load_before = os.getloadavg()
-    start = time.perf_counter()
-    done = subprocess.run(
-        ["/usr/bin/time", "-v", "-o", str(timing), sys.executable, "-m", "kequn", "churn"],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
+    run = run_measured(
+        [sys.executable, "-m", "kequn", "churn"], cwd=workdir, capture=True, merge_stderr=True
     )
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"churn stage failed:\n{done.stderr[-3000:]}")
-    report = timing.read_text()
-    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", report).group(1))
-    user = float(re.search(r"User time \(seconds\): ([\d.]+)", report).group(1))
-    system = float(re.search(r"System time \(seconds\): ([\d.]+)", report).group(1))
+    if run.returncode != 0:
+        raise SystemExit(f"churn stage failed:\n{run.output[-3000:]}")
     phases = {
-        name: float(re.search(pattern + r".* done in ([\d.]+) s", done.stderr).group(1))
+        name: float(re.search(pattern + r".* done in ([\d.]+) s", run.output).group(1))
         for name, pattern in (
             ("read", r"reading the fit sample"),
             ("fit", r"churn fit on"),
@@ -151,11 +137,11 @@ def run_stage(workdir: Path, chunk: int, fit: int, seed: int) -> dict:
     }
     return {
         "chunk": chunk,
-        "wall": wall,
-        "cpu": user + system,
-        "rss_mb": rss_kb / 1024,
-        "load_before": load_before,
-        "load_after": os.getloadavg(),
+        "wall": run.wall_s,
+        "cpu": run.cpu_s,
+        "rss_mb": run.peak_rss_gb * 1e9 / 2**20,
+        "load_before": run.load_before,
+        "load_after": run.load_after,
         "phases": phases,
     }
 
@@ -212,13 +198,13 @@ def main() -> None:
         f"fit on a seeded sample of `scale.fit_customers` = {args.fit:,} "
         f"({fit_customers} drawn; their {tx_rows:,} transactions are the whole",
         "transactions.parquet: the stage reads no other rows). One `python -m kequn churn` "
-        "per row, in a child process under `/usr/bin/time -v`.",
+        "per row, in a child process (bench/measure.py: CPU from wait4, peak RSS of the "
+        "process tree).",
         "",
-        f"Machine: {os.cpu_count()} cores ({cpu_model()}), Python {platform.python_version()}; "
-        "shared with other engineers, so the load average is given per run.",
+        f"Machine: {machine()}; shared with other engineers, so the load average is given per run.",
         "",
         "| chunk_customers | wall (s) | CPU (s) | peak RSS (MB) | read fit sample (s) | fit (s) "
-        "| score (s) | load avg before | load avg after |",
+        "| score (s) | load avg (1 min) before | load avg (1 min) after |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for r in runs:
@@ -226,8 +212,7 @@ def main() -> None:
         lines.append(
             f"| {r['chunk']:,} | {r['wall']:.0f} | {r['cpu']:.0f} | {r['rss_mb']:,.0f} "
             f"| {ph['read']:.0f} | {ph['fit']:.0f} | {ph['score']:.0f} "
-            f"| {' / '.join(f'{x:.2f}' for x in r['load_before'])} "
-            f"| {' / '.join(f'{x:.2f}' for x in r['load_after'])} |"
+            f"| {r['load_before']:.2f} | {r['load_after']:.2f} |"
         )
     lines += [
         "",

@@ -12,7 +12,7 @@ Not a test. For each N it builds, in a scratch directory, what the ltv stage rea
   customer_id and date as ingest writes it.
 - ``data/processed/customers.parquet``: the features stage's own ``customer_features`` on it.
 
-Then it runs ``python -m kequn ltv`` in a child process under ``/usr/bin/time -v`` with
+Then it runs ``python -m kequn ltv`` in a child process (``measure.run_measured``) with
 ``scale.fit_customers`` (the backtest / gbm sample) fixed and ``scale.chunk_customers`` =
 250,000 and = N (one chunk), and records wall time and the child's peak RSS:
 
@@ -28,9 +28,7 @@ import datetime as dt
 import os
 import re
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +38,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from features import customer_features
+from measure import run_measured
 
 REPO = Path(__file__).resolve().parents[1]
 START = dt.date(2023, 1, 1)
@@ -105,23 +104,19 @@ def write_params(workdir: Path, chunk: int, fit: int) -> None:
 
 def run_stage(workdir: Path) -> dict:
     """Wall time and peak RSS of ``python -m kequn ltv`` in a child process."""
-    load = os.getloadavg()[0]
-    start = time.perf_counter()
-    done = subprocess.run(
-        ["/usr/bin/time", "-v", sys.executable, "-m", "kequn", "ltv", "--params", "params.yaml"],
+    run = run_measured(
+        [sys.executable, "-m", "kequn", "ltv", "--params", "params.yaml"],
         cwd=workdir,
-        capture_output=True,
-        text=True,
+        capture=True,
+        merge_stderr=True,
     )
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"ltv failed in {workdir}:\n{done.stderr[-3000:]}")
-    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
-    model = re.search(r"scored with (\w+)", done.stderr)
+    if run.returncode != 0:
+        raise SystemExit(f"ltv failed in {workdir}:\n{run.output[-3000:]}")
+    model = re.search(r"scored with (\w+)", run.output)
     return {
-        "wall_s": wall,
-        "peak_rss_mb": rss_kb / 1024,
-        "load_before": load,
+        "wall_s": run.wall_s,
+        "peak_rss_mb": run.peak_rss_gb * 1e9 / 2**20,
+        "load_before": run.load_before,
         "model": model.group(1) if model else "?",
     }
 

@@ -5,7 +5,7 @@ Not a test. Writes, in a temporary folder, ``customers.parquet``, ``ltv.parquet`
 (:func:`segmentation.synthetic.synthetic_customers`: four behavioural groups), a previous
 run's ``data/history/<date>/segments.parquet`` (the migration baseline) and a one-row
 ``transactions.parquet`` (the stage reads only its last date there). Then runs the stage as a
-subprocess under ``/usr/bin/time -v`` for each ``--chunks`` value (``scale.chunk_customers``),
+subprocess (``measure.run_measured``) for each ``--chunks`` value (``scale.chunk_customers``),
 with the ``segmentation`` section of params.yaml and ``scale.fit_customers`` from
 ``--fit``, and reports wall time, CPU time and peak RSS with the load average.
 
@@ -19,10 +19,7 @@ within 60 s on 2 cores.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +29,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from measure import machine, run_measured
 from segmentation.synthetic import synthetic_customers
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,27 +67,17 @@ def run_stage(workdir: Path, params: dict) -> dict:
     (workdir / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True))
     for stale in ["models/clusters.json", "data/history/2025-12-31/segments.parquet"]:
         (workdir / stale).unlink(missing_ok=True)
-    load = os.getloadavg()[0]
-    done = subprocess.run(
-        ["/usr/bin/time", "-v", sys.executable, "-m", "kequn", "segment"],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
+    run = run_measured(
+        [sys.executable, "-m", "kequn", "segment"], cwd=workdir, capture=True, merge_stderr=True
     )
-    if done.returncode != 0:
-        raise SystemExit(done.stderr[-3000:])
-
-    def field(name: str) -> float:
-        return float(re.search(rf"{name}: ([\d.:]+)", done.stderr).group(1).split(":")[-1])
-
-    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", done.stderr)
-    parts = [float(p) for p in wall.group(1).split(":")]
+    if run.returncode != 0:
+        raise SystemExit(run.output[-3000:])
     return {
-        "wall": sum(p * 60**i for i, p in enumerate(reversed(parts))),
-        "cpu": field("User time \\(seconds\\)") + field("System time \\(seconds\\)"),
-        "rss_mb": field("Maximum resident set size \\(kbytes\\)") / 1024,
-        "load": load,
-        "fit_log": re.search(r"clusters fitted on (\d+) customers", done.stderr).group(1),
+        "wall": run.wall_s,
+        "cpu": run.cpu_s,
+        "rss_mb": run.peak_rss_gb * 1e9 / 2**20,
+        "load": run.load_before,
+        "fit_log": re.search(r"clusters fitted on (\d+) customers", run.output).group(1),
     }
 
 
@@ -108,8 +96,7 @@ def main() -> None:
         write_inputs(workdir, args.customers)
         build = time.perf_counter() - start
         print(
-            f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-            f"{args.customers:,} customers; inputs written in {build:.1f} s"
+            f"machine: {machine()}; {args.customers:,} customers; inputs written in {build:.1f} s"
         )
         print()
         print(
