@@ -8,8 +8,9 @@ customer). Then, in one invocation, runs each case in a child process:
 - ``a``: the ingest stage (CSV + client master -> transactions.parquet, clients.parquet)
   followed by the features stage entry point (-> customers.parquet), as ``dvc repro`` runs
   them;
-- ``b``: :func:`features.customer_features` on the Parquet written by ``a`` (DuckDB reads
-  the file), client master joined, customers.parquet written;
+- ``b``: :func:`features.duckdb_engine.write_customer_features` (what the stage runs) on
+  the Parquet written by ``a``: DuckDB reads the files, joins the client master and writes
+  customers.parquet;
 - ``c``: the same from pandas: ``pd.read_parquet`` (the five columns the features use,
   as DuckDB reads only those) + :func:`features.reference.customer_features_pandas`,
   client master joined, customers.parquet written.
@@ -114,8 +115,6 @@ def run_case(case: str, workdir: Path) -> dict:
     def now() -> tuple[float, float]:
         return time.perf_counter(), time.process_time()
 
-    from kequn.io import write_parquet
-
     if case == "a":
         from features import stage as features_stage
         from ingest import stage as ingest_stage
@@ -129,17 +128,17 @@ def run_case(case: str, workdir: Path) -> dict:
         rows = json.loads(Path("reports/metrics/ingest.json").read_text("utf-8"))["rows_accepted"]
         timings["rows"] = rows
     elif case == "b":
-        from features import customer_features
+        from features.duckdb_engine import write_customer_features
 
         t = now()
-        customers = customer_features(
+        write_customer_features(
+            "data/processed/customers.parquet",
             interim / "transactions.parquet",
             AS_OF,
             unit_days=7,
             trend_window_days=90,
             clients=interim / "clients.parquet",
         )
-        write_parquet("data/processed/customers.parquet", customers)
         phase("features", t)
     else:
         import pandas as pd
@@ -155,6 +154,8 @@ def run_case(case: str, workdir: Path) -> dict:
         customers = customer_features_pandas(
             transactions, AS_OF, unit_days=7, trend_window_days=90, clients=clients
         )
+        from kequn.io import write_parquet
+
         write_parquet("data/processed/customers.parquet", customers)
         phase("features", t)
     import pyarrow.parquet as pq

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -89,3 +91,23 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if done.returncode != 0:
             pytest.fail(f"stage {stage} failed on the sample:\n{done.stderr[-4000:]}")
     return workdir
+
+
+def many_categories_frame(n_products: int = 70, n_channels: int = 64) -> pd.DataFrame:
+    """Random transactions over more categories than one 62-bit mask holds, with names
+    that need quoting in SQL (quotes, a double quote, spaces)."""
+    rng = np.random.default_rng(11)
+    n = 4000
+    products = [f"p{i:02d}" for i in range(n_products - 2)] + ["it's", 'say "hi"']
+    channels = [f"渠道 {i}" for i in range(n_channels)]
+    return pd.DataFrame(
+        {
+            "customer_id": rng.choice([f"c{i:03d}" for i in range(150)], n),
+            "date": [
+                dt.date(2024, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 365, n)
+            ],
+            "amount": rng.choice([0.0, 1.5, 10.0, 99.99, -5.0], n),
+            "product": rng.choice([*products, "", None], n),
+            "channel": rng.choice(channels, n),
+        }
+    )

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 import sqlglot
 
-from conftest import TEST_DATA, read_cdnow_sample
+from conftest import TEST_DATA, many_categories_frame, read_cdnow_sample
 from features import customer_features, split_at, sql
+from features.duckdb_engine import write_customer_features
 from features.reference import customer_features_pandas
 from kequn.errors import UserError
 
@@ -303,10 +304,15 @@ def test_every_query_transpiles_to_spark():
             query, read="duckdb", write="spark", error_level=sqlglot.ErrorLevel.RAISE
         )
         assert len(spark) == 1, name
-        # the Spark text parses back as Spark SQL and reads the same source
+        # the Spark text parses back as Spark SQL and reads the same relations
         tree = sqlglot.parse_one(spark[0], read="spark")
-        tables = {table.name for table in tree.find_all(sqlglot.exp.Table)}
-        assert sql.SOURCE in tables, name
+        named = {cte.alias for cte in tree.find_all(sqlglot.exp.CTE)}
+        tables = {table.name for table in tree.find_all(sqlglot.exp.Table)} - named
+        expected = {
+            "duplicate_clients": {sql.CLIENTS},
+            "customers_categories_clients": {sql.SOURCE, sql.CLIENTS},
+        }.get(name, {sql.SOURCE})
+        assert tables == expected, name
         assert "read_parquet" not in spark[0].lower(), name
 
 
@@ -397,3 +403,35 @@ def test_client_master_extra_columns_keep_left_join_semantics():
     assert g.loc["c", "vip"] == "y" and g.loc["a", "vip"] is None
     assert g.loc["a", "close_date"] is None and g.loc["c", "close_date"] is None
     assert g.loc["b", "client_type"] is None and math.isnan(g.loc["b", "asset_balance"])
+
+
+def test_more_categories_than_one_mask_holds_match_the_reference():
+    tx = many_categories_frame()
+    as_of = D(2024, 12, 31)
+    got = customer_features(tx, as_of, trend_window_days=60)
+    want = customer_features_pandas(tx, as_of, trend_window_days=60)
+    pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-9, atol=1e-9)
+    assert got["n_products"].max() > 10 and (got["recent_n_products"] > 0).any()
+    assert "share_product_it's" in got.columns and 'share_product_say "hi"' in got.columns
+    # categories past the first 62 (the second mask) are counted and can be the main channel
+    late = sorted(tx["channel"].unique())[62:]
+    assert got["main_channel"].isin(late).any()
+
+
+def test_write_customer_features_writes_the_frame_atomically(cdnow, tmp_path):
+    target = tmp_path / "out" / "customers.parquet"
+    clients = pd.DataFrame({"customer_id": ["00004", "00018"], "region": ["华东", "华北"]})
+    written = write_customer_features(target, cdnow, AS_OF, unit_days=7, clients=clients)
+    frame = customer_features(cdnow, AS_OF, unit_days=7, clients=clients)
+    pd.testing.assert_frame_equal(pd.read_parquet(target), frame)
+    assert written == {
+        "customers": len(frame),
+        "repeat_customers": int((frame["frequency"] > 0).sum()),
+    }
+    before = target.read_bytes()
+    write_customer_features(target, cdnow, AS_OF, unit_days=7, clients=clients)
+    assert target.read_bytes() == before  # a rerun writes the same bytes
+    with pytest.raises(UserError, match="more than once"):
+        write_customer_features(target, cdnow, AS_OF, clients=pd.concat([clients, clients]))
+    assert target.read_bytes() == before  # the previous output is untouched
+    assert sorted(p.name for p in target.parent.iterdir()) == ["customers.parquet"]

@@ -23,7 +23,7 @@ import pytest
 import sqlglot
 import yaml
 
-from conftest import REPO_ROOT, TEST_DATA, run_stage
+from conftest import REPO_ROOT, TEST_DATA, many_categories_frame, run_stage
 from features import customer_features, split_at
 from features import spark_engine as features_spark
 from ingest import sql as ingest_sql
@@ -327,6 +327,18 @@ def test_sample_features_same_as_duckdb(spark, sample_run):
     )
     assert any(c.startswith("share_product_") for c in theirs.columns)
     assert set(theirs["main_channel"]) <= {"柜面", "手机银行", "网上银行", ""}
+    _assert_same_features(duck, theirs)
+
+
+def test_many_categories_and_quoted_names_same_as_duckdb(spark):
+    tx = many_categories_frame()
+    clients = pd.DataFrame({"customer_id": ["c001", "c002"], "vip": ["y", None]})
+    as_of = dt.date(2024, 12, 31)
+    duck = customer_features(tx, as_of, trend_window_days=60, clients=clients)
+    theirs = features_spark.customer_features(
+        tx, as_of, trend_window_days=60, clients=clients, spark=spark
+    )
+    assert duck["n_products"].max() > 10
     _assert_same_features(duck, theirs)
 
 

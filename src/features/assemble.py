@@ -1,8 +1,10 @@
-"""From the aggregated tables to the final customer table: pivots, main channel, join.
+"""The pandas reference's last step: from its per-customer and long-form category tables
+to the final customer table (pivots, main channel, client join).
 
-Both engines (DuckDB SQL, and the pandas reference) produce the same three intermediate
-tables -- one row per customer with the numeric features, and long-form per-customer
-product and channel tables -- and this module turns them into ``customers.parquet``:
+The SQL engines compute the same table in SQL (:func:`features.sql.customer_table_query`);
+this independent implementation is what the tests and the benchmark compare them with.
+From one row per customer with the numeric features, and long-form per-customer product
+and channel tables:
 
 - ``share_<kind>_<category> = value(customer, category) / total_value(customer)``, one
   column per category in the data, sorted by name; 0 when ``total_value`` is 0;
@@ -20,8 +22,6 @@ pandas merge or sort on the string ids.
 """
 
 from __future__ import annotations
-
-import datetime as dt
 
 import numpy as np
 import pandas as pd
@@ -74,33 +74,6 @@ CLIENT_COLUMNS: dict[str, str] = {
     "asset_balance": "float",
     "close_date": "date",
 }
-
-HOLDOUT_COLUMNS: dict[str, str] = {
-    "customer_id": "object",
-    "holdout_transactions": "int64",
-    "holdout_value": "float64",
-}
-
-
-def split_kinds(
-    long: pa.Table | pd.DataFrame | None, kinds: tuple[str, ...]
-) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """The ``product`` and ``channel`` long tables from the combined table of
-    :func:`features.sql.categories_query` (``None`` for a kind not in ``kinds``).
-
-    Split in Arrow; strings stay Arrow-backed (``pd.ArrowDtype``), not Python objects."""
-    out: dict[str, pd.DataFrame | None] = {"product": None, "channel": None}
-    if isinstance(long, pd.DataFrame):
-        long = pa.Table.from_pandas(long, preserve_index=False)
-    for kind in kinds:
-        part = long.filter(pc.equal(long["kind"], kind))
-        out[kind] = part.to_pandas(types_mapper=arrow_strings)
-    return out["product"], out["channel"]
-
-
-def arrow_strings(kind: pa.DataType) -> pd.ArrowDtype | None:
-    """``types_mapper`` for ``to_pandas``: Arrow strings stay Arrow-backed."""
-    return pd.ArrowDtype(kind) if pa.types.is_string(kind) else None
 
 
 def empty_categories() -> pd.DataFrame:
@@ -318,22 +291,3 @@ def assemble(
     if clients is not None:
         columns.update(join_clients(clients, ids, set(columns)))
     return pd.DataFrame(columns)
-
-
-def assemble_holdout(calibration: pd.DataFrame, holdout: pd.DataFrame) -> pd.DataFrame:
-    """One holdout row per calibration customer; zeros for customers without holdout rows."""
-    holdout = _with_dtypes(holdout, HOLDOUT_COLUMNS).set_index("customer_id")
-    index = pd.Index(calibration["customer_id"], name="customer_id")
-    out = holdout.reindex(index)
-    out["holdout_transactions"] = out["holdout_transactions"].fillna(0).astype(np.int64)
-    out["holdout_value"] = out["holdout_value"].fillna(0.0).astype(np.float64)
-    return out.reset_index()
-
-
-def check_dates(as_of: object, name: str) -> dt.date:
-    """``as_of`` / ``cutoff`` / ``end`` must be ``datetime.date`` values."""
-    if isinstance(as_of, dt.datetime):
-        return as_of.date()
-    if isinstance(as_of, dt.date):
-        return as_of
-    raise TypeError(f"{name} must be a datetime.date, got {type(as_of).__name__}")

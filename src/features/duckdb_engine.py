@@ -1,7 +1,9 @@
 """Customer features with DuckDB: the SQL of :mod:`features.sql` over a data frame or Parquet.
 
 A Parquet path is scanned by DuckDB directly (``read_parquet``), so a large extract never
-passes through pandas; only the per-customer results do.
+passes through pandas. The whole customer table -- numeric features, category shares,
+main channels and the client-master join -- is one query, which the stage writes straight
+to Parquet (:func:`write_customer_features`).
 """
 
 from __future__ import annotations
@@ -13,10 +15,23 @@ import duckdb
 import pandas as pd
 
 from features import sql
-from features.assemble import assemble, assemble_holdout, check_dates, split_kinds
+from features.common import (
+    category_names,
+    check_dates,
+    check_holdout,
+    check_params,
+    check_unique_clients,
+    holdout_table,
+)
 from kequn.errors import UserError
+from kequn.io import atomic_path
 
 Transactions = pd.DataFrame | str | Path
+Clients = pd.DataFrame | str | Path | None
+
+
+def _quoted(path: str | Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def connect(transactions: Transactions) -> tuple[duckdb.DuckDBPyConnection, list[str]]:
@@ -35,9 +50,8 @@ def connect(transactions: Transactions) -> tuple[duckdb.DuckDBPyConnection, list
         name = str(path)
         if not path.exists():
             raise UserError(f"{path}: transaction file not found")
-        quoted = str(path).replace("'", "''")
         try:
-            con.execute(f"CREATE VIEW {sql.SOURCE} AS SELECT * FROM read_parquet('{quoted}')")
+            con.execute(f"CREATE VIEW {sql.SOURCE} AS SELECT * FROM read_parquet({_quoted(path)})")
         except duckdb.Error as exc:
             raise UserError(f"{path}: cannot read as Parquet ({exc})") from None
     columns = list(con.sql(f"SELECT * FROM {sql.SOURCE} LIMIT 0").columns)
@@ -59,40 +73,49 @@ def date_range(transactions: Transactions) -> tuple[dt.date | None, dt.date | No
     return first, last, int(n_rows)
 
 
-def _features(
+def register_clients(con: duckdb.DuckDBPyConnection, clients: pd.DataFrame | str | Path) -> list:
+    """Make the client master (a frame or a Parquet path) the relation
+    :data:`features.sql.CLIENTS`, checked to hold one row per ``customer_id`` (compared as
+    text); returns its column names."""
+    name = "clients"
+    if isinstance(clients, pd.DataFrame):
+        if "customer_id" not in clients.columns:
+            raise UserError("clients: missing column 'customer_id'")
+        con.register(sql.CLIENTS, clients.assign(customer_id=clients["customer_id"].astype(str)))
+    else:
+        name = str(clients)
+        try:
+            con.execute(
+                f"CREATE VIEW {sql.CLIENTS} AS SELECT * FROM read_parquet({_quoted(clients)})"
+            )
+        except duckdb.Error as exc:
+            raise UserError(f"{clients}: cannot read as Parquet ({exc})") from None
+    columns = list(con.sql(f"SELECT * FROM {sql.CLIENTS} LIMIT 0").columns)
+    if "customer_id" not in columns:
+        raise UserError(f"{name}: missing column 'customer_id'")
+    check_unique_clients(con.sql(sql.duplicate_clients_query()).fetchall())
+    return columns
+
+
+def customer_table_query(
     con: duckdb.DuckDBPyConnection,
     columns: list[str],
     as_of: dt.date,
     unit_days: float,
     trend_window_days: int,
-    clients: pd.DataFrame | None,
-) -> pd.DataFrame:
-    customers = _frame(
-        con, sql.customer_query(as_of, unit_days=unit_days, trend_window_days=trend_window_days)
-    )
+    clients: Clients,
+) -> str:
+    """:func:`features.sql.customer_table_query` for this source: its product and channel
+    categories looked up, the client master registered."""
     kinds = tuple(column for column in ("product", "channel") if column in columns)
-    long = None
-    if kinds:
-        query = sql.categories_query(kinds, as_of, trend_window_days=trend_window_days)
-        long = con.sql(query).to_arrow_table()
-    products, channels = split_kinds(long, kinds)
-    return assemble(customers, products, channels, clients)
-
-
-def _check_params(unit_days: float, trend_window_days: int) -> None:
-    if not unit_days or unit_days <= 0:
-        raise UserError(f"params.yaml: features.time_unit_days={unit_days!r} must be > 0")
-    if int(trend_window_days) != trend_window_days or trend_window_days <= 0:
-        raise UserError(
-            f"params.yaml: features.trend_window_days={trend_window_days!r} "
-            "must be a positive whole number of days"
-        )
-
-
-def _read_clients(clients: pd.DataFrame | str | Path | None) -> pd.DataFrame | None:
-    if clients is None or isinstance(clients, pd.DataFrame):
-        return clients
-    return pd.read_parquet(clients)
+    rows = con.sql(sql.categories_query(kinds, as_of)).fetchall() if kinds else []
+    return sql.customer_table_query(
+        as_of,
+        unit_days=unit_days,
+        trend_window_days=int(trend_window_days),
+        categories=category_names(rows, kinds),
+        client_columns=None if clients is None else register_clients(con, clients),
+    )
 
 
 def customer_features(
@@ -101,7 +124,7 @@ def customer_features(
     *,
     unit_days: float = 7,
     trend_window_days: int = 90,
-    clients: pd.DataFrame | str | Path | None = None,
+    clients: Clients = None,
 ) -> pd.DataFrame:
     """One row per customer with a transaction on or before ``as_of``, sorted by customer_id.
 
@@ -113,12 +136,35 @@ def customer_features(
     ``docs/outputs.md`` for every column.
     """
     as_of = check_dates(as_of, "as_of")
-    _check_params(unit_days, trend_window_days)
+    check_params(unit_days, trend_window_days)
     con, columns = connect(transactions)
     with con:
-        return _features(
-            con, columns, as_of, unit_days, int(trend_window_days), _read_clients(clients)
-        )
+        query = customer_table_query(con, columns, as_of, unit_days, trend_window_days, clients)
+        return _frame(con, query)
+
+
+def write_customer_features(
+    target: str | Path,
+    transactions: Transactions,
+    as_of: dt.date,
+    *,
+    unit_days: float = 7,
+    trend_window_days: int = 90,
+    clients: Clients = None,
+) -> dict[str, int]:
+    """Write :func:`customer_features` to the Parquet file ``target`` (atomically), straight
+    from DuckDB; returns the number of ``customers`` and of ``repeat_customers`` (x > 0)."""
+    as_of = check_dates(as_of, "as_of")
+    check_params(unit_days, trend_window_days)
+    con, columns = connect(transactions)
+    with con, atomic_path(target) as tmp:
+        query = customer_table_query(con, columns, as_of, unit_days, trend_window_days, clients)
+        con.execute(f"COPY ({query}) TO {_quoted(tmp)} (FORMAT parquet)")
+        ((customers, repeat),) = con.sql(
+            f"SELECT COUNT(*), COUNT(CASE WHEN frequency > 0 THEN 1 END) "
+            f"FROM read_parquet({_quoted(tmp)})"
+        ).fetchall()
+    return {"customers": int(customers), "repeat_customers": int(repeat)}
 
 
 def split_at(
@@ -128,7 +174,7 @@ def split_at(
     *,
     unit_days: float = 7,
     trend_window_days: int = 90,
-    clients: pd.DataFrame | str | Path | None = None,
+    clients: Clients = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Calibration features as of ``cutoff`` and what each customer did in ``(cutoff, end]``.
 
@@ -138,15 +184,11 @@ def split_at(
     transaction days in the holdout) and ``holdout_value`` (sum of amount), zeros when none.
     Customers whose first transaction is after ``cutoff`` are not in either table.
     """
-    cutoff = check_dates(cutoff, "cutoff")
-    end = check_dates(end, "end")
-    if end <= cutoff:
-        raise UserError(f"holdout end {end} must be after the cutoff {cutoff}")
-    _check_params(unit_days, trend_window_days)
+    cutoff, end = check_holdout(cutoff, end)
+    check_params(unit_days, trend_window_days)
     con, columns = connect(transactions)
     with con:
-        calibration = _features(
-            con, columns, cutoff, unit_days, int(trend_window_days), _read_clients(clients)
-        )
+        query = customer_table_query(con, columns, cutoff, unit_days, trend_window_days, clients)
+        calibration = _frame(con, query)
         holdout = _frame(con, sql.holdout_query(cutoff, end))
-    return calibration, assemble_holdout(calibration, holdout)
+    return calibration, holdout_table(calibration, holdout)

@@ -1,8 +1,8 @@
 """A plain, vectorised pandas implementation of :func:`features.customer_features`.
 
-Independent of the SQL (it shares only the final assembly of shares, main channels and
-the client join, :func:`features.assemble.assemble`): a cross-check for the DuckDB
-engine in the tests and the baseline of the benchmark. Needs the data in memory.
+Independent of the SQL (the final shares, main channels and client join are
+:func:`features.assemble.assemble`, NumPy and Arrow): a cross-check for the SQL engines in
+the tests and the baseline of the benchmark. Needs the data in memory.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from features.assemble import assemble, check_dates
+from features.assemble import assemble
+from features.common import check_dates
 
 
 def _windows(dates: pd.Series, as_of: dt.date, trend_window_days: int) -> tuple:

@@ -1,13 +1,10 @@
-"""Customer features on Apache Spark: the SQL of :mod:`features.sql`, translated, then the
-same assembly as the DuckDB engine.
+"""Customer features on Apache Spark: the SQL of :mod:`features.sql`, translated.
 
-The aggregation queries (DuckDB dialect) run on Spark after
-:func:`kequn.spark.to_spark_sql`; their results -- one row per customer, and one per
-customer and product/channel -- are small and come back to the driver as Arrow, where
-:func:`features.assemble.assemble` builds the final table exactly as for DuckDB (shares,
-main channel, client join). Only the source differs: a Parquet path (local or any URI the
-session reads, e.g. ``hdfs://``/``s3a://``) or a pandas frame becomes the temporary view
-``transactions``.
+The same queries as the DuckDB engine (DuckDB dialect) run on Spark after
+:func:`kequn.spark.to_spark_sql`; the customer table -- one row per customer -- comes back
+to the driver. Only the sources differ: a Parquet path (local or any URI the session
+reads, e.g. ``hdfs://``/``s3a://``) or a pandas frame becomes the temporary view
+``transactions`` (and ``clients`` for the client master).
 """
 
 from __future__ import annotations
@@ -18,12 +15,20 @@ from pathlib import Path
 import pandas as pd
 
 from features import sql
-from features.assemble import assemble, assemble_holdout, check_dates, split_kinds
-from features.duckdb_engine import _check_params, _read_clients
+from features.common import (
+    category_names,
+    check_dates,
+    check_holdout,
+    check_params,
+    check_unique_clients,
+    holdout_table,
+)
 from kequn.errors import UserError
+from kequn.io import write_parquet
 from kequn.spark import get_session, to_spark_sql
 
 Transactions = pd.DataFrame | str | Path
+Clients = pd.DataFrame | str | Path | None
 
 
 def _uri(path: str | Path) -> str:
@@ -31,26 +36,43 @@ def _uri(path: str | Path) -> str:
     return text if "://" in text else Path(text).resolve().as_uri()
 
 
-def register(transactions: Transactions, spark) -> list[str]:
-    """Make ``transactions`` the Spark view ``sql.SOURCE``; return its column names."""
-    if isinstance(transactions, pd.DataFrame):
-        name = "transactions"
-        frame = spark.createDataFrame(transactions)
+def _read(source: pd.DataFrame | str | Path, spark, view: str, required: tuple) -> list[str]:
+    """Make ``source`` (a frame or a Parquet path/URI) the Spark view ``view`` (``transactions``
+    or ``clients``); its columns."""
+    if isinstance(source, pd.DataFrame):
+        name = view
+        frame = spark.createDataFrame(source)
     else:
-        name = str(transactions)
+        name = str(source)
         if "://" not in name and not Path(name).exists():
-            raise UserError(f"{name}: transaction file not found")
+            raise UserError(f"{name}: {view.rstrip('s')} file not found")
         try:
-            frame = spark.read.parquet(_uri(transactions))
+            frame = spark.read.parquet(_uri(source))
         except Exception as exc:  # AnalysisException and friends
             raise UserError(
                 f"{name}: cannot read as Parquet ({str(exc).splitlines()[0]})"
             ) from None
-    frame.createOrReplaceTempView(sql.SOURCE)
+    frame.createOrReplaceTempView(view)
     columns = list(frame.columns)
-    missing = [c for c in sql.REQUIRED_COLUMNS if c not in columns]
+    missing = [c for c in required if c not in columns]
     if missing:
         raise UserError(f"{name}: missing column(s) {', '.join(missing)}")
+    return columns
+
+
+def register(transactions: Transactions, spark) -> list[str]:
+    """Make ``transactions`` the Spark view ``sql.SOURCE``; return its column names."""
+    return _read(transactions, spark, sql.SOURCE, sql.REQUIRED_COLUMNS)
+
+
+def register_clients(clients: pd.DataFrame | str | Path, spark) -> list[str]:
+    """Make the client master the Spark view ``sql.CLIENTS`` (checked to hold one row per
+    ``customer_id``); return its column names."""
+    if isinstance(clients, pd.DataFrame) and "customer_id" in clients.columns:
+        clients = clients.assign(customer_id=clients["customer_id"].astype(str))
+    columns = _read(clients, spark, sql.CLIENTS, ("customer_id",))
+    rows = spark.sql(to_spark_sql(sql.duplicate_clients_query())).collect()
+    check_unique_clients([tuple(row) for row in rows])
     return columns
 
 
@@ -68,18 +90,22 @@ def date_range(
     return row["first_date"], row["last_date"], int(row["n_rows"])
 
 
-def _features(spark, columns, as_of, unit_days, trend_window_days, clients) -> pd.DataFrame:
-    customers = _frame(
-        spark, sql.customer_query(as_of, unit_days=unit_days, trend_window_days=trend_window_days)
-    )
+def _customer_table(spark, columns, as_of, unit_days, trend_window_days, clients):
+    """:func:`features.sql.customer_table_query` on Spark, as a pandas frame."""
     kinds = tuple(column for column in ("product", "channel") if column in columns)
-    long = None
+    rows = []
     if kinds:
-        long = _frame(
-            spark, sql.categories_query(kinds, as_of, trend_window_days=trend_window_days)
-        )
-    products, channels = split_kinds(long, kinds)
-    return assemble(customers, products, channels, clients)
+        rows = [
+            tuple(r) for r in spark.sql(to_spark_sql(sql.categories_query(kinds, as_of))).collect()
+        ]
+    query = sql.customer_table_query(
+        as_of,
+        unit_days=unit_days,
+        trend_window_days=int(trend_window_days),
+        categories=category_names(rows, kinds),
+        client_columns=None if clients is None else register_clients(clients, spark),
+    )
+    return _frame(spark, query)
 
 
 def customer_features(
@@ -88,7 +114,7 @@ def customer_features(
     *,
     unit_days: float = 7,
     trend_window_days: int = 90,
-    clients: pd.DataFrame | str | Path | None = None,
+    clients: Clients = None,
     spark=None,
 ) -> pd.DataFrame:
     """:func:`features.customer_features` computed on Spark (same columns, rows and order).
@@ -96,12 +122,37 @@ def customer_features(
     ``spark``: the session to use; default the active one or :func:`kequn.spark.get_session`.
     """
     as_of = check_dates(as_of, "as_of")
-    _check_params(unit_days, trend_window_days)
+    check_params(unit_days, trend_window_days)
     spark = spark or get_session()
     columns = register(transactions, spark)
-    return _features(
-        spark, columns, as_of, unit_days, int(trend_window_days), _read_clients(clients)
+    return _customer_table(spark, columns, as_of, unit_days, trend_window_days, clients)
+
+
+def write_customer_features(
+    target: str | Path,
+    transactions: Transactions,
+    as_of: dt.date,
+    *,
+    unit_days: float = 7,
+    trend_window_days: int = 90,
+    clients: Clients = None,
+    spark=None,
+) -> dict[str, int]:
+    """Write :func:`customer_features` to the Parquet file ``target`` (atomically, from the
+    driver); returns the number of ``customers`` and of ``repeat_customers`` (x > 0)."""
+    customers = customer_features(
+        transactions,
+        as_of,
+        unit_days=unit_days,
+        trend_window_days=trend_window_days,
+        clients=clients,
+        spark=spark,
     )
+    write_parquet(target, customers)
+    return {
+        "customers": len(customers),
+        "repeat_customers": int((customers["frequency"] > 0).sum()),
+    }
 
 
 def split_at(
@@ -111,19 +162,14 @@ def split_at(
     *,
     unit_days: float = 7,
     trend_window_days: int = 90,
-    clients: pd.DataFrame | str | Path | None = None,
+    clients: Clients = None,
     spark=None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`features.split_at` computed on Spark."""
-    cutoff = check_dates(cutoff, "cutoff")
-    end = check_dates(end, "end")
-    if end <= cutoff:
-        raise UserError(f"holdout end {end} must be after the cutoff {cutoff}")
-    _check_params(unit_days, trend_window_days)
+    cutoff, end = check_holdout(cutoff, end)
+    check_params(unit_days, trend_window_days)
     spark = spark or get_session()
     columns = register(transactions, spark)
-    calibration = _features(
-        spark, columns, cutoff, unit_days, int(trend_window_days), _read_clients(clients)
-    )
+    calibration = _customer_table(spark, columns, cutoff, unit_days, trend_window_days, clients)
     holdout = _frame(spark, sql.holdout_query(cutoff, end))
-    return calibration, assemble_holdout(calibration, holdout)
+    return calibration, holdout_table(calibration, holdout)

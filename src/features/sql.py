@@ -58,35 +58,298 @@ def date_range_query() -> str:
 FROM {SOURCE}"""
 
 
-def customer_query(as_of: dt.date, *, unit_days: float, trend_window_days: int) -> str:
-    """One row per customer with a transaction on or before ``as_of``: every numeric feature.
+#: the relation holding the client master, when there is one
+CLIENTS = "clients"
 
-    One sort and one aggregation over the rows (no per-day table): each customer's rows
-    are ordered by date and every row gets ``gap = date - date of the previous row``
-    (NULL on the customer's first row) and ``first_day`` (the running minimum date, i.e.
-    the first date). A row *starts a day* when ``gap`` is NULL or > 0: exactly one row per
-    distinct (customer, date) does, whatever the order of same-day rows, and its ``gap``
-    is the gap between consecutive distinct days (same-day rows have gap 0 and add 0 to
-    the gap sums). So ``n_days`` = rows that start a day and ``frequency = n_days - 1``
-    (BTYD: same-day rows count once, the first purchase is not a repeat);
-    ``repeat_value`` = value on days after ``first_day``. With the window
-    ``W = trend_window_days``, *recent* is ``(as_of - W, as_of]`` and *prior* is
-    ``(as_of - 2W, as_of - W]``; ``recent_n_days`` = rows in the window that start a day.
+#: the client master's standard columns, always in the output when a master is given, with
+#: their SQL type (any other master column is carried as it is, after these)
+CLIENT_COLUMNS: dict[str, str] = {
+    "client_type": "VARCHAR",
+    "industry": "VARCHAR",
+    "region": "VARCHAR",
+    "open_date": "DATE",
+    "asset_balance": "DOUBLE",
+    "close_date": "DATE",
+}
+
+#: the windows a category's value is summed over, per kind: ``None`` all rows, 2 the
+#: recent window, 1 the prior one (every kind also records in which windows each category
+#: has a row)
+VALUE_WINDOWS: dict[str, tuple[int | None, ...]] = {"product": (None,), "channel": (None, 2, 1)}
+
+#: categories per bit mask (a BIGINT, bits 0..61)
+BITS_PER_MASK = 62
+
+#: window names used in column aliases
+_WINDOW_NAMES = {None: "all", 2: "recent", 1: "prior"}
+
+
+def identifier(name: str) -> str:
+    """``name`` as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def string_literal(value: str) -> str:
+    """``value`` as a SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def categories_query(columns: tuple[str, ...], as_of: dt.date) -> str:
+    """Every non-blank value of the category ``columns`` (``product``, ``channel``) in the
+    rows on or before ``as_of``: one row per ``kind`` (the column's name) and ``category``.
+    Only the empty string and NULL are blank."""
+    return "\nUNION ALL\n".join(
+        f"""SELECT DISTINCT '{column}' AS kind, CAST({column} AS VARCHAR) AS category
+FROM {SOURCE}
+WHERE CAST(date AS DATE) <= {date_literal(as_of)}
+  AND {column} IS NOT NULL AND CAST({column} AS VARCHAR) <> ''"""
+        for column in columns
+    )
+
+
+def _bit(index: int) -> tuple[int, int]:
+    """Category ``index``'s mask number and bit value."""
+    return index // BITS_PER_MASK, 1 << (index % BITS_PER_MASK)
+
+
+def _value(kind: str, index: int, window: int | None) -> str:
+    return f"{kind}_{index}_{_WINDOW_NAMES[window]}_value"
+
+
+def _mask(kind: str, block: int, window: int | None) -> str:
+    return f"{kind}_mask_{block}_{_WINDOW_NAMES[window]}"
+
+
+def _category_bits(kind: str, names: list[str]) -> str:
+    """``<kind>_bits_<m>``: the bit of the row's category in mask ``m`` (see :func:`_bit`);
+    NULL when blank or in another mask. Rows compare and combine small integers, not text."""
+    columns = []
+    for block in range(_bit(len(names) - 1)[0] + 1):
+        whens = " ".join(
+            f"WHEN {string_literal(name)} THEN {_bit(i)[1]}"
+            for i, name in enumerate(names)
+            if _bit(i)[0] == block
+        )
+        columns.append(f"CASE CAST({kind} AS VARCHAR) {whens} END AS {kind}_bits_{block}")
+    return ",\n    ".join(columns)
+
+
+def _category_aggregates(categories: dict[str, list[str]]) -> str:
+    """Per customer: each category's value summed over :data:`VALUE_WINDOWS`, and per kind
+    and window a bit mask of the categories with a row there (``BIT_OR`` of the bits)."""
+    lines = []
+    for kind, names in categories.items():
+        for index in range(len(names)):
+            block, bit = _bit(index)
+            for window in VALUE_WINDOWS[kind]:
+                condition = f"{kind}_bits_{block} = {bit}"
+                if window is not None:
+                    condition += f" AND win = {window}"
+                lines.append(
+                    f"SUM(CASE WHEN {condition} THEN amount ELSE 0 END) "
+                    f"AS {_value(kind, index, window)}"
+                )
+        for block in range(_bit(len(names) - 1)[0] + 1):
+            bits = f"{kind}_bits_{block}"
+            for window in (None, 2, 1):
+                masked = bits if window is None else f"CASE WHEN win = {window} THEN {bits} END"
+                lines.append(f"COALESCE(BIT_OR({masked}), 0) AS {_mask(kind, block, window)}")
+    return "".join(f",\n    {line}" for line in lines)
+
+
+def _present(kind: str, index: int, window: int | None) -> str:
+    """Whether category ``index`` of ``kind`` has a row in ``window``."""
+    block, bit = _bit(index)
+    return f"({_mask(kind, block, window)} & {bit}) <> 0"
+
+
+def _count_present(kind: str, names: list[str], window: int | None) -> str:
+    """How many categories of ``kind`` have at least one row (in ``window``)."""
+    if not names:
+        return "CAST(0 AS BIGINT)"
+    blocks = range(_bit(len(names) - 1)[0] + 1)
+    terms = [f"BIT_COUNT({_mask(kind, block, window)})" for block in blocks]
+    return f"CAST({' + '.join(terms)} AS BIGINT)"
+
+
+def _largest(kind: str, names: list[str], window: int | None) -> str:
+    """The largest value among the categories of ``kind`` present (with a row) in
+    ``window``; NULL when none is."""
+    present = [
+        f"CASE WHEN {_present(kind, i, window)} THEN {_value(kind, i, window)} END"
+        for i in range(len(names))
+    ]
+    return present[0] if len(present) == 1 else f"GREATEST({', '.join(present)})"
+
+
+def _first_with(kind: str, names: list[str], window: int | None, largest: str) -> str:
+    """The first name (in ``names`` order) among the categories present in ``window`` whose
+    value equals the column ``largest``; ``''`` when none is present. Values are exact
+    decimal sums, so equal totals tie exactly and the tie goes to the first name."""
+    if not names:
+        return "''"
+    whens = " ".join(
+        f"WHEN {_present(kind, i, window)} "
+        f"AND {_value(kind, i, window)} = {largest} THEN {string_literal(name)}"
+        for i, name in enumerate(names)
+    )
+    return f"CASE {whens} ELSE '' END"
+
+
+def _share_columns(kind: str, names: list[str]) -> list[tuple[str, str]]:
+    return [
+        (
+            f"CASE WHEN total_value_f <> 0 THEN CAST({_value(kind, i, None)} AS DOUBLE)"
+            " / total_value_f ELSE 0.0 END",
+            f"share_{kind}_{name}",
+        )
+        for i, name in enumerate(names)
+    ]
+
+
+def _client_columns(master_columns: list[str], taken: set[str]) -> list[tuple[str, str]]:
+    """The client master's output columns: the standard ones typed (NULL when the master
+    lacks them; unreadable dates and numbers become NULL), then the others as they are,
+    except those named like a column in ``taken``."""
+    out = []
+    for name, kind in CLIENT_COLUMNS.items():
+        if name not in master_columns:
+            out.append((f"CAST(NULL AS {kind})", name))
+        elif kind == "VARCHAR":
+            out.append((f"CAST(m.{identifier(name)} AS VARCHAR)", name))
+        else:
+            out.append((f"TRY_CAST(m.{identifier(name)} AS {kind})", name))
+    taken = taken | {"customer_id", *CLIENT_COLUMNS}
+    return out + [(f"m.{identifier(c)}", c) for c in master_columns if c not in taken]
+
+
+def _select(columns: list[tuple[str, str]]) -> str:
+    """``expression AS name`` for each ``(expression, name)``, one per line."""
+    return ",\n  ".join(
+        expression if expression == name else f"{expression} AS {identifier(name)}"
+        for expression, name in columns
+    )
+
+
+def customer_table_query(
+    as_of: dt.date,
+    *,
+    unit_days: float,
+    trend_window_days: int,
+    categories: dict[str, list[str]] | None = None,
+    client_columns: list[str] | None = None,
+) -> str:
+    """The customer table: one row per customer with a transaction on or before ``as_of``,
+    ordered by ``customer_id``: one sort and one aggregation over the rows, then the
+    client-master join.
+
+    Each customer's rows are ordered by date and every row gets ``gap = date - date of the
+    previous row`` (NULL on the customer's first row) and ``first_day`` (the customer's
+    first date). A row *starts a day* when ``gap`` is NULL or > 0: exactly one row per
+    distinct (customer, date) does, whatever the order of same-day rows, and its ``gap`` is
+    the gap between consecutive distinct days (same-day rows have gap 0 and add 0 to the
+    sums). So ``n_days`` = rows that start a day, ``frequency = n_days - 1`` (BTYD:
+    same-day rows count once, the first purchase is not a repeat), and there are
+    ``n_days - 1`` gaps summing to ``last_date - first_date`` (they telescope); only the sum
+    of squared gaps needs the rows. ``repeat_value`` = value on days after ``first_day``.
+    With the window ``W = trend_window_days``, *recent* is ``(as_of - W, as_of]`` and
+    *prior* is ``(as_of - 2W, as_of - W]``; ``recent_n_days`` = rows in the window that
+    start a day.
+
+    ``categories`` maps ``product`` / ``channel`` to their category names (from
+    :func:`categories_query`, each kind's names sorted). Each row carries its category as
+    one bit (:func:`_category_bits`); the same aggregation sums each category's value
+    (overall, and per window for channels) and ORs the bits per window into masks of the
+    categories with a row there. From them: ``share_<kind>_<name>`` (value / total value,
+    0 when the total is 0), ``n_products`` (categories with a row, the masks' bit count;
+    also per window) and ``main_channel`` (largest value among the channels with a row;
+    also per window). ``client_columns``: the columns of the relation :data:`CLIENTS`,
+    left-joined on ``customer_id`` (``None``: no client master).
     """
+    categories = {kind: list(names) for kind, names in (categories or {}).items() if names}
+    products = categories.get("product", [])
+    channels = categories.get("channel", [])
     recent_start = date_literal(as_of - dt.timedelta(days=trend_window_days))
     prior_start = date_literal(as_of - dt.timedelta(days=2 * trend_window_days))
     as_of_sql = date_literal(as_of)
     unit = float(unit_days)
-    in_recent = f"date > {recent_start}"
-    in_prior = f"date > {prior_start} AND date <= {recent_start}"
     new_day = "(gap IS NULL OR gap > 0)"
-    return f"""WITH {clean_rows(as_of)},
+    windows = {"main": None, "recent_main": 2, "prior_main": 1}
+    maxima = "".join(
+        f",\n    {_largest('channel', channels, window)} AS {name}_largest"
+        for name, window in windows.items()
+        if channels
+    )
+    main = {
+        name: _first_with("channel", channels, window, f"{name}_largest")
+        for name, window in windows.items()
+    }
+    features = [
+        ("customer_id", "customer_id"),
+        ("first_date", "first_date"),
+        ("last_date", "last_date"),
+        ("CAST(n_transactions AS BIGINT)", "n_transactions"),
+        ("CAST(n_days AS BIGINT)", "n_days"),
+        ("CAST(n_days - 1 AS BIGINT)", "frequency"),
+        (f"CAST(DATEDIFF('day', first_date, last_date) AS DOUBLE) / {unit}", "recency"),
+        (f"CAST(DATEDIFF('day', first_date, {as_of_sql}) AS DOUBLE) / {unit}", "T"),
+        ("total_value_f", "total_value"),
+        ("total_value_f / n_days", "mean_value"),
+        (
+            "CASE WHEN n_days > 1 THEN CAST(repeat_value AS DOUBLE) / (n_days - 1) ELSE 0.0 END",
+            "monetary_value",
+        ),
+        ("CASE WHEN n_gaps >= 1 THEN CAST(gap_sum AS DOUBLE) / n_gaps END", "gap_mean_days"),
+        (
+            "CASE WHEN n_gaps >= 2 THEN SQRT(CAST(n_gaps * gap_square_sum - gap_sum * gap_sum"
+            " AS DOUBLE) / (n_gaps * (n_gaps - 1))) END",
+            "gap_std_days",
+        ),
+        (f"CAST(DATEDIFF('day', last_date, {as_of_sql}) AS BIGINT)", "days_since_last"),
+        (f"CAST(DATEDIFF('day', first_date, {as_of_sql}) AS BIGINT)", "tenure_days"),
+        ("recent_value_f", "recent_value"),
+        ("prior_value_f", "prior_value"),
+        ("CAST(recent_n_days AS BIGINT)", "recent_n_days"),
+        ("CAST(prior_n_days AS BIGINT)", "prior_n_days"),
+        (
+            "CASE WHEN ABS(recent_value_f) + ABS(prior_value_f) > 0 THEN (recent_value_f - "
+            "prior_value_f) / (ABS(recent_value_f) + ABS(prior_value_f)) ELSE 0.0 END",
+            "value_trend",
+        ),
+        (_count_present("product", products, None), "n_products"),
+        (_count_present("product", products, 2), "recent_n_products"),
+        (_count_present("product", products, 1), "prior_n_products"),
+        *_share_columns("product", products),
+        *((expression, f"{name}_channel") for name, expression in main.items()),
+        *_share_columns("channel", channels),
+    ]
+    bits = "".join(f",\n    {_category_bits(kind, names)}" for kind, names in categories.items())
+    carried = "".join(
+        f", {kind}_bits_{block}"
+        for kind, names in categories.items()
+        for block in range(_bit(len(names) - 1)[0] + 1)
+    )
+    query = f"""WITH tx AS (
+  SELECT
+    CAST(customer_id AS VARCHAR) AS customer_id,
+    CAST(date AS DATE) AS date,
+    amount{bits}
+  FROM {SOURCE}
+  WHERE CAST(date AS DATE) <= {as_of_sql}
+),
+windowed AS (
+  SELECT
+    customer_id, date, amount{carried},
+    DATEDIFF('day', LAG(date) OVER (PARTITION BY customer_id ORDER BY date), date) AS gap,
+    MIN(date) OVER (PARTITION BY customer_id) AS first_day
+  FROM tx
+),
 ordered AS (
   SELECT
-    customer_id, date, amount,
-    DATEDIFF('day', LAG(date) OVER (PARTITION BY customer_id ORDER BY date), date) AS gap,
-    MIN(date) OVER (PARTITION BY customer_id ORDER BY date) AS first_day
-  FROM tx
+    customer_id, date, gap, first_day{carried},
+    CAST(amount AS {MONEY}) AS amount,
+    CASE WHEN date > {recent_start} THEN 2 WHEN date > {prior_start} THEN 1 ELSE 0 END AS win
+  FROM windowed
 ),
 per_customer AS (
   SELECT
@@ -94,99 +357,62 @@ per_customer AS (
     MIN(date) AS first_date,
     MAX(date) AS last_date,
     COUNT(*) AS n_transactions,
-    SUM(CASE WHEN {new_day} THEN 1 ELSE 0 END) AS n_days,
+    COUNT(CASE WHEN {new_day} THEN 1 END) AS n_days,
     SUM(amount) AS total_value,
     SUM(CASE WHEN date > first_day THEN amount ELSE 0 END) AS repeat_value,
-    SUM(CASE WHEN gap > 0 THEN 1 ELSE 0 END) AS n_gaps,
-    SUM(gap) AS gap_sum,
     SUM(gap * gap) AS gap_square_sum,
-    SUM(CASE WHEN {in_recent} THEN amount ELSE 0 END) AS recent_value,
-    SUM(CASE WHEN {in_recent} AND {new_day} THEN 1 ELSE 0 END) AS recent_n_days,
-    SUM(CASE WHEN {in_prior} THEN amount ELSE 0 END) AS prior_value,
-    SUM(CASE WHEN {in_prior} AND {new_day} THEN 1 ELSE 0 END) AS prior_n_days
+    SUM(CASE WHEN win = 2 THEN amount ELSE 0 END) AS recent_value,
+    COUNT(CASE WHEN win = 2 AND {new_day} THEN 1 END) AS recent_n_days,
+    SUM(CASE WHEN win = 1 THEN amount ELSE 0 END) AS prior_value,
+    COUNT(CASE WHEN win = 1 AND {new_day} THEN 1 END) AS prior_n_days\
+{_category_aggregates(categories)}
   FROM ordered
   GROUP BY customer_id
 ),
 measures AS (
   SELECT
     *,
+    CAST(total_value AS DOUBLE) AS total_value_f,
     CAST(recent_value AS DOUBLE) AS recent_value_f,
-    CAST(prior_value AS DOUBLE) AS prior_value_f
+    CAST(prior_value AS DOUBLE) AS prior_value_f,
+    n_days - 1 AS n_gaps,
+    DATEDIFF('day', first_date, last_date) AS gap_sum{maxima}
   FROM per_customer
-)
+),
+features AS (
+  SELECT
+  {_select(features)}
+  FROM measures
+)"""
+    if client_columns is None:
+        return query + "\nSELECT * FROM features\nORDER BY customer_id"
+    joined = _select(_client_columns(client_columns, {name for _, name in features}))
+    return (
+        query
+        + f"""
 SELECT
+  features.*,
+  {joined}
+FROM features
+LEFT JOIN {CLIENTS} AS m ON CAST(m.customer_id AS VARCHAR) = features.customer_id
+ORDER BY features.customer_id"""
+    )
+
+
+def duplicate_clients_query() -> str:
+    """Client ids with more than one master row: the id, and the number of extra rows
+    over all such ids (``extra_rows``), first id in sort order."""
+    return f"""SELECT
   customer_id,
-  first_date,
-  last_date,
-  CAST(n_transactions AS BIGINT) AS n_transactions,
-  CAST(n_days AS BIGINT) AS n_days,
-  CAST(n_days - 1 AS BIGINT) AS frequency,
-  CAST(DATEDIFF('day', first_date, last_date) AS DOUBLE) / {unit} AS recency,
-  CAST(DATEDIFF('day', first_date, {as_of_sql}) AS DOUBLE) / {unit} AS T,
-  CAST(total_value AS DOUBLE) AS total_value,
-  CAST(total_value AS DOUBLE) / n_days AS mean_value,
-  CASE WHEN n_days > 1 THEN CAST(repeat_value AS DOUBLE) / (n_days - 1) ELSE 0.0 END
-    AS monetary_value,
-  CASE WHEN n_gaps >= 1 THEN CAST(gap_sum AS DOUBLE) / n_gaps END AS gap_mean_days,
-  CASE WHEN n_gaps >= 2 THEN
-    SQRT(CAST(n_gaps * gap_square_sum - gap_sum * gap_sum AS DOUBLE) / (n_gaps * (n_gaps - 1)))
-  END AS gap_std_days,
-  CAST(DATEDIFF('day', last_date, {as_of_sql}) AS BIGINT) AS days_since_last,
-  CAST(DATEDIFF('day', first_date, {as_of_sql}) AS BIGINT) AS tenure_days,
-  recent_value_f AS recent_value,
-  prior_value_f AS prior_value,
-  CAST(recent_n_days AS BIGINT) AS recent_n_days,
-  CAST(prior_n_days AS BIGINT) AS prior_n_days,
-  CASE WHEN ABS(recent_value_f) + ABS(prior_value_f) > 0
-    THEN (recent_value_f - prior_value_f) / (ABS(recent_value_f) + ABS(prior_value_f))
-    ELSE 0.0
-  END AS value_trend
-FROM measures
-ORDER BY customer_id"""
-
-
-def categories_query(columns: tuple[str, ...], as_of: dt.date, *, trend_window_days: int) -> str:
-    """Long form, one row per customer, kind and category, for the category ``columns``
-    (``product`` and/or ``channel``), in one pass over the rows (``GROUPING SETS``).
-
-    ``kind`` is the column's name and ``category`` its value; per (customer, kind,
-    category): the value overall and in the recent/prior windows, and the rows in each
-    window (a category is *present* in a window when it has at least one row there).
-    Blank categories are ignored. Rows come in no particular order.
-    """
-    recent_start = date_literal(as_of - dt.timedelta(days=trend_window_days))
-    prior_start = date_literal(as_of - dt.timedelta(days=2 * trend_window_days))
-    sets = ", ".join(f"(customer_id, {column})" for column in columns)
-    grouping = "".join(f",\n    GROUPING({column}) AS grouped_out_{column}" for column in columns)
-    kind = " ".join(f"WHEN grouped_out_{c} = 0 THEN '{c}'" for c in columns)
-    category = " ".join(f"WHEN grouped_out_{c} = 0 THEN {c}" for c in columns)
-    return f"""WITH {clean_rows(as_of, categories=columns)},
-windowed AS (
-  SELECT
-    *,
-    CASE WHEN date > {recent_start} THEN 2 WHEN date > {prior_start} THEN 1 ELSE 0 END AS win
-  FROM tx
-),
-grouped AS (
-  SELECT
-    customer_id, {", ".join(columns)},
-    CAST(SUM(amount) AS DOUBLE) AS value,
-    CAST(SUM(CASE WHEN win = 2 THEN amount ELSE 0 END) AS DOUBLE) AS recent_value,
-    CAST(SUM(CASE WHEN win = 2 THEN 1 ELSE 0 END) AS BIGINT) AS recent_rows,
-    CAST(SUM(CASE WHEN win = 1 THEN amount ELSE 0 END) AS DOUBLE) AS prior_value,
-    CAST(SUM(CASE WHEN win = 1 THEN 1 ELSE 0 END) AS BIGINT) AS prior_rows{grouping}
-  FROM windowed
-  GROUP BY GROUPING SETS ({sets})
-),
-labelled AS (
-  SELECT
-    customer_id,
-    CASE {kind} END AS kind,
-    CASE {category} END AS category,
-    value, recent_value, recent_rows, prior_value, prior_rows
-  FROM grouped
-)
-SELECT * FROM labelled WHERE category IS NOT NULL AND category <> ''"""
+  SUM(n - 1) OVER () AS extra_rows
+FROM (
+  SELECT CAST(customer_id AS VARCHAR) AS customer_id, COUNT(*) AS n
+  FROM {CLIENTS}
+  GROUP BY CAST(customer_id AS VARCHAR)
+  HAVING COUNT(*) > 1
+) AS duplicated
+ORDER BY customer_id
+LIMIT 1"""
 
 
 def holdout_query(cutoff: dt.date, end: dt.date) -> str:
@@ -203,14 +429,26 @@ ORDER BY customer_id"""
 
 def all_queries(as_of: dt.date, *, unit_days: float = 7, trend_window_days: int = 90) -> dict:
     """Every query for one ``as_of`` (for transpiling and inspection), by name."""
+    categories = {"product": ["存款", "贷款"], "channel": ["app", "it's"]}
     return {
         "date_range": date_range_query(),
-        "customers": customer_query(
+        "categories": categories_query(("product", "channel"), as_of),
+        "customers": customer_table_query(
             as_of, unit_days=unit_days, trend_window_days=trend_window_days
         ),
-        "categories": categories_query(
-            ("product", "channel"), as_of, trend_window_days=trend_window_days
+        "customers_categories_clients": customer_table_query(
+            as_of,
+            unit_days=unit_days,
+            trend_window_days=trend_window_days,
+            categories=categories,
+            client_columns=["customer_id", "region", "open_date", "vip"],
         ),
-        "product": categories_query(("product",), as_of, trend_window_days=trend_window_days),
+        "one_channel": customer_table_query(
+            as_of,
+            unit_days=unit_days,
+            trend_window_days=trend_window_days,
+            categories={"channel": ["app"]},
+        ),
+        "duplicate_clients": duplicate_clients_query(),
         "holdout": holdout_query(as_of, as_of + dt.timedelta(days=365)),
     }

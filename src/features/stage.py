@@ -6,11 +6,8 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from kequn.config import resolve_as_of, section
 from kequn.errors import UserError
-from kequn.io import write_parquet
 from kequn.log import get_logger, timed
 
 TRANSACTIONS = Path("data/interim/transactions.parquet")
@@ -52,16 +49,18 @@ def run(params: dict[str, Any]) -> None:
         raise UserError(f"params.yaml: as_of={as_of} is before the first transaction date {first}")
     log.info("%d transactions from %s to %s; as_of %s", n_rows, first, last, as_of)
 
-    clients = pd.read_parquet(CLIENTS)
     with timed(log, f"customer features as of {as_of} ({engine.__name__})"):
-        customers = engine.customer_features(
+        written = engine.write_customer_features(
+            CUSTOMERS,
             TRANSACTIONS,
             as_of,
             unit_days=unit_days,
             trend_window_days=trend_window_days,
-            clients=clients,
+            clients=CLIENTS,
         )
-    repeat = int((customers["frequency"] > 0).sum())
-    log.info("%d customers, %d with repeat transactions", len(customers), repeat)
-    write_parquet(CUSTOMERS, customers)
-    log.info("wrote %s", CUSTOMERS)
+    log.info(
+        "wrote %s: %d customers, %d with repeat transactions",
+        CUSTOMERS,
+        written["customers"],
+        written["repeat_customers"],
+    )
