@@ -131,7 +131,7 @@ def run_case(case: str, workdir: Path) -> dict:
         from features.duckdb_engine import write_customer_features
 
         t = now()
-        write_customer_features(
+        written = write_customer_features(
             "data/processed/customers.parquet",
             interim / "transactions.parquet",
             AS_OF,
@@ -140,6 +140,8 @@ def run_case(case: str, workdir: Path) -> dict:
             clients=interim / "clients.parquet",
         )
         phase("features", t)
+        timings["customers"] = written["customers"]
+        return timings
     else:
         import pandas as pd
 

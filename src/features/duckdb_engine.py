@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 import duckdb
-import pandas as pd
 
 from features import sql
 from features.common import (
@@ -22,12 +22,16 @@ from features.common import (
     check_params,
     check_unique_clients,
     holdout_table,
+    is_frame,
 )
 from kequn.errors import UserError
 from kequn.io import atomic_path
 
-Transactions = pd.DataFrame | str | Path
-Clients = pd.DataFrame | str | Path | None
+if TYPE_CHECKING:
+    import pandas as pd
+
+Transactions: TypeAlias = "pd.DataFrame | str | Path"
+Clients: TypeAlias = "pd.DataFrame | str | Path | None"
 
 
 def _quoted(path: str | Path) -> str:
@@ -42,7 +46,7 @@ def connect(transactions: Transactions) -> tuple[duckdb.DuckDBPyConnection, list
     """
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
-    if isinstance(transactions, pd.DataFrame):
+    if is_frame(transactions):
         name = "transactions"
         con.register(sql.SOURCE, transactions)
     else:
@@ -73,12 +77,12 @@ def date_range(transactions: Transactions) -> tuple[dt.date | None, dt.date | No
     return first, last, int(n_rows)
 
 
-def register_clients(con: duckdb.DuckDBPyConnection, clients: pd.DataFrame | str | Path) -> list:
+def register_clients(con: duckdb.DuckDBPyConnection, clients: Transactions) -> list:
     """Make the client master (a frame or a Parquet path) the relation
     :data:`features.sql.CLIENTS`, checked to hold one row per ``customer_id`` (compared as
     text); returns its column names."""
     name = "clients"
-    if isinstance(clients, pd.DataFrame):
+    if is_frame(clients):
         if "customer_id" not in clients.columns:
             raise UserError("clients: missing column 'customer_id'")
         con.register(sql.CLIENTS, clients.assign(customer_id=clients["customer_id"].astype(str)))

@@ -244,17 +244,17 @@ def customer_table_query(
     client-master join.
 
     Each customer's rows are ordered by date and every row gets ``gap = date - date of the
-    previous row`` (NULL on the customer's first row) and ``first_day`` (the customer's
-    first date). A row *starts a day* when ``gap`` is NULL or > 0: exactly one row per
-    distinct (customer, date) does, whatever the order of same-day rows, and its ``gap`` is
-    the gap between consecutive distinct days (same-day rows have gap 0 and add 0 to the
-    sums). So ``n_days`` = rows that start a day, ``frequency = n_days - 1`` (BTYD:
-    same-day rows count once, the first purchase is not a repeat), and there are
-    ``n_days - 1`` gaps summing to ``last_date - first_date`` (they telescope); only the sum
-    of squared gaps needs the rows. ``repeat_value`` = value on days after ``first_day``.
-    With the window ``W = trend_window_days``, *recent* is ``(as_of - W, as_of]`` and
-    *prior* is ``(as_of - 2W, as_of - W]``; ``recent_n_days`` = rows in the window that
-    start a day.
+    previous row`` (NULL on the customer's first row) and ``day_rank`` (its date's rank
+    among the customer's dates, ties sharing it: 1 on the first day). A row *starts a
+    day* when ``gap`` is NULL or > 0: exactly one row per distinct (customer, date) does,
+    whatever the order of same-day rows, and its ``gap`` is the gap between consecutive
+    distinct days (same-day rows have gap 0 and add 0 to the sums). So ``n_days`` = rows
+    that start a day, ``frequency = n_days - 1`` (BTYD: same-day rows count once, the
+    first purchase is not a repeat), and there are ``n_days - 1`` gaps summing to
+    ``last_date - first_date`` (they telescope); only the sum of squared gaps needs the
+    rows. ``repeat_value`` = value of the rows with ``day_rank > 1``. With the window
+    ``W = trend_window_days``, *recent* is ``(as_of - W, as_of]`` and *prior* is
+    ``(as_of - 2W, as_of - W]``; ``recent_n_days`` = rows in the window that start a day.
 
     ``categories`` maps ``product`` / ``channel`` to their category names (from
     :func:`categories_query`, each kind's names sorted). Each row carries its category as
@@ -341,12 +341,12 @@ windowed AS (
   SELECT
     customer_id, date, amount{carried},
     DATEDIFF('day', LAG(date) OVER (PARTITION BY customer_id ORDER BY date), date) AS gap,
-    MIN(date) OVER (PARTITION BY customer_id) AS first_day
+    RANK() OVER (PARTITION BY customer_id ORDER BY date) AS day_rank
   FROM tx
 ),
 ordered AS (
   SELECT
-    customer_id, date, gap, first_day{carried},
+    customer_id, date, gap, day_rank{carried},
     CAST(amount AS {MONEY}) AS amount,
     CASE WHEN date > {recent_start} THEN 2 WHEN date > {prior_start} THEN 1 ELSE 0 END AS win
   FROM windowed
@@ -359,7 +359,7 @@ per_customer AS (
     COUNT(*) AS n_transactions,
     COUNT(CASE WHEN {new_day} THEN 1 END) AS n_days,
     SUM(amount) AS total_value,
-    SUM(CASE WHEN date > first_day THEN amount ELSE 0 END) AS repeat_value,
+    SUM(CASE WHEN day_rank > 1 THEN amount ELSE 0 END) AS repeat_value,
     SUM(gap * gap) AS gap_square_sum,
     SUM(CASE WHEN win = 2 THEN amount ELSE 0 END) AS recent_value,
     COUNT(CASE WHEN win = 2 AND {new_day} THEN 1 END) AS recent_n_days,

@@ -12,9 +12,10 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # frames are written by their own methods; a stage that writes none
+    import pandas as pd  # (e.g. features, written by DuckDB) starts without pandas
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
