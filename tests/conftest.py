@@ -95,10 +95,10 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def many_categories_frame(n_products: int = 70, n_channels: int = 64) -> pd.DataFrame:
     """Random transactions over more categories than one 62-bit mask holds, with names
-    that need quoting in SQL (quotes, a double quote, spaces)."""
+    that need quoting or escaping in SQL (quotes, a double quote, a backslash, spaces)."""
     rng = np.random.default_rng(11)
     n = 4000
-    products = [f"p{i:02d}" for i in range(n_products - 2)] + ["it's", 'say "hi"']
+    products = [f"p{i:02d}" for i in range(n_products - 3)] + ["it's", 'say "hi"', "a\\b"]
     channels = [f"渠道 {i}" for i in range(n_channels)]
     return pd.DataFrame(
         {
