@@ -73,12 +73,12 @@ CLIENT_COLUMNS: dict[str, str] = {
 }
 
 #: the windows a category's value is summed over, per kind: ``None`` all rows, 2 the
-#: recent window, 1 the prior one (every kind also records in which windows each category
-#: has a row)
+#: recent window, 1 the prior one
 VALUE_WINDOWS: dict[str, tuple[int | None, ...]] = {"product": (None,), "channel": (None, 2, 1)}
 
-#: categories per bit mask (a BIGINT, bits 0..61)
-BITS_PER_MASK = 62
+#: categories per presence mask: each has three bits, one per window (``win`` 0 older,
+#: 1 prior, 2 recent), so a BIGINT mask holds 20 categories in bits 0..59
+CATEGORIES_PER_MASK = 20
 
 #: window names used in column aliases
 _WINDOW_NAMES = {None: "all", 2: "recent", 1: "prior"}
@@ -107,24 +107,26 @@ WHERE CAST(date AS DATE) <= {date_literal(as_of)}
     )
 
 
-def _bit(index: int) -> tuple[int, int]:
-    """Category ``index``'s mask number and bit value."""
-    return index // BITS_PER_MASK, 1 << (index % BITS_PER_MASK)
+def _bit(index: int, window: int = 0) -> tuple[int, int]:
+    """Category ``index``'s mask number, and its bit there for rows in ``window``
+    (``win`` 0, 1 or 2)."""
+    return index // CATEGORIES_PER_MASK, 1 << (3 * (index % CATEGORIES_PER_MASK) + window)
+
+
+def _blocks(names: list[str]) -> range:
+    return range(_bit(len(names) - 1)[0] + 1)
 
 
 def _value(kind: str, index: int, window: int | None) -> str:
     return f"{kind}_{index}_{_WINDOW_NAMES[window]}_value"
 
 
-def _mask(kind: str, block: int, window: int | None) -> str:
-    return f"{kind}_mask_{block}_{_WINDOW_NAMES[window]}"
-
-
 def _category_bits(kind: str, names: list[str]) -> str:
-    """``<kind>_bits_<m>``: the bit of the row's category in mask ``m`` (see :func:`_bit`);
-    NULL when blank or in another mask. Rows compare and combine small integers, not text."""
+    """``<kind>_bits_<m>``: the bit of the row's category in mask ``m`` for window 0 (see
+    :func:`_bit`); NULL when blank or in another mask. Rows compare and combine small
+    integers, not text."""
     columns = []
-    for block in range(_bit(len(names) - 1)[0] + 1):
+    for block in _blocks(names):
         whens = " ".join(
             f"WHEN {string_literal(name)} THEN {_bit(i)[1]}"
             for i, name in enumerate(names)
@@ -134,41 +136,64 @@ def _category_bits(kind: str, names: list[str]) -> str:
     return ",\n    ".join(columns)
 
 
+def _window_bits(categories: dict[str, list[str]]) -> str:
+    """``<kind>_slot_<m>``: the row's category bit moved to the row's window (``win``)."""
+    return "".join(
+        f",\n    {kind}_bits_{block} * CASE win WHEN 2 THEN 4 WHEN 1 THEN 2 ELSE 1 END"
+        f" AS {kind}_slot_{block}"
+        for kind, names in categories.items()
+        for block in _blocks(names)
+    )
+
+
 def _category_aggregates(categories: dict[str, list[str]]) -> str:
     """Per customer: each category's value summed over :data:`VALUE_WINDOWS`, and per kind
-    and window a bit mask of the categories with a row there (``BIT_OR`` of the bits)."""
+    a mask of the (category, window) pairs with a row (``BIT_OR`` of the slots)."""
     lines = []
     for kind, names in categories.items():
         for index in range(len(names)):
             block, bit = _bit(index)
             for window in VALUE_WINDOWS[kind]:
-                condition = f"{kind}_bits_{block} = {bit}"
-                if window is not None:
-                    condition += f" AND win = {window}"
+                condition = (
+                    f"{kind}_bits_{block} = {bit}"
+                    if window is None
+                    else f"{kind}_slot_{block} = {_bit(index, window)[1]}"
+                )
                 lines.append(
                     f"SUM(CASE WHEN {condition} THEN amount ELSE 0 END) "
                     f"AS {_value(kind, index, window)}"
                 )
-        for block in range(_bit(len(names) - 1)[0] + 1):
-            bits = f"{kind}_bits_{block}"
-            for window in (None, 2, 1):
-                masked = bits if window is None else f"CASE WHEN win = {window} THEN {bits} END"
-                lines.append(f"COALESCE(BIT_OR({masked}), 0) AS {_mask(kind, block, window)}")
+        for block in _blocks(names):
+            lines.append(f"COALESCE(BIT_OR({kind}_slot_{block}), 0) AS {kind}_mask_{block}")
     return "".join(f",\n    {line}" for line in lines)
+
+
+def _window_pattern(kind: str, names: list[str], block: int, window: int | None) -> int:
+    """The bits of mask ``block`` that mean a row in ``window`` (all three when ``None``)."""
+    windows = (0, 1, 2) if window is None else (window,)
+    return sum(_bit(i, w)[1] for i in range(len(names)) if _bit(i)[0] == block for w in windows)
 
 
 def _present(kind: str, index: int, window: int | None) -> str:
     """Whether category ``index`` of ``kind`` has a row in ``window``."""
-    block, bit = _bit(index)
-    return f"({_mask(kind, block, window)} & {bit}) <> 0"
+    block, _ = _bit(index)
+    windows = (0, 1, 2) if window is None else (window,)
+    pattern = sum(_bit(index, w)[1] for w in windows)
+    return f"({kind}_mask_{block} & {pattern}) <> 0"
 
 
 def _count_present(kind: str, names: list[str], window: int | None) -> str:
-    """How many categories of ``kind`` have at least one row (in ``window``)."""
+    """How many categories of ``kind`` have at least one row (in ``window``): the bits
+    of that window in the masks, counted (over all windows: the three bits of each
+    category folded onto its first)."""
     if not names:
         return "CAST(0 AS BIGINT)"
-    blocks = range(_bit(len(names) - 1)[0] + 1)
-    terms = [f"BIT_COUNT({_mask(kind, block, window)})" for block in blocks]
+    terms = []
+    for block in _blocks(names):
+        mask = f"{kind}_mask_{block}"
+        if window is None:
+            mask = f"({mask} | ({mask} >> 1) | ({mask} >> 2))"
+        terms.append(f"BIT_COUNT({mask} & {_window_pattern(kind, names, block, window or 0)})")
     return f"CAST({' + '.join(terms)} AS BIGINT)"
 
 
@@ -258,13 +283,14 @@ def customer_table_query(
 
     ``categories`` maps ``product`` / ``channel`` to their category names (from
     :func:`categories_query`, each kind's names sorted). Each row carries its category as
-    one bit (:func:`_category_bits`); the same aggregation sums each category's value
-    (overall, and per window for channels) and ORs the bits per window into masks of the
-    categories with a row there. From them: ``share_<kind>_<name>`` (value / total value,
-    0 when the total is 0), ``n_products`` (categories with a row, the masks' bit count;
-    also per window) and ``main_channel`` (largest value among the channels with a row;
-    also per window). ``client_columns``: the columns of the relation :data:`CLIENTS`,
-    left-joined on ``customer_id`` (``None``: no client master).
+    one bit, placed by the row's window (:func:`_bit`; 0 older, 1 prior, 2 recent); the
+    same aggregation sums each category's value (overall, and per window for channels)
+    and ORs the bits into masks of the (category, window) pairs that have rows. From
+    them: ``share_<kind>_<name>`` (value / total value, 0 when the total is 0),
+    ``n_products`` (categories with a row, a bit count of the masks; also per window) and
+    ``main_channel`` (largest value among the channels with a row; also per window).
+    ``client_columns``: the columns of the relation :data:`CLIENTS`, left-joined on
+    ``customer_id`` (``None``: no client master).
     """
     categories = {kind: list(names) for kind, names in (categories or {}).items() if names}
     products = categories.get("product", [])
@@ -325,21 +351,21 @@ def customer_table_query(
     ]
     bits = "".join(f",\n    {_category_bits(kind, names)}" for kind, names in categories.items())
     carried = "".join(
-        f", {kind}_bits_{block}"
-        for kind, names in categories.items()
-        for block in range(_bit(len(names) - 1)[0] + 1)
+        f", {kind}_bits_{block}" for kind, names in categories.items() for block in _blocks(names)
     )
     query = f"""WITH tx AS (
   SELECT
     CAST(customer_id AS VARCHAR) AS customer_id,
     CAST(date AS DATE) AS date,
-    amount{bits}
+    amount,
+    CASE WHEN CAST(date AS DATE) > {recent_start} THEN 2
+      WHEN CAST(date AS DATE) > {prior_start} THEN 1 ELSE 0 END AS win{bits}
   FROM {SOURCE}
   WHERE CAST(date AS DATE) <= {as_of_sql}
 ),
 windowed AS (
   SELECT
-    customer_id, date, amount{carried},
+    customer_id, date, amount, win{carried},
     DATEDIFF('day', LAG(date) OVER (PARTITION BY customer_id ORDER BY date), date) AS gap,
     RANK() OVER (PARTITION BY customer_id ORDER BY date) AS day_rank
   FROM tx
@@ -348,7 +374,7 @@ ordered AS (
   SELECT
     customer_id, date, gap, day_rank{carried},
     CAST(amount AS {MONEY}) AS amount,
-    CASE WHEN date > {recent_start} THEN 2 WHEN date > {prior_start} THEN 1 ELSE 0 END AS win
+    win{_window_bits(categories)}
   FROM windowed
 ),
 per_customer AS (
