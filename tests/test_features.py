@@ -436,3 +436,22 @@ def test_write_customer_features_writes_the_frame_atomically(cdnow, tmp_path):
         write_customer_features(target, cdnow, AS_OF, clients=pd.concat([clients, clients]))
     assert target.read_bytes() == before  # the previous output is untouched
     assert sorted(p.name for p in target.parent.iterdir()) == ["customers.parquet"]
+
+
+def test_amounts_beyond_64_bit_decimals_are_summed_exactly():
+    assert sql.money_type(None) == sql.money_type(12.5) == sql.SMALL_MONEY
+    assert sql.money_type(float(sql.SMALL_MONEY_LIMIT)) == sql.MONEY
+    # 2.5e12 does not fit DECIMAL(18, 6); the rows are then cast to DECIMAL(38, 6)
+    tx = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "a", "b"],
+            "date": [D(2024, 1, 1), D(2024, 2, 1), D(2024, 2, 1), D(2024, 1, 1)],
+            "amount": [2.5e12, 0.25, -1e12, 7.0],
+            "channel": ["对公柜面", "app", "对公柜面", "app"],
+        }
+    )
+    got = customer_features(tx, D(2024, 3, 1)).set_index("customer_id")
+    want = customer_features_pandas(tx, D(2024, 3, 1)).set_index("customer_id")
+    pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12, atol=0)
+    assert got.loc["a", "monetary_value"] == 0.25 - 1e12
+    assert got.loc["a", "main_channel"] == "对公柜面" and got.loc["b", "total_value"] == 7.0

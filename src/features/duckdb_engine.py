@@ -110,15 +110,17 @@ def customer_table_query(
     clients: Clients,
 ) -> str:
     """:func:`features.sql.customer_table_query` for this source: its product and channel
-    categories looked up, the client master registered."""
+    categories and the size of its amounts looked up, the client master registered."""
     kinds = tuple(column for column in ("product", "channel") if column in columns)
     rows = con.sql(sql.categories_query(kinds, as_of)).fetchall() if kinds else []
+    ((largest,),) = con.sql(sql.amount_size_query(as_of)).fetchall()
     return sql.customer_table_query(
         as_of,
         unit_days=unit_days,
         trend_window_days=int(trend_window_days),
         categories=category_names(rows, kinds),
         client_columns=None if clients is None else register_clients(con, clients),
+        money=sql.money_type(largest),
     )
 
 

@@ -98,12 +98,14 @@ def _customer_table(spark, columns, as_of, unit_days, trend_window_days, clients
         rows = [
             tuple(r) for r in spark.sql(to_spark_sql(sql.categories_query(kinds, as_of))).collect()
         ]
+    largest = spark.sql(to_spark_sql(sql.amount_size_query(as_of))).first()["largest"]
     query = sql.customer_table_query(
         as_of,
         unit_days=unit_days,
         trend_window_days=int(trend_window_days),
         categories=category_names(rows, kinds),
         client_columns=None if clients is None else register_clients(clients, spark),
+        money=sql.money_type(largest),
     )
     return _frame(spark, query)
 

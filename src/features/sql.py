@@ -5,9 +5,13 @@ frame, a view over ``read_parquet(...)`` or, later, a Spark temporary view) and 
 constructs that ``sqlglot.transpile(sql, read="duckdb", write="spark")`` translates, so the
 same text runs on Apache Spark. Dates and numbers are inlined as literals.
 
-Money is summed as ``DECIMAL(38, 6)``: exact and independent of the order in which
+Money is summed exactly, as decimals with 6 places: independent of the order in which
 parallel workers combine partial sums, so two runs give byte-identical outputs (a parallel
-floating-point sum is not). The spread of the gaps is computed from exact integer sums::
+floating-point sum is not). Sums are ``DECIMAL(38, 6)``; the customer table casts each
+row's amount to ``DECIMAL(18, 6)`` (64-bit, a fifth less aggregation time) when every
+amount is below :data:`SMALL_MONEY_LIMIT` in size (:func:`amount_size_query`), to
+``DECIMAL(38, 6)`` otherwise -- the same sums either way. The spread of the gaps is
+computed from exact integer sums::
 
     s = sqrt((n * sum(g^2) - (sum g)^2) / (n * (n - 1)))     (sample standard deviation)
 """
@@ -23,6 +27,11 @@ SOURCE = "transactions"
 REQUIRED_COLUMNS = ("customer_id", "date", "amount")
 
 MONEY = "DECIMAL(38, 6)"
+
+#: the row type of amounts below :data:`SMALL_MONEY_LIMIT` in size (18 digits, 12 before
+#: the point)
+SMALL_MONEY = "DECIMAL(18, 6)"
+SMALL_MONEY_LIMIT = 10**12 - 1
 
 
 def date_literal(day: dt.date) -> str:
@@ -47,6 +56,20 @@ def clean_rows(end: dt.date, start: dt.date | None = None, categories: tuple[str
   FROM {SOURCE}
   WHERE {where}
 )"""
+
+
+def amount_size_query(as_of: dt.date) -> str:
+    """The largest absolute amount on or before ``as_of`` (NULL when there is none)."""
+    return f"""SELECT MAX(ABS(CAST(amount AS DOUBLE))) AS largest
+FROM {SOURCE}
+WHERE CAST(date AS DATE) <= {date_literal(as_of)}"""
+
+
+def money_type(largest_amount: float | None) -> str:
+    """The decimal type each row's amount is cast to, given the largest absolute amount."""
+    if largest_amount is None or largest_amount < SMALL_MONEY_LIMIT:
+        return SMALL_MONEY
+    return MONEY
 
 
 def date_range_query() -> str:
@@ -263,6 +286,7 @@ def customer_table_query(
     trend_window_days: int,
     categories: dict[str, list[str]] | None = None,
     client_columns: list[str] | None = None,
+    money: str = MONEY,
 ) -> str:
     """The customer table: one row per customer with a transaction on or before ``as_of``,
     ordered by ``customer_id``: one sort and one aggregation over the rows, then the
@@ -290,7 +314,8 @@ def customer_table_query(
     ``n_products`` (categories with a row, a bit count of the masks; also per window) and
     ``main_channel`` (largest value among the channels with a row; also per window).
     ``client_columns``: the columns of the relation :data:`CLIENTS`, left-joined on
-    ``customer_id`` (``None``: no client master).
+    ``customer_id`` (``None``: no client master). ``money``: the decimal type rows'
+    amounts are cast to (:func:`money_type`).
     """
     categories = {kind: list(names) for kind, names in (categories or {}).items() if names}
     products = categories.get("product", [])
@@ -373,7 +398,7 @@ windowed AS (
 ordered AS (
   SELECT
     customer_id, date, gap, day_rank{carried},
-    CAST(amount AS {MONEY}) AS amount,
+    CAST(amount AS {money}) AS amount,
     win{_window_bits(categories)}
   FROM windowed
 ),
@@ -475,6 +500,10 @@ def all_queries(as_of: dt.date, *, unit_days: float = 7, trend_window_days: int 
             trend_window_days=trend_window_days,
             categories={"channel": ["app"]},
         ),
+        "small_money": customer_table_query(
+            as_of, unit_days=unit_days, trend_window_days=trend_window_days, money=SMALL_MONEY
+        ),
+        "amount_size": amount_size_query(as_of),
         "duplicate_clients": duplicate_clients_query(),
         "holdout": holdout_query(as_of, as_of + dt.timedelta(days=365)),
     }
