@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from features import sql
 from kequn.errors import UserError
 
 if TYPE_CHECKING:
@@ -59,6 +60,30 @@ def category_names(rows: Iterable[tuple[str, str]], kinds: tuple[str, ...]) -> d
     for kind, category in rows:
         names[kind].add(category)
     return {kind: sorted(found) for kind, found in names.items()}
+
+
+def customer_table_query(
+    fetch: Callable[[str], list[tuple]],
+    columns: list[str],
+    as_of: dt.date,
+    unit_days: float,
+    trend_window_days: int,
+    client_columns: list[str] | None,
+) -> str:
+    """:func:`features.sql.customer_table_query` for a source with ``columns``: its product
+    and channel categories and the size of its amounts looked up with ``fetch`` (an
+    engine's runner: DuckDB-dialect SQL in, rows out)."""
+    kinds = tuple(column for column in ("product", "channel") if column in columns)
+    rows = fetch(sql.categories_query(kinds, as_of)) if kinds else []
+    ((largest,),) = fetch(sql.amount_size_query(as_of))
+    return sql.customer_table_query(
+        as_of,
+        unit_days=unit_days,
+        trend_window_days=int(trend_window_days),
+        categories=category_names(rows, kinds),
+        client_columns=client_columns,
+        money=sql.money_type(largest),
+    )
 
 
 def check_unique_clients(rows: list[tuple]) -> None:

@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import duckdb
 
-from features import sql
+from features import common, sql
 from features.common import (
-    category_names,
     check_dates,
     check_holdout,
     check_params,
@@ -109,18 +108,16 @@ def customer_table_query(
     trend_window_days: int,
     clients: Clients,
 ) -> str:
-    """:func:`features.sql.customer_table_query` for this source: its product and channel
-    categories and the size of its amounts looked up, the client master registered."""
-    kinds = tuple(column for column in ("product", "channel") if column in columns)
-    rows = con.sql(sql.categories_query(kinds, as_of)).fetchall() if kinds else []
-    ((largest,),) = con.sql(sql.amount_size_query(as_of)).fetchall()
-    return sql.customer_table_query(
+    """:func:`features.common.customer_table_query` on this connection, the client master
+    registered first."""
+    client_columns = None if clients is None else register_clients(con, clients)
+    return common.customer_table_query(
+        lambda query: con.sql(query).fetchall(),
+        columns,
         as_of,
-        unit_days=unit_days,
-        trend_window_days=int(trend_window_days),
-        categories=category_names(rows, kinds),
-        client_columns=None if clients is None else register_clients(con, clients),
-        money=sql.money_type(largest),
+        unit_days,
+        trend_window_days,
+        client_columns,
     )
 
 

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from features import sql
+from features import common, sql
 from features.common import (
-    category_names,
     check_dates,
     check_holdout,
     check_params,
@@ -91,21 +90,15 @@ def date_range(
 
 
 def _customer_table(spark, columns, as_of, unit_days, trend_window_days, clients):
-    """:func:`features.sql.customer_table_query` on Spark, as a pandas frame."""
-    kinds = tuple(column for column in ("product", "channel") if column in columns)
-    rows = []
-    if kinds:
-        rows = [
-            tuple(r) for r in spark.sql(to_spark_sql(sql.categories_query(kinds, as_of))).collect()
-        ]
-    largest = spark.sql(to_spark_sql(sql.amount_size_query(as_of))).first()["largest"]
-    query = sql.customer_table_query(
+    """:func:`features.common.customer_table_query` run on Spark, as a pandas frame."""
+    client_columns = None if clients is None else register_clients(clients, spark)
+    query = common.customer_table_query(
+        lambda text: [tuple(row) for row in spark.sql(to_spark_sql(text)).collect()],
+        columns,
         as_of,
-        unit_days=unit_days,
-        trend_window_days=int(trend_window_days),
-        categories=category_names(rows, kinds),
-        client_columns=None if clients is None else register_clients(clients, spark),
-        money=sql.money_type(largest),
+        unit_days,
+        trend_window_days,
+        client_columns,
     )
     return _frame(spark, query)
 
