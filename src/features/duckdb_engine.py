@@ -25,16 +25,13 @@ from features.common import (
 )
 from kequn.errors import UserError
 from kequn.io import atomic_path
+from kequn.sql_text import literal, parquet_source
 
 if TYPE_CHECKING:
     import pandas as pd
 
 Transactions: TypeAlias = "pd.DataFrame | str | Path"
 Clients: TypeAlias = "pd.DataFrame | str | Path | None"
-
-
-def _quoted(path: str | Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 def connect(transactions: Transactions) -> tuple[duckdb.DuckDBPyConnection, list[str]]:
@@ -54,7 +51,7 @@ def connect(transactions: Transactions) -> tuple[duckdb.DuckDBPyConnection, list
         if not path.exists():
             raise UserError(f"{path}: transaction file not found")
         try:
-            con.execute(f"CREATE VIEW {sql.SOURCE} AS SELECT * FROM read_parquet({_quoted(path)})")
+            con.execute(f"CREATE VIEW {sql.SOURCE} AS SELECT * FROM {parquet_source(path)}")
         except duckdb.Error as exc:
             raise UserError(f"{path}: cannot read as Parquet ({exc})") from None
     columns = list(con.sql(f"SELECT * FROM {sql.SOURCE} LIMIT 0").columns)
@@ -88,9 +85,7 @@ def register_clients(con: duckdb.DuckDBPyConnection, clients: Transactions) -> l
     else:
         name = str(clients)
         try:
-            con.execute(
-                f"CREATE VIEW {sql.CLIENTS} AS SELECT * FROM read_parquet({_quoted(clients)})"
-            )
+            con.execute(f"CREATE VIEW {sql.CLIENTS} AS SELECT * FROM {parquet_source(clients)}")
         except duckdb.Error as exc:
             raise UserError(f"{clients}: cannot read as Parquet ({exc})") from None
     columns = list(con.sql(f"SELECT * FROM {sql.CLIENTS} LIMIT 0").columns)
@@ -162,10 +157,9 @@ def write_customer_features(
     con, columns = connect(transactions)
     with con, atomic_path(target) as tmp:
         query = customer_table_query(con, columns, as_of, unit_days, trend_window_days, clients)
-        con.execute(f"COPY ({query}) TO {_quoted(tmp)} (FORMAT parquet)")
+        con.execute(f"COPY ({query}) TO {literal(tmp)} (FORMAT parquet)")
         ((customers, repeat),) = con.sql(
-            f"SELECT COUNT(*), COUNT(CASE WHEN frequency > 0 THEN 1 END) "
-            f"FROM read_parquet({_quoted(tmp)})"
+            f"SELECT COUNT(*), COUNT(CASE WHEN frequency > 0 THEN 1 END) FROM {parquet_source(tmp)}"
         ).fetchall()
     return {"customers": int(customers), "repeat_customers": int(repeat)}
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from kequn.sql_text import identifier, literal
+
 #: name of the relation every query reads
 SOURCE = "transactions"
 
@@ -107,16 +109,6 @@ CATEGORIES_PER_MASK = 20
 _WINDOW_NAMES = {None: "all", 2: "recent", 1: "prior"}
 
 
-def identifier(name: str) -> str:
-    """``name`` as a quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def string_literal(value: str) -> str:
-    """``value`` as a SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
-
-
 def categories_query(columns: tuple[str, ...], as_of: dt.date) -> str:
     """Every non-blank value of the category ``columns`` (``product``, ``channel``) in the
     rows on or before ``as_of``: one row per ``kind`` (the column's name) and ``category``.
@@ -151,7 +143,7 @@ def _category_bits(kind: str, names: list[str]) -> str:
     columns = []
     for block in _blocks(names):
         whens = " ".join(
-            f"WHEN {string_literal(name)} THEN {_bit(i)[1]}"
+            f"WHEN {literal(name)} THEN {_bit(i)[1]}"
             for i, name in enumerate(names)
             if _bit(i)[0] == block
         )
@@ -238,7 +230,7 @@ def _first_with(kind: str, names: list[str], window: int | None, largest: str) -
         return "''"
     whens = " ".join(
         f"WHEN {_present(kind, i, window)} "
-        f"AND {_value(kind, i, window)} = {largest} THEN {string_literal(name)}"
+        f"AND {_value(kind, i, window)} = {largest} THEN {literal(name)}"
         for i, name in enumerate(names)
     )
     return f"CASE {whens} ELSE '' END"

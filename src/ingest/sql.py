@@ -26,6 +26,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
+from kequn.sql_text import literal
+
 #: every reject reason in the order it is decided; ``filtered`` is not counted as an error
 REASONS = (
     "truncated_row",
@@ -46,11 +48,6 @@ NUMBER_PATTERN = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)$"
 
 #: file_id * FILE_STRIDE + line orders rows by file, then line (lines < 10^12)
 FILE_STRIDE = 1_000_000_000_000
-
-
-def literal(value: str | dt.date) -> str:
-    """A SQL string literal (single quotes doubled)."""
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def literal_list(values: Iterable[str]) -> str:

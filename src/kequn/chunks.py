@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 
 from kequn.errors import UserError
 from kequn.io import atomic_path
+from kequn.sql_text import identifier, parquet_source
 
 DEFAULT_CHUNK_CUSTOMERS = 1_000_000
 DEFAULT_FIT_CUSTOMERS = 500_000
@@ -78,9 +79,8 @@ def last_transaction_date(path: str | Path) -> dt.date:
     read, no row is kept); a missing file or one without rows -> :class:`UserError`."""
     if not Path(path).exists():
         raise UserError(f"{path}: not found; run the earlier stages first (dvc repro)")
-    source = str(path).replace("'", "''")
     with duckdb.connect() as con:
-        ((last,),) = con.execute(f"SELECT max(date) FROM read_parquet('{source}')").fetchall()
+        ((last,),) = con.execute(f"SELECT max(date) FROM {parquet_source(path)}").fetchall()
     if last is None:
         raise UserError(f"{path}: no transactions")
     return pd.Timestamp(last).date()
@@ -152,9 +152,9 @@ def sample_customer_ids(
     predicate = _sample_predicate(n, fit_customers, seed)
     if predicate is None:
         return None
-    source = str(Path(customers_path)).replace("'", "''")
     query = (
-        f"SELECT customer_id FROM read_parquet('{source}') WHERE {predicate} ORDER BY customer_id"
+        f"SELECT customer_id FROM {parquet_source(customers_path)} "
+        f"WHERE {predicate} ORDER BY customer_id"
     )
     with duckdb.connect() as con:
         return con.sql(query).df()["customer_id"]
@@ -167,15 +167,14 @@ def transactions_of(
 ) -> pd.DataFrame:
     """The transactions of ``customer_ids`` (all when None) read from Parquet with DuckDB,
     without loading the other customers' rows."""
-    source = str(Path(transactions_path)).replace("'", "''")
-    select = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+    source = parquet_source(transactions_path)
+    select = ", ".join(identifier(c) for c in columns) if columns else "*"
     with duckdb.connect() as con:
         if customer_ids is None:
-            return con.sql(f"SELECT {select} FROM read_parquet('{source}')").df()
+            return con.sql(f"SELECT {select} FROM {source}").df()
         chosen = pd.DataFrame({"customer_id": customer_ids.astype(str).to_numpy()})
         con.register("chosen", chosen)
         query = (
-            f"SELECT {select} FROM read_parquet('{source}') "
-            "WHERE customer_id IN (SELECT customer_id FROM chosen)"
+            f"SELECT {select} FROM {source} WHERE customer_id IN (SELECT customer_id FROM chosen)"
         )
         return con.sql(query).df()

@@ -26,6 +26,7 @@ import re
 from typing import Any
 
 from kequn.errors import UserError
+from kequn.sql_text import literal
 
 #: settings every Kequn session gets unless params or the environment say otherwise
 DEFAULTS: dict[str, str] = {
@@ -118,7 +119,7 @@ def java_date_pattern(strptime_format: str) -> str:
     import sqlglot
 
     probe = sqlglot.transpile(
-        "SELECT strptime(x, '" + strptime_format.replace("'", "''") + "')",
+        f"SELECT strptime(x, {literal(strptime_format)})",
         read="duckdb",
         write="spark",
     )[0]

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from kequn.chunks import ChunkedParquetWriter
+from kequn.sql_text import identifier, literal, parquet_source
 from ltv._base import distinct_rows, validate_rfm
 
 #: column of the scored chunks holding each customer's row number in customers.parquet
@@ -84,10 +85,6 @@ def count_histories(chunks: Iterable[pd.DataFrame]) -> HistoryCounts:
     return total
 
 
-def _quote(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
 def ranked_query(scored: Path, columns: list[str], n: int) -> str:
     """DuckDB SQL: ``columns`` of the scored chunks plus value_percentile, by customer_id."""
     if n <= 1:
@@ -98,10 +95,10 @@ def ranked_query(scored: Path, columns: list[str], n: int) -> str:
             f"(CAST(rank() OVER (ORDER BY {RANK_KEY}) AS DOUBLE) - 1::DOUBLE) "
             f"/ {n - 1}::DOUBLE * 100::DOUBLE END"
         )
-    select = ", ".join(f'"{c}"' for c in columns)
+    select = ", ".join(identifier(c) for c in columns)
     return (
         f"SELECT {select}, {percentile} AS value_percentile "
-        f"FROM read_parquet('{_quote(scored)}') ORDER BY customer_id, {ROW}"
+        f"FROM {parquet_source(scored)} ORDER BY customer_id, {ROW}"
     )
 
 
@@ -122,7 +119,7 @@ def write_ranked(
     Returns the rows written."""
     with duckdb.connect() as con:
         con.execute(f"SET memory_limit = '{memory_limit}'")
-        con.execute(f"SET temp_directory = '{_quote(temp_directory)}'")
+        con.execute(f"SET temp_directory = {literal(temp_directory)}")
         con.execute("SET preserve_insertion_order = true")
         reader = con.sql(ranked_query(scored, columns, n)).to_arrow_reader(int(chunk_rows))
         with ChunkedParquetWriter(target, empty=empty) as writer:

@@ -56,6 +56,7 @@ from kequn.config import resolve_as_of, section
 from kequn.errors import UserError
 from kequn.io import write_bytes, write_csv, write_json
 from kequn.log import get_logger, timed
+from kequn.sql_text import parquet_source
 from ltv import customer_lifetime_value
 from ltv.backtest import (
     CANDIDATES,
@@ -444,11 +445,10 @@ def _spend_rows(ids: pd.Series | None, chunk_rows: int) -> pd.DataFrame:
             for chunk in iter_chunks(CUSTOMERS, chunk_rows, ["frequency", "monetary_value"])
         ]
         return pd.concat(parts, ignore_index=True)
-    source = str(CUSTOMERS).replace("'", "''")
     with duckdb.connect() as con:
         con.register("chosen", pd.DataFrame({"customer_id": ids.astype(str).to_numpy()}))
         return con.sql(
-            f"SELECT frequency, monetary_value FROM read_parquet('{source}') "
+            f"SELECT frequency, monetary_value FROM {parquet_source(CUSTOMERS)} "
             "WHERE customer_id IN (SELECT customer_id FROM chosen) "
             "AND frequency > 0 AND monetary_value > 0"
         ).df()

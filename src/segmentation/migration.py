@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kequn.sql_text import literal, parquet_source
 from segmentation.value_tiers import TIERS
 
 TIER_RANK = {"strategic": 3, "value": 2, "basic": 1}
@@ -125,9 +126,8 @@ def write_review_baseline(
     from features import sql
     from segmentation.population import value_cuts
 
-    quoted = str(transactions).replace("'", "''")
     con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {sql.SOURCE} AS SELECT * FROM read_parquet('{quoted}')"
+        f"CREATE OR REPLACE TEMP VIEW {sql.SOURCE} AS SELECT * FROM {parquet_source(transactions)}"
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE historic AS
@@ -137,7 +137,6 @@ SELECT customer_id, CAST(SUM(amount) AS DOUBLE) AS total_value FROM tx GROUP BY 
     (n,) = con.execute("SELECT count(*) FROM historic").fetchall()[0]
     cuts = value_cuts(con, "historic", "total_value", shares, int(n))
     positive = "isfinite(total_value) AND total_value > 0"
-    out = str(target).replace("'", "''")
     con.execute(
         f"""COPY (
   SELECT customer_id, CASE
@@ -145,7 +144,7 @@ SELECT customer_id, CAST(SUM(amount) AS DOUBLE) AS total_value FROM tx GROUP BY 
     WHEN {positive} AND total_value >= {_literal(cuts.value)} THEN 'value'
     ELSE 'basic' END AS value_tier
   FROM historic ORDER BY customer_id
-) TO '{out}' (FORMAT parquet)"""
+) TO {literal(target)} (FORMAT parquet)"""
     )
     con.execute("DROP TABLE historic")
     return int(n)

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from kequn.errors import UserError
+from kequn.sql_text import identifier, literal
 from segmentation.rfm import N_BINS, few_values_scores, greedy_bin_ends
 from segmentation.value_tiers import _TOL
 
@@ -53,17 +54,8 @@ def connect(temp_directory: str | None = None, limit: str | None = None):
     con.execute("SET enable_progress_bar = false")
     con.execute(f"SET memory_limit = '{limit or memory_limit()}'")
     if temp_directory:
-        con.execute("SET temp_directory = '{}'".format(str(temp_directory).replace("'", "''")))
+        con.execute(f"SET temp_directory = {literal(temp_directory)}")
     return con
-
-
-def parquet_source(path) -> str:
-    """``read_parquet('<path>')`` for a FROM clause."""
-    return "read_parquet('{}')".format(str(path).replace("'", "''"))
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass
@@ -92,7 +84,7 @@ def value_cuts(
 ) -> ValueCuts:
     """Cut-offs and Pareto figures of ``column`` over ``n_customers`` rows of ``source``."""
     strategic, value = shares
-    col = _quote(column)
+    col = identifier(column)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE value_groups AS
 WITH g AS (
@@ -229,7 +221,7 @@ def asset_cuts(
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE balances AS
 WITH g AS (
-  SELECT b, count(*) AS n FROM (SELECT TRY_CAST({_quote(column)} AS DOUBLE) AS b FROM {source})
+  SELECT b, count(*) AS n FROM (SELECT TRY_CAST({identifier(column)} AS DOUBLE) AS b FROM {source})
   WHERE isfinite(b) GROUP BY b
 )
 SELECT b, n, SUM(n) OVER (ORDER BY b ROWS UNBOUNDED PRECEDING) - n AS n_below FROM g"""

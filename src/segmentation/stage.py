@@ -38,9 +38,10 @@ from kequn.config import resolve_as_of, section
 from kequn.errors import UserError
 from kequn.io import atomic_path, read_json, write_csv, write_json
 from kequn.log import get_logger, timed
+from kequn.sql_text import parquet_source
 from segmentation.clusters import previous_model_or_none
 from segmentation.migration import latest_previous_run, write_review_baseline
-from segmentation.population import connect, parquet_source
+from segmentation.population import connect
 from segmentation.segment import (
     SEGMENT_COLUMNS,
     Baseline,
