@@ -200,14 +200,6 @@ def fit_reason_surrogate(
     return ReasonModel(mean=mean, sd=sd, beta=beta)
 
 
-def reason_contributions(
-    signals: np.ndarray, churn_probability: np.ndarray, ridge: float = 1.0
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(contributions n x R, beta R)`` from the ridge surrogate of logit(p) (module doc)."""
-    model = fit_reason_surrogate(signals, churn_probability, ridge)
-    return model.contributions(signals), model.beta
-
-
 def _signals(
     features: pd.DataFrame, as_of: dt.date, horizon_days: int, trend_window_days: int
 ) -> tuple[dict, list[str], np.ndarray, np.ndarray]:

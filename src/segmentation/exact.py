@@ -77,11 +77,3 @@ class ExactSums:
             e = int(i) + _EXP_MIN  # x = M 2**(e-53) = M 2**(e-EXP_MIN) / 2**SCALE_BITS
             total += ((int(hi[i]) << _SHIFT) + int(lo[i])) << (e - _EXP_MIN)
         return Fraction(total, 1 << _SCALE_BITS)
-
-    def totals(self) -> np.ndarray:
-        """Sums rounded to float64 (correctly rounded), shape (n_groups, n_columns)."""
-        out = np.empty((self.n_groups, self.n_columns))
-        for g in range(self.n_groups):
-            for c in range(self.n_columns):
-                out[g, c] = float(self.fraction(g, c))
-        return out
