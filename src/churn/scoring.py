@@ -521,7 +521,7 @@ def _fit_churn(
         fit_customers=int(len(customers)),
         degraded=degraded,
     )
-    survival_now, btyd_now, btyd_error = _model_scores(fit, customers)
+    survival_now, btyd_now, btyd_error, _ = _model_scores(fit, customers)
     if chosen == "btyd" and btyd_now is None:
         degrade(f"btyd_failed: scoring with the transaction model failed ({btyd_error})")
         fit.chosen = chosen = "survival"
@@ -591,23 +591,26 @@ def _fit_churn(
 
 
 def _model_scores(
-    fit: ChurnFit, customers: pd.DataFrame
-) -> tuple[np.ndarray, np.ndarray | None, Any]:
-    """Survival and BTYD P(churn) as of A: ``(survival, btyd or None, the BTYD error)``."""
+    fit: ChurnFit, customers: pd.DataFrame, *, btyd: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, Any, pd.DataFrame]:
+    """Survival and BTYD P(churn) as of A: ``(survival, btyd or None, the BTYD error, the
+    survival covariates row-aligned with customers)``; BTYD only when ``btyd``."""
     h = fit.settings.horizon_days
     covariates = survival_covariates(customers, fit.client_types)
     aligned = covariates.reindex(customers["customer_id"].to_numpy())
     days_since_last = customers["days_since_last"].to_numpy(dtype=float)
     survival_now = fit.survival.churn_probability(days_since_last, h, aligned)
     btyd_now, btyd_error = None, "no transaction model"
-    if fit.transaction_model is not None:
+    if not btyd:
+        btyd_error = "not needed"
+    elif fit.transaction_model is not None:
         try:
             btyd_now = btyd_no_transaction(
                 fit.transaction_model, customers, h, fit.settings.unit_days
             )
         except Exception as exc:  # reported by the caller only if the BTYD score is needed
             btyd_error = exc
-    return survival_now, btyd_now, btyd_error
+    return survival_now, btyd_now, btyd_error, aligned
 
 
 def _chosen_score(
@@ -661,7 +664,8 @@ def _score_customers(
 ) -> ScoredChunk:
     s = fit.settings
     h = s.horizon_days
-    survival_now, btyd_now, _ = _model_scores(fit, customers)
+    # the BTYD score is only read when it is the chosen one (the quantile map is stored)
+    survival_now, btyd_now, _, aligned = _model_scores(fit, customers, btyd=fit.chosen == "btyd")
     raw = _chosen_score(fit, customers, survival_now, btyd_now)
     missing = int(np.isnan(raw).sum())
     raw = np.where(np.isnan(raw), survival_now, raw)
@@ -687,8 +691,6 @@ def _score_customers(
         max_reasons=s.max_reasons,
         model=fit.reasons,
     )
-    covariates = survival_covariates(customers, fit.client_types)
-    aligned = covariates.reindex(customers["customer_id"].to_numpy())
     median_days = fit.survival.median_days_to_inactivity(
         customers["days_since_last"].to_numpy(dtype=float), h, aligned, MAX_DAYS_TO_INACTIVITY
     )
