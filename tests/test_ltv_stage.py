@@ -208,3 +208,15 @@ def test_value_percentile_and_settings_errors():
     with pytest.raises(UserError, match="ltv.margin.loan"):
         read_settings(make_params(margin={"loan": "high"}))
     assert read_settings(make_params())["margin"] == {"deposit": 0.01, "loan": 0.03}
+
+
+def test_bad_memory_limit_fails_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KEQUN_LTV_MEMORY_LIMIT", "lots")
+    # checked first: reported even before the missing inputs are
+    with pytest.raises(UserError, match="KEQUN_LTV_MEMORY_LIMIT='lots' must look like 1GB"):
+        run(make_params())
+    write_inputs(tmp_path, n_customers=50)
+    monkeypatch.setenv("KEQUN_LTV_MEMORY_LIMIT", " 256 MiB ")
+    run(make_params())
+    assert Path("data/processed/ltv.parquet").exists()

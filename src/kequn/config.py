@@ -6,6 +6,8 @@ Stages receive plain dictionaries; nothing here reads a stage's inputs.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -57,4 +59,13 @@ def section(params: dict[str, Any], name: str) -> dict[str, Any]:
     value = params.get(name) or {}
     if not isinstance(value, dict):
         raise UserError(f"params.yaml: '{name}' must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def memory_limit(variable: str, default: str) -> str:
+    """A DuckDB memory budget from the environment variable ``variable`` (``default`` when
+    unset), checked to look like ``1GB`` or ``512MB``."""
+    value = os.environ.get(variable, default).strip()
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", value, flags=re.IGNORECASE):
+        raise UserError(f"{variable}={value!r} must look like 1GB or 512MB")
     return value

@@ -31,8 +31,6 @@ Bank scale (``scale`` in params.yaml, :mod:`kequn.chunks`), memory one chunk plu
 from __future__ import annotations
 
 import datetime as dt
-import os
-import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -43,6 +41,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from kequn import config
 from kequn.chunks import (
     ChunkedParquetWriter,
     count_rows,
@@ -454,13 +453,6 @@ def _spend_rows(ids: pd.Series | None, chunk_rows: int) -> pd.DataFrame:
         ).df()
 
 
-def _memory_limit() -> str:
-    value = os.environ.get("KEQUN_LTV_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
-    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", value.strip(), flags=re.IGNORECASE):
-        raise UserError(f"KEQUN_LTV_MEMORY_LIMIT={value!r} must look like 1GB or 512MB")
-    return value.strip()
-
-
 def run(params: dict) -> None:
     """Backtest (on the fit sample), choose, fit on all customers, score in chunks, write.
 
@@ -469,6 +461,7 @@ def run(params: dict) -> None:
     """
     settings = read_settings(params)
     scale = read_scale(params)
+    memory_limit = config.memory_limit("KEQUN_LTV_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
     as_of, tx_columns, customer_columns = _check_inputs(params)
     n_customers = count_rows(CUSTOMERS)
     with timed(log, "choosing the fit sample"):
@@ -587,7 +580,7 @@ def run(params: dict) -> None:
                 n=first_row,
                 model=choice["model"],
                 chunk_rows=scale.chunk_customers,
-                memory_limit=_memory_limit(),
+                memory_limit=memory_limit,
                 temp_directory=Path(scratch),
                 empty=empty,
             )

@@ -23,15 +23,13 @@ however many customers there are.
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import dataclass
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from kequn.errors import UserError
+from kequn import config
 from kequn.sql_text import identifier, literal
 from segmentation.rfm import N_BINS, few_values_scores, greedy_bin_ends
 from segmentation.value_tiers import _TOL
@@ -42,10 +40,7 @@ INF = float("inf")
 
 def memory_limit() -> str:
     """DuckDB's memory budget for the segment stage (``KEQUN_SEGMENT_MEMORY_LIMIT``, 1GB)."""
-    value = os.environ.get("KEQUN_SEGMENT_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT).strip()
-    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", value, flags=re.IGNORECASE):
-        raise UserError(f"KEQUN_SEGMENT_MEMORY_LIMIT={value!r} must look like 1GB or 512MB")
-    return value
+    return config.memory_limit("KEQUN_SEGMENT_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
 
 
 def connect(temp_directory: str | None = None, limit: str | None = None):
