@@ -216,7 +216,7 @@ def test_bad_memory_limit_fails_before_any_work(tmp_path, monkeypatch):
     # checked first: reported even before the missing inputs are
     with pytest.raises(UserError, match="KEQUN_LTV_MEMORY_LIMIT='lots' must look like 1GB"):
         run(make_params())
-    write_inputs(tmp_path, n_customers=50)
+    write_inputs(tmp_path, n_customers=300)
     monkeypatch.setenv("KEQUN_LTV_MEMORY_LIMIT", " 256 MiB ")
     run(make_params())
     assert Path("data/processed/ltv.parquet").exists()
