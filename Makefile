@@ -39,7 +39,7 @@ lock: setup ## re-pin requirements.lock from requirements.in
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
 
 sample: setup ## regenerate the bundled sample extract in data/sample/
-	python -m kequn.synthetic --out data/sample
+	python -m synthetic --out data/sample
 
 LIFETIMES := $(CURDIR)/.bench-venv/bin/python
 

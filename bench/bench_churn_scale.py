@@ -2,7 +2,7 @@
 
 Not a test. Builds, in a temporary directory, what the churn stage reads:
 
-1. a base population from :func:`kequn.synthetic.generate` (``--base`` customers, clean
+1. a base population from :func:`synthetic.bank.generate` (``--base`` customers, clean
    rows of status 正常), its feature table (:func:`features.customer_features` with the
    client master), a BG/NBD model (``models/transaction_model.json``) and an ltv table
    (``clv`` = 52-week expected transactions x monetary value x 2% margin, its percentile);
@@ -52,8 +52,8 @@ def build_base(workdir: Path, n_base: int, seed: int) -> tuple[pa.Table, pa.Tabl
     import pandas as pd
 
     from features import customer_features
-    from kequn.synthetic import generate
     from ltv import BetaGeoModel
+    from synthetic.bank import generate
 
     extract = generate(n_customers=n_base, end=AS_OF, seed=seed)
     tx = extract.transactions
@@ -194,7 +194,7 @@ def main() -> None:
         "# Churn stage at bank scale: chunked scoring vs one chunk",
         "",
         f"`bench/bench_churn_scale.py` on {dt.date.today().isoformat()}: {n:,} customers "
-        f"({args.base:,} synthetic customers from `kequn.synthetic` x {copies}, ids `<id>-<k>`),",
+        f"({args.base:,} synthetic customers from `synthetic.bank` x {copies}, ids `<id>-<k>`),",
         f"fit on a seeded sample of `scale.fit_customers` = {args.fit:,} "
         f"({fit_customers} drawn; their {tx_rows:,} transactions are the whole",
         "transactions.parquet: the stage reads no other rows). One `python -m kequn churn` "

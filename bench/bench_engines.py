@@ -1,6 +1,6 @@
 """Benchmark: ingest + features on DuckDB and on Spark local mode (wall time, peak memory).
 
-Not a test. Generates synthetic transactions with :mod:`kequn.synthetic` (UTF-8 CSV,
+Not a test. Generates synthetic transactions with :mod:`synthetic.bank` (UTF-8 CSV,
 canonical columns, ISO dates; reversal rows included, so the 正常 filter has work), in
 chunks of customers with different seeds -- customer ids and serial numbers get a chunk
 prefix, so chunks never collide -- one CSV file per chunk. Then, for each engine, runs
@@ -57,8 +57,8 @@ def generate(
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
-    from kequn.synthetic import TRANSACTION_COLUMNS
-    from kequn.synthetic import generate as synthesize
+    from synthetic.bank import TRANSACTION_COLUMNS
+    from synthetic.bank import generate as synthesize
 
     out_dir.mkdir(parents=True, exist_ok=True)
     customers = int(rows_millions * 1e6 / rows_per_customer)

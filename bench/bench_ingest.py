@@ -8,7 +8,7 @@ changed), in a child process, and prints one Markdown row. Examples::
     .venv/bin/python bench/bench_ingest.py --files "$PWD/data/sample/transactions_*.csv"
 
     # 10 million rows: generate them once (GB18030), optionally a UTF-8 copy
-    .venv/bin/python -m kequn.synthetic --out /tmp/big --customers 400000
+    .venv/bin/python -m synthetic --out /tmp/big --customers 400000
     .venv/bin/python bench/bench_ingest.py --files "/tmp/big/transactions_*.csv"
     .venv/bin/python bench/bench_ingest.py --to-utf8 /tmp/big-utf8 --files "/tmp/big/t*.csv"
     .venv/bin/python bench/bench_ingest.py --files "/tmp/big-utf8/*.csv" --encoding utf-8

@@ -1,7 +1,7 @@
 """Benchmark: the whole pipeline (`dvc repro`) on a synthetic bank extract of N customers.
 
 Not a test. Clones this repository into ``--workdir``, replaces the bundled sample with a
-larger extract from the same generator (:mod:`kequn.synthetic`: GB18030 monthly files,
+larger extract from the same generator (:mod:`synthetic.bank`: GB18030 monthly files,
 Chinese headers, dirty rows, client master, do-not-contact list), then runs ``dvc repro``
 with this checkout's virtual environment and records the wall time, the CPU time and the
 peak resident memory of the whole process tree, and each stage's time from its log line
@@ -58,7 +58,7 @@ def main() -> int:
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     env["PYTHONHASHSEED"] = "0"
 
-    generate = [sys.executable, "-m", "kequn.synthetic", "--out", "data/sample"]
+    generate = [sys.executable, "-m", "synthetic.bank", "--out", "data/sample"]
     generate += ["--customers", str(args.customers), "--start", args.start]
     generated = measured(generate, workdir, env)
     lines = sum(

@@ -18,7 +18,7 @@ import yaml
 
 from conftest import TEST_DATA
 from ingest import lines, read
-from kequn import synthetic
+from synthetic import bank as synthetic
 from test_ingest import ingest_pure, write_mapping
 
 FIXTURES = TEST_DATA / "ingest"

@@ -18,7 +18,7 @@ import pytest
 from scipy.special import hyp2f1
 
 from conftest import REPO_ROOT
-from kequn.synthetic import (
+from synthetic.bank import (
     add_dirty_rows,
     generate,
     write_bank_extract,
@@ -243,7 +243,7 @@ def test_bundled_sample_do_not_contact_is_a_subset_of_clients():
 
 @pytest.mark.slow
 def test_bundled_sample_is_what_the_generator_writes(tmp_path):
-    """The committed data/sample equals a fresh `python -m kequn.synthetic --out ...`."""
+    """The committed data/sample equals a fresh `python -m synthetic --out ...`."""
     recorded = json.loads((SAMPLE / "true_params.json").read_text(encoding="utf-8"))
     customers, seed = recorded["counts"]["customers"], recorded["seed"]
     extract = generate(customers, recorded["start"], recorded["end"], seed)

@@ -1,7 +1,7 @@
 """A deterministic synthetic core-banking extract with a known generative truth.
 
 Analysts run the pipeline on the bundled sample in ``data/sample/`` (made by
-``python -m kequn.synthetic --out data/sample``), and tests check that the models recover
+``python -m synthetic --out data/sample``), and tests check that the models recover
 the parameters that generated it (saved beside the data in ``true_params.json``). Every
 draw comes from one seed through named :class:`numpy.random.SeedSequence` children, so
 the same seed gives identical frames and byte-identical files. Everything is vectorised
@@ -739,7 +739,7 @@ def write_csv_utf8(extract: SyntheticExtract, target: str | Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m kequn.synthetic",
+        prog="python -m synthetic",
         description="Generate the synthetic core-banking extract (see the module docstring).",
     )
     parser.add_argument("--out", required=True, help="output directory (e.g. data/sample)")
@@ -772,7 +772,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 write_csv_utf8(extract, out / "transactions.csv")
     except UserError as exc:
-        print(f"kequn.synthetic: error: {exc}", file=sys.stderr)
+        print(f"synthetic: error: {exc}", file=sys.stderr)
         return 2
     log.info("done in %.1f s", time.perf_counter() - started)
     return 0
