@@ -1,7 +1,8 @@
 """``python -m kequn <stage>``: the thin entry point every ``dvc.yaml`` stage calls.
 
 Each stage package has a ``stage`` module with ``run(params: dict) -> None`` that reads
-its inputs, calls the package's pure functions and writes its outputs atomically. A
+its inputs, calls the package's pure functions and writes its outputs atomically. The
+parameter file is validated against :mod:`kequn.settings` first. A
 :class:`~kequn.errors.UserError` becomes one line on stderr and exit code 2.
 """
 
@@ -15,6 +16,7 @@ import time
 from kequn.config import load_params
 from kequn.errors import UserError
 from kequn.log import get_logger
+from kequn.settings import settings_from
 
 #: stage name in dvc.yaml -> package that implements it
 STAGES = {
@@ -37,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         params = load_params(args.params)
+        settings_from(params)  # every key checked before any stage work: one line per problem
         module = importlib.import_module(f"{STAGES[args.stage]}.stage")
         module.run(params)
     except UserError as exc:
