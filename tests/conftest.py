@@ -62,6 +62,21 @@ def cdnow_sample_summary(end: str = "1997-09-30") -> pd.DataFrame:
 STAGE_ORDER = ["ingest", "features", "ltv", "churn", "segment", "targets", "report"]
 
 
+def write_run_context(root: Path, as_of: dt.date | str | None = None) -> None:
+    """``data/processed/context.json`` as the features stage writes it, for tests that build
+    a later stage's inputs by hand (dates from ``data/interim/transactions.parquet``)."""
+    from kequn.context import make_context, write_context
+
+    dates = pd.to_datetime(
+        pd.read_parquet(root / "data/interim/transactions.parquet", columns=["date"])["date"]
+    )
+    first, last = dates.min().date(), dates.max().date()
+    as_of = dt.date.fromisoformat(str(as_of)) if as_of else last
+    write_context(
+        make_context(as_of, first, last, len(dates)), root / "data/processed/context.json"
+    )
+
+
 def run_stage(
     stage: str, workdir: Path, params: str = "params.yaml"
 ) -> subprocess.CompletedProcess:

@@ -18,6 +18,7 @@ from sklearn.metrics import roc_auc_score
 
 from churn.calibration import quantile_map, quantile_map_fitted
 from churn.warning import strategic_by_cut, strategic_clients, strategic_cut
+from conftest import write_run_context
 from features import customer_features
 from kequn.errors import UserError
 from test_churn import btyd_population
@@ -68,6 +69,7 @@ def population(tmp_path_factory) -> tuple[Path, np.ndarray]:
     past.to_parquet(root / "data/interim/transactions.parquet", index=False)
     customers.to_parquet(root / "data/processed/customers.parquet", index=False)
     value.to_parquet(root / "data/processed/ltv.parquet", index=False)
+    write_run_context(root, AS_OF)
     (root / "models/transaction_model.json").write_text(model.to_json(), encoding="utf-8")
     return root, churned
 
@@ -144,7 +146,11 @@ def test_mismatched_ltv_ids_are_a_one_line_user_error(population, tmp_path, monk
     root, _ = population
     for folder in ("data/interim", "data/processed", "models"):
         (tmp_path / folder).mkdir(parents=True)
-    for name in ("data/interim/transactions.parquet", "data/processed/customers.parquet"):
+    for name in (
+        "data/interim/transactions.parquet",
+        "data/processed/customers.parquet",
+        "data/processed/context.json",
+    ):
         (tmp_path / name).write_bytes((root / name).read_bytes())
     value = pd.read_parquet(root / "data/processed/ltv.parquet")
     value.loc[1500, "customer_id"] = "zz-not-a-customer"

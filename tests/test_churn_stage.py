@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import write_run_context
 from features import customer_features
 from kequn.errors import UserError
 from test_churn import THRESHOLDS, btyd_population
@@ -74,6 +75,7 @@ def project(tmp_path_factory) -> Path:
     transactions.to_parquet(root / "data/interim/transactions.parquet", index=False)
     customers.to_parquet(root / "data/processed/customers.parquet", index=False)
     value.to_parquet(root / "data/processed/ltv.parquet", index=False)
+    write_run_context(root, AS_OF)
     (root / "models/transaction_model.json").write_text(model.to_json(), encoding="utf-8")
     return root
 

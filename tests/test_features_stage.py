@@ -60,7 +60,7 @@ def test_as_of_before_the_data_and_unknown_engine_are_user_errors(workdir):
     assert done.returncode == 2 and "before the first transaction date 1997-01-01" in done.stderr
     write_params(workdir, "1997-09-30", engine="polars")
     done = run_stage("features", workdir)
-    assert done.returncode == 2 and "engine='polars' must be one of duckdb, spark" in done.stderr
+    assert done.returncode == 2 and "engine: 'polars' must be one of duckdb | spark" in done.stderr
     assert not (workdir / "data" / "processed" / "customers.parquet").exists()
 
 

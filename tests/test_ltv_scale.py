@@ -36,7 +36,11 @@ def inputs(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
 
 
 def copy_inputs(source: Path, target: Path) -> Path:
-    for name in ("data/interim/transactions.parquet", "data/processed/customers.parquet"):
+    for name in (
+        "data/interim/transactions.parquet",
+        "data/processed/customers.parquet",
+        "data/processed/context.json",
+    ):
         (target / name).parent.mkdir(parents=True, exist_ok=True)
         (target / name).write_bytes((source / name).read_bytes())
     return target

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import write_run_context
 from features import customer_features
 from kequn.errors import UserError
 from ltv import load_model
@@ -71,6 +72,7 @@ def write_inputs(workdir: Path, n_customers: int = 800) -> pd.DataFrame:
     )
     customers = customer_features(tx, AS_OF, unit_days=7, trend_window_days=90)
     customers.to_parquet(workdir / "data/processed/customers.parquet", index=False)
+    write_run_context(workdir, AS_OF)
     return customers
 
 

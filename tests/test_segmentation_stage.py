@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from conftest import REPO_ROOT, run_stage
+from conftest import REPO_ROOT, run_stage, write_run_context
 from features import customer_features
 from segmentation.migration import historic_values
 
@@ -39,6 +39,7 @@ def _write_inputs(workdir, transactions: pd.DataFrame, as_of: dt.date) -> None:
     transactions.to_parquet(workdir / "data/interim/transactions.parquet", index=False)
     customers = customer_features(transactions, as_of)
     customers.to_parquet(workdir / "data/processed/customers.parquet", index=False)
+    write_run_context(workdir, as_of)
     ids = customers["customer_id"]
     pd.DataFrame({"customer_id": ids, "clv": customers["total_value"] * 0.1}).to_parquet(
         workdir / "data/processed/ltv.parquet", index=False

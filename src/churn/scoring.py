@@ -26,7 +26,6 @@ from threadpoolctl import threadpool_limits
 
 from churn.backtest import BacktestWindows, backtest_windows, churn_labels
 from churn.calibration import (
-    METHODS,
     Calibrator,
     calibration_table,
     cross_fitted,
@@ -45,9 +44,9 @@ from churn.survival import (
     kaplan_meier_curves,
     survival_covariates,
 )
-from churn.warning import check_thresholds, strategic_by_cut, strategic_cut, warning_levels
-from kequn.errors import UserError
+from churn.warning import strategic_by_cut, strategic_cut, warning_levels
 from kequn.log import get_logger, timed
+from kequn.settings import settings_from
 
 log = get_logger("churn")
 
@@ -80,53 +79,21 @@ class ChurnSettings:
 
 
 def read_settings(params: dict[str, Any]) -> ChurnSettings:
-    """Check the ``churn`` section (plus features, seed); a bad value is a UserError."""
-    churn = params.get("churn") or {}
-    features = params.get("features") or {}
-    tiers = (params.get("segmentation") or {}).get("tier_shares") or {}
-    try:
-        horizon = int(churn.get("horizon_days", 90))
-    except (TypeError, ValueError):
-        raise UserError(
-            f"params.yaml: churn.horizon_days={churn.get('horizon_days')!r} is not a number"
-        ) from None
-    if horizon < 1:
-        raise UserError(f"params.yaml: churn.horizon_days must be at least 1, got {horizon}")
-    model = str(churn.get("model", "auto"))
-    if model not in ("auto", *CANDIDATES):
-        raise UserError(
-            f"params.yaml: churn.model must be auto, btyd, survival or gbm, got {model!r}"
-        )
-    calibration = str(churn.get("calibration", "isotonic"))
-    if calibration not in METHODS:
-        raise UserError(
-            f"params.yaml: churn.calibration must be isotonic or sigmoid, got {calibration!r}"
-        )
-    try:
-        thresholds = check_thresholds(
-            churn.get("thresholds") or {"red": 0.7, "orange": 0.5, "yellow": 0.3}
-        )
-    except ValueError as exc:
-        raise UserError(f"params.yaml: {exc}") from None
-    try:
-        max_reasons = int(churn.get("max_reasons", 3))
-    except (TypeError, ValueError):
-        raise UserError(
-            f"params.yaml: churn.max_reasons={churn.get('max_reasons')!r} is not a whole number"
-        ) from None
-    if max_reasons < 0:
-        raise UserError(f"params.yaml: churn.max_reasons must be 0 or more, got {max_reasons}")
+    """The ``churn`` section (plus features, seed, the strategic tier share) from
+    :mod:`kequn.settings`, where it is validated (a bad value is a one-line UserError)."""
+    settings = settings_from(params)
+    churn = settings.churn
     return ChurnSettings(
-        horizon_days=horizon,
-        model=model,
-        calibration=calibration,
-        thresholds=thresholds,
-        value_weighted=bool(churn.get("value_weighted", True)),
-        max_reasons=max_reasons,
-        unit_days=float(features.get("time_unit_days", 7)),
-        trend_window_days=int(features.get("trend_window_days", 90)),
-        strategic_share=float(tiers.get("strategic", 0.5)),
-        seed=int(params.get("seed", 0)),
+        horizon_days=churn.horizon_days,
+        model=churn.model,
+        calibration=churn.calibration,
+        thresholds=churn.thresholds.as_dict(),
+        value_weighted=churn.value_weighted,
+        max_reasons=churn.max_reasons,
+        unit_days=float(settings.features.time_unit_days),
+        trend_window_days=settings.features.trend_window_days,
+        strategic_share=settings.segmentation.tier_shares.strategic,
+        seed=settings.seed,
     )
 
 

@@ -33,12 +33,11 @@ from kequn.chunks import (
     ChunkedParquetWriter,
     count_rows,
     iter_chunks,
-    last_transaction_date,
     read_scale,
     sample_customer_ids,
     transactions_of,
 )
-from kequn.config import parse_date
+from kequn.context import read_context
 from kequn.errors import UserError
 from kequn.io import write_csv, write_json
 from kequn.log import get_logger, timed
@@ -146,7 +145,7 @@ def run(params: dict) -> None:
     n_customers = count_rows(CUSTOMERS)
     if n_customers == 0:
         raise UserError(f"{CUSTOMERS}: no customers to score")
-    as_of = parse_date(params.get("as_of"), "as_of") or last_transaction_date(TRANSACTIONS)
+    as_of = read_context().as_of
     value_columns = _present(VALUE, VALUE_COLUMNS) if VALUE.exists() else None
     if value_columns is not None:
         if "customer_id" not in value_columns:

@@ -1,14 +1,20 @@
-"""``python -m kequn features``: data/interim/*.parquet -> data/processed/customers.parquet."""
+"""``python -m kequn features``: data/interim/*.parquet -> data/processed/customers.parquet.
+
+Also writes the run context (``data/processed/context.json``, :mod:`kequn.context`): this
+stage is the one place where ``as_of`` is worked out.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 from pathlib import Path
 from typing import Any
 
-from kequn.config import resolve_as_of, section
+from kequn import context
 from kequn.errors import UserError
 from kequn.log import get_logger, timed
+from kequn.settings import settings_from
 
 TRANSACTIONS = Path("data/interim/transactions.parquet")
 CLIENTS = Path("data/interim/clients.parquet")
@@ -26,12 +32,21 @@ def engine_module(name: str):
     return importlib.import_module("features.duckdb_engine")
 
 
+def extract_date(mapping_path: str) -> dt.date | None:
+    """The transaction mapping's ``extract_date`` (None when it states none or is absent)."""
+    if not mapping_path or not Path(mapping_path).exists():
+        return None
+    from ingest.mapping import load_mapping
+
+    return load_mapping(mapping_path).extract_date
+
+
 def run(params: dict[str, Any]) -> None:
     log = get_logger("features")
-    options = section(params, "features")
-    unit_days = options.get("time_unit_days", 7)
-    trend_window_days = options.get("trend_window_days", 90)
-    engine = engine_module(str(params.get("engine") or "duckdb"))
+    settings = settings_from(params)
+    unit_days = settings.features.time_unit_days
+    trend_window_days = settings.features.trend_window_days
+    engine = engine_module(settings.engine)
     if engine.__name__ == "features.spark_engine":
         from kequn.spark import get_session
 
@@ -44,7 +59,7 @@ def run(params: dict[str, Any]) -> None:
     first, last, n_rows = engine.date_range(TRANSACTIONS)
     if n_rows == 0 or first is None:
         raise UserError(f"{TRANSACTIONS}: no transactions")
-    as_of = resolve_as_of(params, last)
+    as_of = settings.as_of or last
     if as_of < first:
         raise UserError(f"params.yaml: as_of={as_of} is before the first transaction date {first}")
     log.info("%d transactions from %s to %s; as_of %s", n_rows, first, last, as_of)
@@ -58,6 +73,16 @@ def run(params: dict[str, Any]) -> None:
             trend_window_days=trend_window_days,
             clients=CLIENTS,
         )
+    run_context = context.make_context(
+        as_of,
+        first,
+        last,
+        n_rows,
+        extract_date=extract_date(settings.ingest.mapping),
+        source_bytes=TRANSACTIONS.stat().st_size,
+    )
+    context.write_context(run_context)
+    log.info("run context %s: as_of %s (run %s)", context.PATH, as_of, run_context.run_id)
     log.info(
         "wrote %s: %d customers, %d with repeat transactions",
         CUSTOMERS,

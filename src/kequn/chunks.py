@@ -25,9 +25,7 @@ for the same seed on every engine and every rerun, and it does not depend on row
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,54 +34,24 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kequn.errors import UserError
 from kequn.io import atomic_path
+from kequn.settings import Scale, settings_from
 from kequn.sql_text import identifier, parquet_source
 
-DEFAULT_CHUNK_CUSTOMERS = 1_000_000
-DEFAULT_FIT_CUSTOMERS = 500_000
-
-
-@dataclass(frozen=True)
-class ScaleSettings:
-    """``scale`` section of params.yaml (see the module docstring)."""
-
-    chunk_customers: int = DEFAULT_CHUNK_CUSTOMERS
-    fit_customers: int = DEFAULT_FIT_CUSTOMERS
+#: the ``scale`` section, defined (typed, validated) in :mod:`kequn.settings`
+ScaleSettings = Scale
+DEFAULT_CHUNK_CUSTOMERS = Scale().chunk_customers
+DEFAULT_FIT_CUSTOMERS = Scale().fit_customers
 
 
 def read_scale(params: Mapping[str, Any]) -> ScaleSettings:
-    """The validated ``scale`` section (defaults when absent)."""
-    section = params.get("scale") or {}
-    if not isinstance(section, Mapping):
-        raise UserError("params.yaml: scale must be a mapping (chunk_customers, fit_customers)")
-    unknown = set(section) - {"chunk_customers", "fit_customers"}
-    if unknown:
-        raise UserError(f"params.yaml: scale.{sorted(unknown)[0]} is not a known key")
-    chunk = section.get("chunk_customers", DEFAULT_CHUNK_CUSTOMERS)
-    fit = section.get("fit_customers", DEFAULT_FIT_CUSTOMERS)
-    if not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1:
-        raise UserError(f"params.yaml: scale.chunk_customers={chunk!r} must be an integer >= 1")
-    if not isinstance(fit, int) or isinstance(fit, bool) or fit < 0:
-        raise UserError(f"params.yaml: scale.fit_customers={fit!r} must be an integer >= 0")
-    return ScaleSettings(chunk_customers=chunk, fit_customers=fit)
+    """The validated ``scale`` section (defaults when absent), via :mod:`kequn.settings`."""
+    return settings_from(params).scale
 
 
 def count_rows(path: str | Path) -> int:
     """Rows of a Parquet file, from its footer (nothing else is read)."""
     return pq.ParquetFile(path).metadata.num_rows
-
-
-def last_transaction_date(path: str | Path) -> dt.date:
-    """The latest ``date`` in a transactions Parquet file, scanned by DuckDB (one column is
-    read, no row is kept); a missing file or one without rows -> :class:`UserError`."""
-    if not Path(path).exists():
-        raise UserError(f"{path}: not found; run the earlier stages first (dvc repro)")
-    with duckdb.connect() as con:
-        ((last,),) = con.execute(f"SELECT max(date) FROM {parquet_source(path)}").fetchall()
-    if last is None:
-        raise UserError(f"{path}: no transactions")
-    return pd.Timestamp(last).date()
 
 
 def iter_chunks(

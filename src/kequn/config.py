@@ -1,11 +1,11 @@
 """Reading ``params.yaml``: the analyst's one place for settings.
 
-Stages receive plain dictionaries; nothing here reads a stage's inputs.
+The typed, validated view of the file is :mod:`kequn.settings`; this module only parses it
+(and reads the memory budgets from the environment).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 from pathlib import Path
@@ -34,28 +34,9 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
     return params
 
 
-def parse_date(value: Any, name: str) -> dt.date | None:
-    """Parse a ``YYYY-MM-DD`` parameter; empty or ``None`` gives ``None``."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise UserError(f"params.yaml: {name}={value!r} is not a date in YYYY-MM-DD form") from None
-
-
-def resolve_as_of(params: dict[str, Any], last_date_in_data: dt.date) -> dt.date:
-    """The scoring date: ``params['as_of']`` if set, else the last date in the data."""
-    as_of = parse_date(params.get("as_of"), "as_of")
-    return as_of if as_of is not None else last_date_in_data
-
-
 def section(params: dict[str, Any], name: str) -> dict[str, Any]:
-    """One stage's parameter group (``params[name]``), an empty dict when absent."""
+    """One stage's parameter group (``params[name]``), an empty dict when absent (the raw
+    view; stages read the typed one from :func:`kequn.settings.settings_from`)."""
     value = params.get(name) or {}
     if not isinstance(value, dict):
         raise UserError(f"params.yaml: '{name}' must be a mapping, got {type(value).__name__}")

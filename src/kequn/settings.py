@@ -126,7 +126,7 @@ class Ingest(Section):
 class Features(Section):
     """``features``: the BTYD time unit and the trend window."""
 
-    time_unit_days: float = key(7, gt=0)
+    time_unit_days: int | float = key(7, gt=0)
     trend_window_days: int = key(90, ge=1)
 
 
@@ -313,7 +313,7 @@ class Settings(Section):
 #: in params.yaml, so it is not declared.
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "ingest": ("engine", "ingest"),
-    "features": ("as_of", "engine", "features"),
+    "features": ("as_of", "engine", "features", "ingest.mapping"),
     "ltv": ("as_of", "seed", "scale", "features", "ltv"),
     "churn": ("as_of", "seed", "scale", "features", "churn", "segmentation.tier_shares"),
     "segment": ("as_of", "seed", "scale", "features", "segmentation"),

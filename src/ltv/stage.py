@@ -46,15 +46,15 @@ from kequn.chunks import (
     ChunkedParquetWriter,
     count_rows,
     iter_chunks,
-    last_transaction_date,
     read_scale,
     sample_customer_ids,
     transactions_of,
 )
-from kequn.config import resolve_as_of, section
+from kequn.context import read_context
 from kequn.errors import UserError
 from kequn.io import write_bytes, write_csv, write_json
 from kequn.log import get_logger, timed
+from kequn.settings import settings_from
 from kequn.sql_text import parquet_source
 from ltv import customer_lifetime_value
 from ltv.backtest import (
@@ -129,67 +129,26 @@ log = get_logger("ltv")
 # ------------------------------------------------------------------ parameters
 
 
-def _number(settings: Mapping[str, Any], key: str, default: Any, *, minimum: float = 0.0) -> float:
-    value = settings.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= minimum:
-        raise UserError(f"params.yaml: ltv.{key}={value!r} must be a number >= {minimum:g}")
-    return float(value)
-
-
-def _positive_int(settings: Mapping[str, Any], key: str, default: int) -> int:
-    value = settings.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UserError(f"params.yaml: ltv.{key}={value!r} must be a whole number >= 1")
-    return value
-
-
 def read_settings(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The validated ``ltv`` settings (plus unit, trend window and seed) with defaults."""
-    ltv = section(dict(params), "ltv")
-    features = section(dict(params), "features")
-    model = ltv.get("model", "auto")
-    if model not in ("auto", *CANDIDATES):
-        choices = " | ".join(("auto", *CANDIDATES))
-        raise UserError(f"params.yaml: ltv.model={model!r} must be one of {choices}")
-    margin = ltv.get("margin", 0.02)
-    if isinstance(margin, Mapping):
-        if not margin:
-            raise UserError("params.yaml: ltv.margin mapping is empty")
-        for line, value in margin.items():
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise UserError(f"params.yaml: ltv.margin.{line}={value!r} must be a number")
-        margin = {str(k): float(v) for k, v in margin.items()}
-    elif isinstance(margin, bool) or not isinstance(margin, int | float):
-        raise UserError(f"params.yaml: ltv.margin={margin!r} must be a number or a mapping")
-    else:
-        margin = float(margin)
-    interval = ltv.get("interval", [0.1, 0.9])
-    if (
-        not isinstance(interval, list | tuple)
-        or len(interval) != 2
-        or not all(isinstance(q, int | float) and not isinstance(q, bool) for q in interval)
-        or not 0 < interval[0] < interval[1] < 1
-    ):
-        raise UserError(
-            f"params.yaml: ltv.interval={interval!r} must be [low, high], 0 < low < high < 1"
-        )
-    seed = params.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise UserError(f"params.yaml: seed={seed!r} must be a whole number")
+    """The ``ltv`` settings (plus unit, trend window and seed) from :mod:`kequn.settings`
+    (validated there: a bad value is a one-line UserError naming the key)."""
+    settings = settings_from(params)
+    ltv = settings.ltv
+    margin = dict(ltv.margin) if isinstance(ltv.margin, Mapping) else ltv.margin
     return {
-        "model": model,
-        "holdout_days": _positive_int(ltv, "holdout_days", 182),
-        "horizon_months": _positive_int(ltv, "horizon_months", 12),
-        "discount_rate": _number(ltv, "discount_rate", 0.008),
+        "model": ltv.model,
+        "holdout_days": ltv.holdout_days,
+        "horizon_months": ltv.horizon_months,
+        "discount_rate": ltv.discount_rate,
         "margin": margin,
-        "service_cost_per_transaction": _number(ltv, "service_cost_per_transaction", 0.0),
-        "acquisition_cost": _number(ltv, "acquisition_cost", 0.0),
-        "penalizer": _number(ltv, "penalizer", 0.0),
-        "interval": (float(interval[0]), float(interval[1])),
-        "interval_draws": _positive_int(ltv, "interval_draws", 200),
-        "unit_days": _positive_int(features, "time_unit_days", 7),
-        "trend_window_days": _positive_int(features, "trend_window_days", 90),
-        "seed": seed,
+        "service_cost_per_transaction": ltv.service_cost_per_transaction,
+        "acquisition_cost": ltv.acquisition_cost,
+        "penalizer": ltv.penalizer,
+        "interval": ltv.interval,
+        "interval_draws": ltv.interval_draws,
+        "unit_days": settings.features.time_unit_days,
+        "trend_window_days": settings.features.trend_window_days,
+        "seed": settings.seed,
     }
 
 
@@ -419,7 +378,7 @@ def _check_inputs(params: Mapping[str, Any]) -> tuple[dt.date, list[str], list[s
             raise UserError(f"{path}: not found; run the earlier stages first (dvc repro)")
     tx_columns = pq.read_schema(TRANSACTIONS).names
     _missing(TRANSACTIONS, tx_columns, {"customer_id", "date", "amount"})
-    as_of = resolve_as_of(dict(params), last_transaction_date(TRANSACTIONS))
+    as_of = read_context().as_of
     customer_columns = pq.read_schema(CUSTOMERS).names
     _missing(CUSTOMERS, customer_columns, set(SCORING_COLUMNS))
     if count_rows(CUSTOMERS) == 0:

@@ -12,11 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kequn.config import section
 from kequn.errors import UserError
 from kequn.io import write_bytes, write_text
-from kequn.labels import LANGUAGES
 from kequn.log import get_logger, timed
+from kequn.settings import settings_from
 from reporting.build import ReportSettings, build_report
 from reporting.fonts import configure_matplotlib
 from reporting.inputs import load_run
@@ -28,27 +27,20 @@ log = get_logger("report")
 
 
 def read_settings(params: dict[str, Any], churn_metrics: dict[str, Any]) -> ReportSettings:
-    """Validated report settings; the active window is the churn horizon of the run."""
-    report = section(params, "report")
-    language = report.get("language", "en")
-    if language not in LANGUAGES:
-        raise UserError(
-            f"params.yaml: report.language={language!r} must be one of {', '.join(LANGUAGES)}"
-        )
-    currency = report.get("currency", "CNY")
-    if not isinstance(currency, str) or not currency.strip():
+    """Report settings from :mod:`kequn.settings` (validated there); the active window is
+    the churn horizon of the run (its metrics), else ``churn.horizon_days``."""
+    settings = settings_from(params)
+    currency = settings.report.currency
+    if not currency.strip():
         raise UserError(
             f"params.yaml: report.currency={currency!r} must be a currency code like CNY"
         )
-    horizon_days = churn_metrics.get("horizon_days") or section(params, "churn").get(
-        "horizon_days", 90
-    )
-    months = section(params, "ltv").get("horizon_months", 12)
+    horizon_days = churn_metrics.get("horizon_days") or settings.churn.horizon_days
     return ReportSettings(
-        language=language,
+        language=settings.report.language,
         currency=currency.strip().upper(),
         active_days=int(horizon_days),
-        horizon_months=int(months),
+        horizon_months=settings.ltv.horizon_months,
     )
 
 

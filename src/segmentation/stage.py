@@ -30,14 +30,13 @@ from kequn.chunks import (
     ChunkedParquetWriter,
     count_rows,
     iter_chunks,
-    last_transaction_date,
-    read_scale,
     sample_customer_ids,
 )
-from kequn.config import resolve_as_of, section
+from kequn.context import read_context
 from kequn.errors import UserError
 from kequn.io import atomic_path, read_json, write_csv, write_json
 from kequn.log import get_logger, timed
+from kequn.settings import settings_from
 from kequn.sql_text import parquet_source
 from segmentation.clusters import previous_model_or_none
 from segmentation.migration import latest_previous_run, write_review_baseline
@@ -136,17 +135,18 @@ def _empty_segments() -> pd.DataFrame:
 
 
 def run(params: dict) -> None:
-    settings = section(params, "segmentation")
-    scale = read_scale(params)
-    seed = int(params.get("seed", 0))
-    as_of = resolve_as_of(params, last_transaction_date(TRANSACTIONS))
+    typed = settings_from(params)
+    settings = typed.segmentation.as_dict()  # plain data for the fitting functions
+    scale = typed.scale
+    seed = typed.seed
+    as_of = read_context().as_of
     columns = _columns(CUSTOMERS)
     for path, col in JOINED.items():
         if path.exists():
             if col not in _columns(path) or "customer_id" not in _columns(path):
                 raise UserError(f"{path}: missing column customer_id or {col}")
             columns.append(col)
-    basis_file = LTV if str(settings.get("value_basis", "clv")) == "clv" else CUSTOMERS
+    basis_file = LTV if typed.segmentation.value_basis == "clv" else CUSTOMERS
     previous_model = previous_model_or_none(read_json(MODEL)) if MODEL.exists() else None
     if MODEL.exists() and previous_model is None:
         log.warning("%s is not a usable cluster model; cluster ids start afresh", MODEL)
@@ -172,12 +172,10 @@ def run(params: dict) -> None:
                 date, path = previous
                 baseline = Baseline(parquet_source(path), f"previous run: {path} (as_of {date})")
             else:
-                months = int(settings.get("review_months", 3))
+                months = typed.segmentation.review_months
                 date = (pd.Timestamp(as_of) - pd.DateOffset(months=months)).date()
                 target = Path(tmp) / "review_baseline.parquet"
-                shares = check_tier_shares(
-                    settings.get("tier_shares", {"strategic": 0.5, "value": 0.3})
-                )
+                shares = check_tier_shares(settings["tier_shares"])
                 write_review_baseline(con, TRANSACTIONS, date, shares, target)
                 baseline = Baseline(
                     parquet_source(target),

@@ -8,15 +8,17 @@ reports/metrics/targets.json.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from kequn.config import section
+from kequn.context import read_context
 from kequn.errors import UserError
 from kequn.io import write_json
 from kequn.log import get_logger, timed
+from kequn.settings import settings_from
 from targeting.export import write_campaign_csvs, write_workbook
 from targeting.lists import build_target_lists
 from targeting.safety import read_id_list
@@ -75,23 +77,20 @@ def load_table() -> pd.DataFrame:
 
 
 def run(params: dict) -> None:
-    settings = section(params, "targeting")
-    language = section(params, "report").get("language", "en")
-    ltv_params = section(params, "ltv")
+    typed = settings_from(params)
+    settings = typed.targeting.as_dict()  # plain data for the ranking functions
     with timed(log, "loading customers, ltv, churn and segments"):
         table = load_table()
-    # customers.parquet is as of as_of: the latest last_date is as_of - min(days_since_last)
-    last = pd.Timestamp(table["last_date"].max())
-    as_of = (last + pd.to_timedelta(table["days_since_last"].min(), unit="D")).date()
-    table["days_since_contact"] = days_since_contact(
-        table, settings.get("contact_history", ""), as_of
-    )
-    dnc_path = settings.get("do_not_contact", "")
+    as_of = read_context().as_of
+    table["days_since_contact"] = days_since_contact(table, typed.targeting.contact_history, as_of)
+    dnc_path = typed.targeting.do_not_contact
     do_not_contact = read_id_list(dnc_path) if dnc_path else set()
     context = {
-        "horizon_days": float(ltv_params.get("horizon_months", 12)) * 30.4375,
-        "margin": mean_margin(ltv_params.get("margin", 1.0)),
-        "cadence_days": settings.get("cadence_days", {"strategic": 30, "value": 90, "basic": 180}),
+        "horizon_days": float(typed.ltv.horizon_months) * 30.4375,
+        "margin": mean_margin(
+            dict(typed.ltv.margin) if isinstance(typed.ltv.margin, Mapping) else typed.ltv.margin
+        ),
+        "cadence_days": settings["cadence_days"],
     }
     with timed(log, "ranking target lists"):
         try:
@@ -99,8 +98,8 @@ def run(params: dict) -> None:
                 table,
                 settings,
                 context,
-                language=language,
-                seed=int(params.get("seed", 0)),
+                language=typed.report.language,
+                seed=typed.seed,
                 do_not_contact=do_not_contact,
             )
         except ValueError as exc:
@@ -114,7 +113,8 @@ def run(params: dict) -> None:
             OUT_DIR / "targets.xlsx",
             as_of=as_of.isoformat(),
             run_date=dt.date.today().isoformat(),
-            params={"targeting": settings, "seed": params.get("seed")},
+            # the section as written in params.yaml (provenance of the list)
+            params={"targeting": params.get("targeting"), "seed": params.get("seed")},
         )
         write_json(METRICS, metrics)
     for campaign, m in metrics["campaigns"].items():
