@@ -29,6 +29,7 @@ from churn.scoring import (
     read_settings,
     score_customers,
 )
+from kequn import catalogue
 from kequn.chunks import (
     ChunkedParquetWriter,
     count_rows,
@@ -44,13 +45,13 @@ from kequn.log import get_logger, timed
 
 log = get_logger("churn")
 
-TRANSACTIONS = Path("data/interim/transactions.parquet")
-CUSTOMERS = Path("data/processed/customers.parquet")
-VALUE = Path("data/processed/ltv.parquet")
-TRANSACTION_MODEL = Path("models/transaction_model.json")
-OUTPUT = Path("data/processed/churn.parquet")
-METRICS = Path("reports/metrics/churn.json")
-PLOTS = Path("reports/plots")
+TRANSACTIONS = catalogue.TRANSACTIONS.path
+CUSTOMERS = catalogue.CUSTOMERS.path
+VALUE = catalogue.LTV.path
+TRANSACTION_MODEL = catalogue.TRANSACTION_MODEL.path
+OUTPUT = catalogue.CHURN.path
+METRICS = catalogue.CHURN_METRICS.path
+PLOTS = catalogue.CHURN_PLOTS[0].path.parent
 
 #: columns of churn.parquet (docs/outputs.md) plus two extra for readers
 COLUMNS = [

@@ -11,14 +11,14 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from kequn import context
+from kequn import catalogue, context
 from kequn.errors import UserError
 from kequn.log import get_logger, timed
 from kequn.settings import settings_from
 
-TRANSACTIONS = Path("data/interim/transactions.parquet")
-CLIENTS = Path("data/interim/clients.parquet")
-CUSTOMERS = Path("data/processed/customers.parquet")
+TRANSACTIONS = catalogue.TRANSACTIONS.path
+CLIENTS = catalogue.CLIENTS.path
+CUSTOMERS = catalogue.CUSTOMERS.path
 
 ENGINES = ("duckdb", "spark")
 

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from kequn import config
+from kequn import catalogue, config
 from kequn.chunks import (
     ChunkedParquetWriter,
     count_rows,
@@ -81,15 +81,15 @@ from ltv.gbm import (
 )
 from ltv.scale import RANK_KEY, ROW, HistoryCounts, count_histories, write_ranked
 
-TRANSACTIONS = Path("data/interim/transactions.parquet")
-CUSTOMERS = Path("data/processed/customers.parquet")
-LTV_TABLE = Path("data/processed/ltv.parquet")
-TRANSACTION_MODEL = Path("models/transaction_model.json")
-SPEND_MODEL = Path("models/spend_model.json")
-METRICS = Path("reports/metrics/ltv.json")
-PLOT_CALIBRATION = Path("reports/plots/ltv_calibration.csv")
-PLOT_DECILES = Path("reports/plots/ltv_deciles.csv")
-PLOT_GAIN = Path("reports/plots/ltv_gain.csv")
+TRANSACTIONS = catalogue.TRANSACTIONS.path
+CUSTOMERS = catalogue.CUSTOMERS.path
+LTV_TABLE = catalogue.LTV.path
+TRANSACTION_MODEL = catalogue.TRANSACTION_MODEL.path
+SPEND_MODEL = catalogue.SPEND_MODEL.path
+METRICS = catalogue.LTV_METRICS.path
+PLOT_CALIBRATION = catalogue.LTV_PLOTS[0].path
+PLOT_DECILES = catalogue.LTV_PLOTS[1].path
+PLOT_GAIN = catalogue.LTV_PLOTS[2].path
 
 #: how ltv.model: auto chooses (ltv.backtest.choose_model)
 CRITERION = "lowest per-customer MAE of holdout value; ties: smaller |aggregate value error|"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from kequn import catalogue
 from kequn.errors import UserError
 from kequn.log import get_logger
 
@@ -33,7 +34,7 @@ PLOTS = (
     "pareto",
     "cluster_profiles",
 )
-REJECTS = Path("data/interim/rejects.csv")
+REJECTS = catalogue.REJECTS.path
 
 #: per-customer columns the report uses, by table (absent ones are simply not joined)
 CUSTOMER_COLUMNS = {
@@ -66,15 +67,15 @@ CUSTOMER_COLUMNS = {
 
 
 def metrics_path(name: str) -> Path:
-    return Path("reports/metrics") / f"{name}.json"
+    return catalogue.by_stem("metrics", name).path
 
 
 def table_path(name: str) -> Path:
-    return Path("data/processed") / f"{name}.parquet"
+    return catalogue.by_stem("table", name).path
 
 
 def plot_path(name: str) -> Path:
-    return Path("reports/plots") / f"{name}.csv"
+    return catalogue.by_stem("plot", name).path
 
 
 def run_dir() -> Path:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from kequn import catalogue
 from kequn.errors import UserError
 from kequn.io import write_bytes, write_text
 from kequn.log import get_logger, timed
@@ -20,8 +21,8 @@ from reporting.build import ReportSettings, build_report
 from reporting.fonts import configure_matplotlib
 from reporting.inputs import load_run
 
-REPORT = Path("reports/report.html")
-FIGURES = Path("reports/figures")
+REPORT = catalogue.REPORT.path
+FIGURES = catalogue.FIGURES.path
 
 log = get_logger("report")
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
+from kequn import catalogue
 from kequn.chunks import (
     ChunkedParquetWriter,
     count_rows,
@@ -50,16 +51,16 @@ from segmentation.segment import (
 )
 from segmentation.value_tiers import check_tier_shares
 
-TRANSACTIONS = Path("data/interim/transactions.parquet")
-CUSTOMERS = Path("data/processed/customers.parquet")
-LTV = Path("data/processed/ltv.parquet")
-CHURN = Path("data/processed/churn.parquet")
-SEGMENTS = Path("data/processed/segments.parquet")
+TRANSACTIONS = catalogue.TRANSACTIONS.path
+CUSTOMERS = catalogue.CUSTOMERS.path
+LTV = catalogue.LTV.path
+CHURN = catalogue.CHURN.path
+SEGMENTS = catalogue.SEGMENTS.path
 HISTORY = Path("data/history")
-MODEL = Path("models/clusters.json")
-METRICS = Path("reports/metrics/segments.json")
-PARETO = Path("reports/plots/pareto.csv")
-PROFILES = Path("reports/plots/cluster_profiles.csv")
+MODEL = catalogue.CLUSTER_MODEL.path
+METRICS = catalogue.SEGMENT_METRICS.path
+PARETO = catalogue.SEGMENT_PLOTS[0].path
+PROFILES = catalogue.SEGMENT_PLOTS[1].path
 
 #: joined file -> the column it adds to the customers
 JOINED = {LTV: "clv", CHURN: "churn_probability"}

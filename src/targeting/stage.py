@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kequn import catalogue
 from kequn.context import read_context
 from kequn.errors import UserError
 from kequn.io import write_json
@@ -25,9 +26,8 @@ from targeting.safety import read_id_list
 
 log = get_logger("targets")
 
-PROCESSED = Path("data/processed")
-OUT_DIR = Path("reports/targets")
-METRICS = Path("reports/metrics/targets.json")
+OUT_DIR = catalogue.TARGETS.path
+METRICS = catalogue.TARGET_METRICS.path
 
 
 def mean_margin(margin: float | dict) -> float:
@@ -68,9 +68,9 @@ def days_since_contact(customers: pd.DataFrame, history_path: str, as_of: dt.dat
 
 def load_table() -> pd.DataFrame:
     """Features joined with ltv, churn and segment columns, one row per customer."""
-    table = pd.read_parquet(PROCESSED / "customers.parquet")
-    for name in ("ltv", "churn", "segments"):
-        other = pd.read_parquet(PROCESSED / f"{name}.parquet")
+    table = pd.read_parquet(catalogue.CUSTOMERS.path)
+    for dataset in (catalogue.LTV, catalogue.CHURN, catalogue.SEGMENTS):
+        other = pd.read_parquet(dataset.path)
         overlap = [c for c in other.columns if c in table.columns and c != "customer_id"]
         table = table.merge(other.drop(columns=overlap), on="customer_id", how="left")
     return table
