@@ -99,6 +99,7 @@ def test_stage_writes_complete_consistent_scores(auto_run):
         "clv_high",
         "revenue_contribution",
         "profit_contribution",
+        "margin",
         "value_percentile",
         "model",
     ]

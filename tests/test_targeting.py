@@ -13,7 +13,6 @@ from targeting.safety import read_id_list
 
 CONTEXT = {
     "horizon_days": 365.25,
-    "margin": 0.1,
     "cadence_days": {"strategic": 30, "value": 90, "basic": 180},
 }
 
@@ -42,6 +41,7 @@ def customer_table(n: int, seed: int = 1) -> pd.DataFrame:
             "days_since_contact": rng.integers(0, 400, n).astype(float),
             "tenure_days": rng.integers(400, 1000, n).astype(float),
             "total_value": rng.gamma(2.0, 5000.0, n),
+            "margin": 0.1,
             "reasons_en": "",
             "reasons_zh": "",
         }
@@ -252,3 +252,17 @@ def test_contact_history_file_gives_days_since_the_latest_contact(tmp_path):
     path.write_text("customer_id,last_contact_date\na,31/12/2025\n", "utf-8")
     with pytest.raises(UserError, match=r"contacts.csv:2: last_contact_date"):
         days_since_contact(customers, str(path), dt.date(2025, 12, 31))
+
+
+def test_winback_value_uses_each_clients_margin_from_ltv():
+    from targeting.campaigns import candidates
+
+    table = customer_table(4).assign(
+        days_since_last=400.0, probability_alive=0.5, total_value=1000.0, tenure_days=500.0
+    )
+    table["margin"] = [0.01, 0.02, 0.04, 0.0]
+    winback = {"lapsed_days": 180, "min_probability_alive": 0.2}
+    got = candidates(table, "winback", winback, CONTEXT).set_index("customer_id")
+    per_horizon = 1000.0 / 500.0 * CONTEXT["horizon_days"] * 0.5
+    expected = pd.Series(per_horizon * table["margin"].to_numpy(), index=table["customer_id"])
+    assert got["value_at_stake"].to_numpy() == pytest.approx(expected[got.index].to_numpy())

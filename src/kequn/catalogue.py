@@ -110,7 +110,8 @@ LTV = Dataset(
     columns=_columns(
         f"customer_id:{S} expected_transactions:{F} probability_alive:{F} "
         f"expected_value_per_transaction:{F} clv:{F} clv_low:{F} clv_high:{F} "
-        f"revenue_contribution:{F} profit_contribution:{F} value_percentile:{F} model:{S}"
+        f"revenue_contribution:{F} profit_contribution:{F} margin:{F} value_percentile:{F} "
+        f"model:{S}"
     ),
 )
 TRANSACTION_MODEL = Dataset(

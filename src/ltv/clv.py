@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from kequn.rules import DAYS_PER_MONTH
 from ltv._base import (
     Histories,
     TransactionModel,
@@ -46,7 +47,6 @@ from ltv._base import (
 )
 from ltv.gamma_gamma import GammaGammaModel, validate_spend
 
-DAYS_PER_MONTH = 30.4375
 _JACOBIAN_STEP = 1e-5
 #: draw values held at once per block (rows x draws), to stay within the CPU caches
 _BLOCK_VALUES = 4_000_000

@@ -28,9 +28,9 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
 from features import split_at
+from kequn.rules import DAYS_PER_MONTH
 
 #: days per month, the same convention the CLV discounting uses
-DAYS_PER_MONTH = 30.4375
 
 #: numeric customer-feature columns (docs/outputs.md) the model may use when present
 NUMERIC_FEATURES = (

@@ -54,6 +54,7 @@ from kequn.context import read_context
 from kequn.errors import UserError
 from kequn.io import write_bytes, write_csv, write_json
 from kequn.log import get_logger, timed
+from kequn.rules import customer_margin
 from kequn.settings import settings_from
 from kequn.sql_text import parquet_source
 from ltv import customer_lifetime_value
@@ -106,6 +107,7 @@ OUTPUT_COLUMNS = [
     "clv_high",
     "revenue_contribution",
     "profit_contribution",
+    "margin",
     "value_percentile",
     "model",
 ]
@@ -153,39 +155,6 @@ def read_settings(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ pure steps
-
-
-def customer_margin(
-    customers: pd.DataFrame, margin: float | Mapping[str, float], *, quiet: bool = False
-) -> np.ndarray:
-    """Each customer's margin on transaction value.
-
-    A scalar applies to everyone. A mapping product line -> margin gives
-    margin_i = sum_c share_product_<c>_i * margin_c over the product shares of the customer's
-    value; a product line in the data without a margin in the mapping counts at the mean of
-    the mapping's margins, and a customer without any product share gets that mean
-    (logged as a warning unless ``quiet``: the stage warns on its first chunk only).
-    """
-    n = len(customers)
-    if not isinstance(margin, Mapping):
-        return np.full(n, float(margin))
-    mean_margin = float(np.mean(list(margin.values())))
-    share_columns = [c for c in customers.columns if c.startswith("share_product_")]
-    if not share_columns:
-        return np.full(n, mean_margin)
-    lines = [c.removeprefix("share_product_") for c in share_columns]
-    unmapped = [line for line in lines if line not in margin]
-    if unmapped and not quiet:
-        log.warning(
-            "ltv.margin has no margin for product line(s) %s: using the mean %.4g",
-            ", ".join(unmapped),
-            mean_margin,
-        )
-    rates = np.array([margin.get(line, mean_margin) for line in lines])
-    shares = customers[share_columns].to_numpy(dtype=float)
-    shares = np.nan_to_num(shares, nan=0.0)
-    has_share = np.abs(shares).sum(axis=1) > 0
-    return np.where(has_share, shares @ rates, mean_margin)
 
 
 def value_percentile(clv: Any) -> np.ndarray:
@@ -524,7 +493,8 @@ def run(params: dict) -> None:
                     gbm_scores = score_gbm(booster, chunk, settings, margin)
                     for column in gbm_scores.columns:
                         scores[column] = gbm_scores[column].to_numpy()
-                part = scores.assign(customer_id=chunk["customer_id"].to_numpy())[scored_columns]
+                part = scores.assign(customer_id=chunk["customer_id"].to_numpy(), margin=margin)
+                part = part[scored_columns]
                 for key, column in TOTALS.items():
                     totals[key] += float(part[column].sum())
                 part[ROW] = np.arange(first_row, first_row + len(part), dtype=np.int64)

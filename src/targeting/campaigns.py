@@ -39,7 +39,7 @@ def _value_at_stake(
         days_active = customers["tenure_days"].clip(lower=1.0)
         per_day = customers["total_value"].clip(lower=0.0) / days_active
         return (
-            per_day * context["horizon_days"] * context["margin"] * customers["probability_alive"]
+            per_day * context["horizon_days"] * customers["margin"] * customers["probability_alive"]
         )
     if campaign == "vip_care":
         return clv
@@ -75,7 +75,7 @@ def candidates(
     """Eligible customers of ``campaign`` with ``score``, ``value_at_stake`` and ``expected_value``.
 
     ``context`` holds what is shared by campaigns: ``horizon_days`` (CLV horizon in days),
-    ``margin`` (mean margin on value), ``cadence_days`` (tier -> days between contacts).
+    ``cadence_days`` (tier -> days between contacts).
     """
     eligible = _eligible(customers, campaign, settings, context)
     chosen = customers.loc[eligible].copy()

@@ -8,7 +8,6 @@ reports/metrics/targets.json.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from kequn.context import read_context
 from kequn.errors import UserError
 from kequn.io import write_json
 from kequn.log import get_logger, timed
+from kequn.rules import DAYS_PER_MONTH
 from kequn.settings import settings_from
 from targeting.export import write_campaign_csvs, write_workbook
 from targeting.lists import build_target_lists
@@ -28,13 +28,6 @@ log = get_logger("targets")
 
 OUT_DIR = catalogue.TARGETS.path
 METRICS = catalogue.TARGET_METRICS.path
-
-
-def mean_margin(margin: float | dict) -> float:
-    """The ``ltv.margin`` parameter as one number (the mean when it is set per product line)."""
-    if isinstance(margin, dict):
-        return float(sum(margin.values()) / len(margin)) if margin else 0.0
-    return float(margin)
 
 
 def days_since_contact(customers: pd.DataFrame, history_path: str, as_of: dt.date) -> pd.Series:
@@ -81,15 +74,14 @@ def run(params: dict) -> None:
     settings = typed.targeting.as_dict()  # plain data for the ranking functions
     with timed(log, "loading customers, ltv, churn and segments"):
         table = load_table()
+    if "margin" not in table.columns:
+        raise UserError(f"{catalogue.LTV.path}: no margin column; rerun the ltv stage")
     as_of = read_context().as_of
     table["days_since_contact"] = days_since_contact(table, typed.targeting.contact_history, as_of)
     dnc_path = typed.targeting.do_not_contact
     do_not_contact = read_id_list(dnc_path) if dnc_path else set()
     context = {
-        "horizon_days": float(typed.ltv.horizon_months) * 30.4375,
-        "margin": mean_margin(
-            dict(typed.ltv.margin) if isinstance(typed.ltv.margin, Mapping) else typed.ltv.margin
-        ),
+        "horizon_days": float(typed.ltv.horizon_months) * DAYS_PER_MONTH,
         "cadence_days": settings["cadence_days"],
     }
     with timed(log, "ranking target lists"):
