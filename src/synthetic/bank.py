@@ -737,6 +737,17 @@ def write_csv_utf8(extract: SyntheticExtract, target: str | Path) -> None:
         pcsv.write_csv(_arrow_table(extract.transactions), tmp)
 
 
+def _write_past_campaign(extract: SyntheticExtract, out: Path, end: str) -> None:
+    """The past campaign of :mod:`synthetic.campaigns` when its window closes by ``end``."""
+    from synthetic.campaigns import CampaignTruth, plant_campaign, write_campaign
+
+    truth = CampaignTruth()
+    if dt.date.fromisoformat(str(end)) >= dt.date.fromisoformat(truth.contact_date) + dt.timedelta(
+        90
+    ):
+        write_campaign(plant_campaign(extract.transactions, extract.customers, truth), out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m synthetic",
@@ -767,6 +778,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.format == "bank":
                 extract = add_dirty_rows(extract, args.dirty_rate, args.seed)
                 write_bank_extract(extract, out)
+                _write_past_campaign(extract, out, args.end)
             elif args.format == "parquet":
                 write_parquet(extract, out / "transactions.parquet")
             else:
