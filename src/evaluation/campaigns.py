@@ -23,6 +23,7 @@ def compare(
     outcomes: dict[str, str],
     seed: int,
     draws: int = 2000,
+    min_control: int = 100,
 ) -> dict[str, Any]:
     """Every outcome of one treated group against its control.
 
@@ -35,6 +36,8 @@ def compare(
         (bootstrap interval, Welch test); see :mod:`evaluation.lift`.
     seed, draws : int
         Bootstrap seed and replicates.
+    min_control : int
+        Smaller control groups are flagged (:func:`evaluation.lift.inconclusive`).
 
     Returns
     -------
@@ -53,7 +56,7 @@ def compare(
             lift = rate_lift(t, c)
         else:
             lift = mean_lift(t, c, seed=seed + i, draws=draws)
-        note = inconclusive(len(control), lift, rate=kind == "rate")
+        note = inconclusive(len(control), lift, kind == "rate", min_control)
         result["outcomes"][name] = {**lift.as_dict(), "conclusive": note is None, "note": note}
     return result
 
@@ -71,6 +74,7 @@ def evaluate_campaigns(
     source: str,
     seed: int,
     draws: int = 2000,
+    min_control: int = 100,
 ) -> list[dict[str, Any]]:
     """One entry per campaign and treatment arm, compared with the campaign's control.
 
@@ -84,8 +88,8 @@ def evaluate_campaigns(
         Campaign -> cost per contact (0 when absent).
     source : str
         ``"lists"`` (the project's own archive) or ``"responses"`` (an imported extract).
-    seed, draws : int
-        Bootstrap seed and replicates.
+    seed, draws, min_control : int
+        See :func:`compare`.
 
     Returns
     -------
@@ -102,7 +106,8 @@ def evaluate_campaigns(
         arms = sorted(set(group["arm"]) - {CONTROL})
         for arm in arms:
             entry = {"campaign": str(campaign), "arm": arm, "source": source}
-            entry.update(compare(group[group["arm"] == arm], control, outcomes, seed, draws))
+            treated = group[group["arm"] == arm]
+            entry.update(compare(treated, control, outcomes, seed, draws, min_control))
             cost = float(costs.get(str(campaign), 0.0))
             lift = entry["outcomes"].get(money, {}).get("lift", 0.0) if money else 0.0
             entry.update(economics(lift, entry["treated"], cost))
@@ -117,6 +122,7 @@ def segment_rows(
     *,
     seed: int,
     draws: int = 500,
+    min_control: int = 100,
 ) -> pd.DataFrame:
     """Lift per campaign x arm x ``by`` (value tier, branch), one row per outcome.
 
@@ -128,8 +134,8 @@ def segment_rows(
         Outcome name -> kind.
     by : str
         The segment column.
-    seed, draws : int
-        Bootstrap seed and replicates.
+    seed, draws, min_control : int
+        See :func:`compare`.
 
     Returns
     -------
@@ -141,7 +147,9 @@ def segment_rows(
     for (campaign, segment), group in rows.groupby(["campaign", by], sort=True):
         control = group[group["arm"] == CONTROL]
         for arm in sorted(set(group["arm"]) - {CONTROL}):
-            result = compare(group[group["arm"] == arm], control, outcomes, seed, draws)
+            result = compare(
+                group[group["arm"] == arm], control, outcomes, seed, draws, min_control
+            )
             for name, values in result["outcomes"].items():
                 records.append(
                     {

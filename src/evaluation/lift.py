@@ -245,7 +245,9 @@ def economics(value_lift: float, treated: int, cost_per_contact: float) -> dict[
     return {"incremental_value": incremental, "cost": cost, "roi": roi}
 
 
-def inconclusive(control: int, lift: Lift, rate: bool) -> str | None:
+def inconclusive(
+    control: int, lift: Lift, rate: bool, min_control: int = MIN_CONTROL
+) -> str | None:
     """Why a comparison cannot support a conclusion, or None when it can.
 
     Parameters
@@ -257,14 +259,16 @@ def inconclusive(control: int, lift: Lift, rate: bool) -> str | None:
     rate : bool
         True for a 0/1 outcome (an interval wider than 0.2 is too wide), False for money (an
         interval wider than ``MAX_RELATIVE_WIDTH`` times the absolute lift is too wide).
+    min_control : int
+        The smallest control group that supports a conclusion.
 
     Returns
     -------
     str or None
         ``"control too small to conclude (N < 100)"`` or ``"interval too wide to conclude"``.
     """
-    if control < MIN_CONTROL:
-        return f"control too small to conclude ({control} < {MIN_CONTROL})"
+    if control < min_control:
+        return f"control too small to conclude ({control} < {min_control})"
     width = lift.ci_high - lift.ci_low
     limit = 0.2 if rate else MAX_RELATIVE_WIDTH * abs(lift.lift)
     if width > limit and lift.ci_low < 0 < lift.ci_high:
