@@ -17,6 +17,11 @@ where ``value`` is the campaign's value at stake for that customer:
   margin) x P(alive) -- high past value with a fair chance of still being there.
 - vip_care (重点维护): strategic tier, due for a relationship-manager contact: days since
   the last contact at least the tier's cadence, or no contact on record; value = CLV.
+
+With ``rank_by: uplift`` (set by the targets stage when the evaluate stage's uplift model
+won its backtest for that campaign) and an ``uplift`` column (predicted incremental
+response), ``expected_value = uplift * value`` and the list is ranked by
+``expected_value - cost_per_contact``.
 """
 
 from __future__ import annotations
@@ -88,6 +93,10 @@ def candidates(
         chosen["score"] = chosen["value_at_stake"] * room
     else:
         chosen["score"] = chosen["value_at_stake"]
+    if settings.get("rank_by") == "uplift" and "uplift" in chosen:
+        # evaluate stage's uplift model: predicted incremental response x value, net of cost
+        chosen["expected_value"] = chosen["uplift"].fillna(0.0) * chosen["value_at_stake"]
+        chosen["score"] = chosen["expected_value"] - float(settings.get("cost_per_contact", 0.0))
     chosen["score"] = chosen["score"].fillna(0.0)
     chosen["expected_value"] = chosen["expected_value"].fillna(0.0)
     return chosen

@@ -134,7 +134,10 @@ def build_target_lists(
         for column in ("score", "expected_value", "clv"):
             chosen[column] = chosen[column].round(2)
         chosen["churn_probability"] = chosen["churn_probability"].round(4)
-        lists[campaign] = chosen[LIST_COLUMNS].reset_index(drop=True)
+        extra = ["uplift"] if campaign_settings.get("rank_by") == "uplift" else []
+        if extra:
+            chosen["uplift"] = chosen["uplift"].round(4)
+        lists[campaign] = chosen[LIST_COLUMNS + extra].reset_index(drop=True)
 
         contacted = chosen["control"] == 0
         metrics["campaigns"][campaign] = {
