@@ -172,7 +172,21 @@ def run(params: dict[str, Any]) -> None:
     responses = expected_responses(entries, priors, rate_outcomes, settings.prior_strength)
     with timed(log, "uplift model"):
         uplift_info, scores = _uplift(sources, tx, clients, settings, as_of)
+    # the same figures keyed by name, so `dvc metrics diff` compares them across runs
+    by_campaign = {
+        f"{e['campaign']}.{e['arm']}": {
+            "treated": e["treated"],
+            "control": e["control"],
+            "roi": e.get("roi"),
+            **{
+                name: {k: o[k] for k in ("lift", "ci_low", "ci_high", "p_value")}
+                for name, o in e["outcomes"].items()
+            },
+        }
+        for e in entries
+    }
     metrics = {
+        "by_campaign": by_campaign,
         "as_of": as_of.isoformat(),
         "window_days": settings.window_days,
         "campaigns": entries,

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from threadpoolctl import threadpool_limits
 
 #: client features at the contact date the uplift model uses (see :func:`pre_features`)
 FEATURES = ("recency_days", "frequency_365", "value_365", "mean_amount", "tenure_days", "corporate")
@@ -93,9 +94,11 @@ class TLearner:
 
     def fit(self, X: np.ndarray, treated: np.ndarray, y: np.ndarray) -> TLearner:
         treated = np.asarray(treated, bool)
-        self.models_ = [
-            self._estimator().fit(X[treated == arm], y[treated == arm]) for arm in (False, True)
-        ]
+        # one thread: small fits, and OpenMP spinning on a shared machine costs more than it saves
+        with threadpool_limits(1):
+            self.models_ = [
+                self._estimator().fit(X[treated == arm], y[treated == arm]) for arm in (False, True)
+            ]
         return self
 
     def _mu(self, model, X: np.ndarray) -> np.ndarray:
@@ -103,7 +106,8 @@ class TLearner:
 
     def predict_uplift(self, X: np.ndarray) -> np.ndarray:
         """:math:`\\hat\\mu_1(x) - \\hat\\mu_0(x)` for each row of ``X``."""
-        return self._mu(self.models_[1], X) - self._mu(self.models_[0], X)
+        with threadpool_limits(1):
+            return self._mu(self.models_[1], X) - self._mu(self.models_[0], X)
 
 
 def qini_curve(score: np.ndarray, treated: np.ndarray, y: np.ndarray) -> np.ndarray:
