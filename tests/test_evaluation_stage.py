@@ -133,3 +133,52 @@ def test_targets_rank_by_uplift_and_drop_negative_effects():
     assert got["customer_id"].tolist() == ["b", "a"]
     assert got["score"].tolist() == [230.0, 35.0]
     assert "uplift" in got.columns
+
+
+def test_without_history_lists_keep_todays_ranking(tmp_path, monkeypatch):
+    tx, _ = planted_history()
+    monkeypatch.chdir(tmp_path)
+    for folder in ("data/interim", "data/processed"):
+        (tmp_path / folder).mkdir(parents=True)
+    tx.to_parquet("data/interim/transactions.parquet")
+    pd.DataFrame({"customer_id": ["x"], "value_tier": ["basic"]}).to_parquet(
+        "data/processed/segments.parquet"
+    )
+    params = {"targeting": {"campaigns": {"retention": {"response_rate": 0.25}}}}
+    stage.run(params)
+    metrics = json.loads((tmp_path / "reports/metrics/campaigns.json").read_text("utf-8"))
+    assert metrics["campaigns"] == []
+    assert metrics["expected_response"]["retention"] == {
+        "prior": 0.25,
+        "measured": None,
+        "used": 0.25,
+        "basis": "prior",
+    }
+    assert metrics["uplift"]["used"] is False and "risk x value" in metrics["uplift"]["reason"]
+    assert pd.read_parquet(tmp_path / "data/processed/uplift.parquet").empty
+
+
+def test_bundled_sample_responses_cover_the_planted_truth():
+    from pathlib import Path
+
+    from evaluation.responses import load_response_mapping, read_responses
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.chdir(root)
+    try:
+        rows, rejects = read_responses(
+            load_response_mapping("mappings/sample_responses.yaml"), dt.date(2025, 12, 31)
+        )
+    finally:
+        monkeypatch.undo()
+    truth = pd.read_parquet(root / "data/sample/true_campaign.parquet")
+    assert len(rows) == len(truth) and rejects.empty
+    from evaluation.campaigns import evaluate_campaigns
+
+    (entry,) = evaluate_campaigns(
+        rows, {"responded": "rate", "revenue": "money"}, {}, source="responses", seed=1, draws=300
+    )
+    responded = entry["outcomes"]["responded"]
+    assert responded["ci_low"] < truth["true_uplift"].mean() < responded["ci_high"]
+    assert responded["ci_low"] > 0
