@@ -663,7 +663,9 @@ def _csv_bytes(frame: pd.DataFrame, encoding: str) -> bytes:
 
 def write_bank_extract(extract: SyntheticExtract, out_dir: str | Path) -> dict[str, int]:
     """Write ``transactions_YYYYMM.csv`` (GB18030), ``clients.csv``, ``do_not_contact.csv``,
-    ``true_params.json`` and ``true_customers.parquet``; return data rows per monthly file.
+    ``true_params.json`` and ``true_customers.parquet`` (and the past campaign's
+    ``responses.csv`` / ``true_campaign.parquet``, :mod:`synthetic.campaigns`); return data
+    rows per monthly file.
 
     Any older ``transactions_*.csv`` in ``out_dir`` is removed first, so a regenerated
     sample never mixes with a previous one.
@@ -712,6 +714,7 @@ def write_bank_extract(extract: SyntheticExtract, out_dir: str | Path) -> dict[s
     params["counts"] = dict(params["counts"], files=rows_per_file)
     params["counts"]["rows_written"] = sum(rows_per_file.values())
     kio.write_json(out / "true_params.json", params)
+    _write_past_campaign(extract, out, params["end"])
     return rows_per_file
 
 
@@ -778,7 +781,6 @@ def main(argv: list[str] | None = None) -> int:
             if args.format == "bank":
                 extract = add_dirty_rows(extract, args.dirty_rate, args.seed)
                 write_bank_extract(extract, out)
-                _write_past_campaign(extract, out, args.end)
             elif args.format == "parquet":
                 write_parquet(extract, out / "transactions.parquet")
             else:
