@@ -75,6 +75,7 @@ def test_stage_writes_metrics_plots_and_scores(tmp_path, monkeypatch):
     tx.to_parquet("data/interim/transactions.parquet")
     tiers = pd.DataFrame({"customer_id": tx["customer_id"].unique()})
     tiers["value_tier"] = np.where(tiers.index % 2 == 0, "basic", "value")
+    tiers["branch"] = np.where(tiers.index % 3 == 0, "北京分行", "上海分行")
     tiers.to_parquet("data/processed/segments.parquet")
     for as_of, frame in archive.groupby("as_of"):
         frame.to_parquet(f"data/history/lists/{as_of.date()}.parquet")
@@ -97,8 +98,11 @@ def test_stage_writes_metrics_plots_and_scores(tmp_path, monkeypatch):
     assert metrics["expected_response"]["retention"]["basis"] == "measured"
     assert abs(metrics["expected_response"]["retention"]["used"] - 0.2) < 0.03
     plot = pd.read_csv(tmp_path / "reports/plots/campaign_lift.csv")
-    assert set(plot["segment"]) == {"basic", "value"}
-    assert (plot["treated_n"] + plot["control_n"]).groupby(plot["outcome"]).sum().eq(6000).all()
+    assert set(plot["segment_by"]) == {"value_tier", "branch"}
+    assert set(plot.loc[plot["segment_by"] == "value_tier", "segment"]) == {"basic", "value"}
+    assert set(plot.loc[plot["segment_by"] == "branch", "segment"]) == {"北京分行", "上海分行"}
+    sizes = (plot["treated_n"] + plot["control_n"]).groupby([plot["segment_by"], plot["outcome"]])
+    assert sizes.sum().eq(6000).all()  # every listed client in exactly one segment
 
 
 def test_settings_are_checked():

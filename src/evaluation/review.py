@@ -73,6 +73,23 @@ def expected_responses(
     return out
 
 
+def keyed_figures(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The headline figures keyed ``<campaign>.<arm>`` (``dvc metrics diff`` flattens nested
+    mappings, not lists): treated, control, roi and each outcome's lift, interval, p-value."""
+    return {
+        f"{e['campaign']}.{e['arm']}": {
+            "treated": e["treated"],
+            "control": e["control"],
+            "roi": e.get("roi"),
+            **{
+                name: {k: o[k] for k in ("lift", "ci_low", "ci_high", "p_value")}
+                for name, o in e["outcomes"].items()
+            },
+        }
+        for e in entries
+    }
+
+
 def finite(obj: Any) -> Any:
     """``obj`` with NaN and infinities replaced by None (valid JSON for dvc metrics)."""
     if isinstance(obj, dict):

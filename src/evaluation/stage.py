@@ -18,7 +18,7 @@ import pandas as pd
 from evaluation.archive import LIST_OUTCOMES, closed_lists, list_outcomes, read_archive
 from evaluation.campaigns import evaluate_campaigns, segment_rows
 from evaluation.responses import load_response_mapping, read_responses
-from evaluation.review import campaign_type, expected_responses, finite
+from evaluation.review import campaign_type, expected_responses, finite, keyed_figures
 from evaluation.settings import EvaluationSettings, read_settings
 from evaluation.uplift import backtest_uplift, pre_features, risk_value_score
 from kequn.config import resolve_as_of, section
@@ -35,6 +35,8 @@ METRICS = Path("reports/metrics/campaigns.json")
 PLOT = Path("reports/plots/campaign_lift.csv")
 UPLIFT = Path("data/processed/uplift.parquet")
 REJECTS = Path("data/interim/response_rejects.csv")
+#: the segments each campaign is also evaluated in (branch only where the data has one)
+SEGMENT_BY = ("value_tier", "branch")
 #: fewer treated or control clients than this and no uplift model is trained
 MIN_UPLIFT_ARM = 200
 
@@ -120,87 +122,86 @@ def _uplift(sources, tx, clients, settings, as_of) -> tuple[dict[str, Any], pd.D
     return info, scores
 
 
+def _evaluate_source(source, rows, kinds, targeting, segments, settings):
+    """Evaluated campaigns of one source, and its per value tier (and branch) plot rows."""
+    types = rows.groupby("campaign")["campaign_type"].first()
+    costs = {
+        c: float((targeting.get(t) or {}).get("cost_per_contact", 0.0)) for c, t in types.items()
+    }
+    found = evaluate_campaigns(
+        rows,
+        kinds,
+        costs,
+        source=source,
+        seed=settings.seed,
+        draws=settings.bootstrap_draws,
+        min_control=settings.min_control,
+    )
+    dates = rows.groupby("campaign")["as_of"].min()
+    for entry in found:
+        entry["campaign_type"] = types[entry["campaign"]]
+        entry["date"] = pd.Timestamp(dates[entry["campaign"]]).date().isoformat()
+    joined = rows.merge(segments, on="customer_id", how="left")
+    plots = []
+    for by in [c for c in SEGMENT_BY if c in segments.columns]:
+        frame = joined.fillna({by: "unknown"})
+        plots.append(
+            segment_rows(
+                frame, kinds, by, seed=settings.seed, min_control=settings.min_control
+            ).assign(source=source)
+        )
+    return found, plots
+
+
+def _segments(clients: pd.DataFrame | None) -> pd.DataFrame:
+    """Value tier of every customer, and branch where the segments or client master have one."""
+    segments = pd.read_parquet(SEGMENTS)
+    keep = ["customer_id"] + [c for c in SEGMENT_BY if c in segments.columns]
+    segments = segments[keep]
+    if "branch" not in segments and clients is not None and "branch" in clients:
+        segments = segments.merge(clients[["customer_id", "branch"]], on="customer_id", how="left")
+    return segments
+
+
 def run(params: dict[str, Any]) -> None:
     settings = read_settings(params)
     targeting = section(params, "targeting").get("campaigns") or {}
-    known = list(targeting)
     with timed(log, "loading transactions"):
         tx = pd.read_parquet(TRANSACTIONS, columns=["customer_id", "date", "amount"])
         tx["date"] = pd.to_datetime(tx["date"])
         as_of = resolve_as_of(params, pd.Timestamp(tx["date"].max()).date())
         tx = tx[tx["date"] <= pd.Timestamp(as_of)]
         clients = pd.read_parquet(CLIENTS) if CLIENTS.exists() else None
-        tiers = pd.read_parquet(SEGMENTS, columns=["customer_id", "value_tier"])
-    sources, pending, rejects = _sources(settings, tx, as_of, known)
+        segments = _segments(clients)
+    sources, pending, rejects = _sources(settings, tx, as_of, list(targeting))
     entries, plot_rows = [], []
     for source, (rows, kinds, _) in sources.items():
         with timed(log, f"evaluating {source}"):
-            costs = {
-                c: float((targeting.get(t) or {}).get("cost_per_contact", 0.0))
-                for c, t in rows.groupby("campaign")["campaign_type"].first().items()
-            }
-            found = evaluate_campaigns(
-                rows,
-                kinds,
-                costs,
-                source=source,
-                seed=settings.seed,
-                draws=settings.bootstrap_draws,
-                min_control=settings.min_control,
-            )
-            types = rows.groupby("campaign")["campaign_type"].first()
-            dates = rows.groupby("campaign")["as_of"].min()
-            for entry in found:
-                entry["campaign_type"] = types[entry["campaign"]]
-                entry["date"] = pd.Timestamp(dates[entry["campaign"]]).date().isoformat()
-            entries.extend(found)
-            tiered = rows.merge(tiers, on="customer_id", how="left").fillna(
-                {"value_tier": "unknown"}
-            )
-            plot_rows.append(
-                segment_rows(
-                    tiered,
-                    kinds,
-                    "value_tier",
-                    seed=settings.seed,
-                    min_control=settings.min_control,
-                ).assign(source=source)
-            )
+            found, plots = _evaluate_source(source, rows, kinds, targeting, segments, settings)
+        entries.extend(found)
+        plot_rows.extend(plots)
     entries.sort(key=lambda e: (e["date"], e["campaign"], e["arm"]))
     priors = {c: float((s or {}).get("response_rate", 0.1)) for c, s in targeting.items()}
     rate_outcomes = {s: rate for s, (_, _, rate) in sources.items()}
-    responses = expected_responses(entries, priors, rate_outcomes, settings.prior_strength)
     with timed(log, "uplift model"):
         uplift_info, scores = _uplift(sources, tx, clients, settings, as_of)
-    # the same figures keyed by name, so `dvc metrics diff` compares them across runs
-    by_campaign = {
-        f"{e['campaign']}.{e['arm']}": {
-            "treated": e["treated"],
-            "control": e["control"],
-            "roi": e.get("roi"),
-            **{
-                name: {k: o[k] for k in ("lift", "ci_low", "ci_high", "p_value")}
-                for name, o in e["outcomes"].items()
-            },
-        }
-        for e in entries
-    }
     metrics = {
-        "by_campaign": by_campaign,
+        "by_campaign": keyed_figures(entries),
         "as_of": as_of.isoformat(),
         "window_days": settings.window_days,
         "campaigns": entries,
         "pending": pending,
-        "expected_response": responses,
+        "expected_response": expected_responses(
+            entries, priors, rate_outcomes, settings.prior_strength
+        ),
         "uplift": uplift_info,
         "response_rejects": len(rejects),
     }
+    empty = pd.DataFrame(columns=["campaign", "arm", "value_tier"])
     plot = (
         pd.concat(plot_rows, ignore_index=True)
         if plot_rows
-        else segment_rows(
-            pd.DataFrame(columns=["campaign", "arm", "value_tier"]), {}, "value_tier", seed=0
-        )
+        else segment_rows(empty, {}, "value_tier", seed=0).assign(source=pd.Series(dtype=str))
     )
     write_json(METRICS, finite(metrics))
     write_csv(PLOT, plot)
