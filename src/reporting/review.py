@@ -121,9 +121,17 @@ def _rate_outcome(entry: dict[str, Any]) -> str | None:
     return None
 
 
+def _tiers_only(plot: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The value-tier rows of campaign_lift.csv (branch rows are for the CSV's readers)."""
+    if plot is None or "segment_by" not in plot:
+        return plot
+    return plot[plot["segment_by"] == "value_tier"]
+
+
 def lift_rows(metrics: dict[str, Any], plot: pd.DataFrame | None, language: str) -> pd.DataFrame:
     """One row per bar of the lift chart: each campaign's main rate outcome overall, then
     per value tier (``name, lift, ci_low, ci_high, conclusive``)."""
+    plot = _tiers_only(plot)
     rows = []
     for entry in metrics.get("campaigns", []):
         outcome = _rate_outcome(entry)
@@ -183,6 +191,7 @@ def _points(value: float) -> str:
 def findings(metrics: dict[str, Any], plot: pd.DataFrame | None, language: str) -> list[str]:
     """The sentences a manager can act on: per campaign, per targeting campaign (which
     response rate the list used), and the ranking."""
+    plot = _tiers_only(plot)
     out = []
     for entry in metrics.get("campaigns", []):
         outcome = _rate_outcome(entry)
