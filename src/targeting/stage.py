@@ -1,7 +1,8 @@
 """DVC stage ``targets``: segments, value and risk -> ranked call lists for marketers.
 
 Reads data/processed/{customers,ltv,churn,segments}.parquet and the do-not-contact list;
-writes reports/targets/<campaign>.csv, reports/targets/targets.xlsx and
+writes reports/targets/<campaign>.csv, reports/targets/by_branch/<branch>.csv,
+reports/targets/targets.xlsx and
 reports/metrics/targets.json.
 """
 
@@ -17,7 +18,7 @@ from kequn.config import section
 from kequn.errors import UserError
 from kequn.io import write_json
 from kequn.log import get_logger, timed
-from targeting.export import write_campaign_csvs, write_workbook
+from targeting.export import write_branch_csvs, write_campaign_csvs, write_workbook
 from targeting.lists import build_target_lists
 from targeting.safety import read_id_list
 
@@ -109,6 +110,7 @@ def run(params: dict) -> None:
     metrics["as_of"] = as_of.isoformat()
     with timed(log, "writing lists"):
         write_campaign_csvs(lists, OUT_DIR)
+        write_branch_csvs(lists, OUT_DIR / "by_branch")
         write_workbook(
             lists,
             OUT_DIR / "targets.xlsx",
@@ -117,6 +119,8 @@ def run(params: dict) -> None:
             params={"targeting": settings, "seed": params.get("seed")},
         )
         write_json(METRICS, metrics)
+    if not metrics["branch_columns"]:
+        log.warning("the client master has no branch column: every list is in branch 'unassigned'")
     for campaign, m in metrics["campaigns"].items():
         log.info(
             "%s: %d rows (%d control), expected value %.0f, cost %.0f, suppressed %d, overlap %d",
