@@ -2,13 +2,17 @@
 
 Pure: data frames and parameters in, a :class:`ChurnResult` out (the stage writes it).
 
-Choice (``churn.model: auto``): on the backtest window every available candidate gets ROC
-AUC, PR AUC and Brier score (after out-of-fold calibration); the candidate with the best mean
-rank over the three wins (ties: higher ROC AUC, then the order btyd, survival, gbm). The
-chosen score's calibration map is then fitted on the whole backtest window and applied to
-the scores as of ``as_of``. When the history is too short for a backtest at the full
-horizon, the candidates are ranked on a proxy horizon (half the history) and the chosen
-score is mapped rank-preservingly onto the BTYD probabilities (quantile mapping: the order
+Choice (``churn.model: auto``): on every cut-off of the rolling-origin backtest
+(:mod:`churn.rolling`) each candidate gets ROC AUC, PR AUC and Brier score (after
+out-of-fold calibration); the candidate with the highest mean ROC AUC over the cut-offs
+wins, so the chosen score never ranks worse on the backtest than the best single
+candidate. A BTYD fit that did not converge, has a parameter at a bound or gives a nearly
+constant P(alive) is refused (``refused`` in churn.json). The classifier is stacked on the
+BTYD outputs (:mod:`churn.candidates`). The chosen score's calibration map is fitted on the
+most recent cut-off and applied to the scores as of ``as_of``.
+When the history is too short for a backtest at the full horizon, the candidates are
+ranked on a proxy horizon (half the history, one cut-off) and the chosen score is mapped
+rank-preservingly onto the BTYD probabilities (quantile mapping: the order
 of the chosen score, the level of the transaction model); with no backtest at all the BTYD
 probability is used as it is, else the survival one. Each such step is recorded in
 ``degraded``.
@@ -24,110 +28,46 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from churn.backtest import BacktestWindows, backtest_windows, churn_labels
 from churn.calibration import (
-    METHODS,
     Calibrator,
     calibration_table,
     cross_fitted,
     gain_points,
     quantile_map_fitted,
     roc_points,
-    score_metrics,
 )
+from churn.candidates import btyd_features, btyd_no_transaction, degenerate_reason
 from churn.classifier import ChurnClassifier
 from churn.reasons import ReasonModel, explain, fit_reasons
+from churn.rolling import (
+    FeatureCache,
+    Origin,
+    choose,
+    origin_cutoffs,
+    origin_metrics,
+    rolling_backtest,
+    summarise,
+)
+from churn.settings import CANDIDATES, ChurnSettings, read_settings
 from churn.survival import (
     GapSurvivalModel,
     client_type_levels,
-    gaps_at,
     inter_purchase_gaps,
     kaplan_meier_curves,
     survival_covariates,
 )
-from churn.warning import check_thresholds, strategic_by_cut, strategic_cut, warning_levels
-from kequn.errors import UserError
+from churn.warning import strategic_by_cut, strategic_cut, warning_levels
 from kequn.log import get_logger, timed
+
+__all__ = ["CANDIDATES", "ChurnSettings", "btyd_no_transaction", "read_settings", "score_churn"]
 
 log = get_logger("churn")
 
-CANDIDATES = ("btyd", "survival", "gbm")
-#: the classifier needs at least this many churners and this many active customers to train
-MIN_CLASS_TO_TRAIN = 20
-#: the backtest needs at least this many of each class to rank and calibrate
-MIN_CLASS_TO_EVALUATE = 10
 #: shortest proxy backtest horizon (days) worth ranking the candidates on
 MIN_PROXY_HORIZON_DAYS = 14
 #: median_days_to_inactivity is capped here (days): "not within ten years"
 MAX_DAYS_TO_INACTIVITY = 3650
 CLIENT_COLUMNS = ("client_type", "industry", "region", "open_date", "asset_balance", "close_date")
-
-
-@dataclass(frozen=True)
-class ChurnSettings:
-    """The ``churn`` parameters, checked."""
-
-    horizon_days: int
-    model: str
-    calibration: str
-    thresholds: dict[str, float]
-    value_weighted: bool
-    max_reasons: int
-    unit_days: float
-    trend_window_days: int
-    strategic_share: float
-    seed: int
-
-
-def read_settings(params: dict[str, Any]) -> ChurnSettings:
-    """Check the ``churn`` section (plus features, seed); a bad value is a UserError."""
-    churn = params.get("churn") or {}
-    features = params.get("features") or {}
-    tiers = (params.get("segmentation") or {}).get("tier_shares") or {}
-    try:
-        horizon = int(churn.get("horizon_days", 90))
-    except (TypeError, ValueError):
-        raise UserError(
-            f"params.yaml: churn.horizon_days={churn.get('horizon_days')!r} is not a number"
-        ) from None
-    if horizon < 1:
-        raise UserError(f"params.yaml: churn.horizon_days must be at least 1, got {horizon}")
-    model = str(churn.get("model", "auto"))
-    if model not in ("auto", *CANDIDATES):
-        raise UserError(
-            f"params.yaml: churn.model must be auto, btyd, survival or gbm, got {model!r}"
-        )
-    calibration = str(churn.get("calibration", "isotonic"))
-    if calibration not in METHODS:
-        raise UserError(
-            f"params.yaml: churn.calibration must be isotonic or sigmoid, got {calibration!r}"
-        )
-    try:
-        thresholds = check_thresholds(
-            churn.get("thresholds") or {"red": 0.7, "orange": 0.5, "yellow": 0.3}
-        )
-    except ValueError as exc:
-        raise UserError(f"params.yaml: {exc}") from None
-    try:
-        max_reasons = int(churn.get("max_reasons", 3))
-    except (TypeError, ValueError):
-        raise UserError(
-            f"params.yaml: churn.max_reasons={churn.get('max_reasons')!r} is not a whole number"
-        ) from None
-    if max_reasons < 0:
-        raise UserError(f"params.yaml: churn.max_reasons must be 0 or more, got {max_reasons}")
-    return ChurnSettings(
-        horizon_days=horizon,
-        model=model,
-        calibration=calibration,
-        thresholds=thresholds,
-        value_weighted=bool(churn.get("value_weighted", True)),
-        max_reasons=max_reasons,
-        unit_days=float(features.get("time_unit_days", 7)),
-        trend_window_days=int(features.get("trend_window_days", 90)),
-        strategic_share=float(tiers.get("strategic", 0.5)),
-        seed=int(params.get("seed", 0)),
-    )
 
 
 @dataclass
@@ -145,29 +85,11 @@ def clients_from_customers(customers: pd.DataFrame) -> pd.DataFrame | None:
     return customers[["customer_id", *columns]] if columns else None
 
 
-def btyd_no_transaction(
-    model: Any, features: pd.DataFrame, horizon_days: int, unit_days: float
-) -> np.ndarray:
-    """P(no transaction in (T, T + horizon]) from a fitted BTYD model (ltv API)."""
-    p = model.probability_no_transactions(
-        horizon_days / unit_days,
-        features["frequency"].to_numpy(dtype=float),
-        features["recency"].to_numpy(dtype=float),
-        features["T"].to_numpy(dtype=float),
-    )
-    return np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
-
-
 def _closing(features: pd.DataFrame, as_of: dt.date, horizon_days: int) -> np.ndarray:
     if "close_date" not in features:
         return np.zeros(len(features), dtype=bool)
     end = pd.Timestamp(as_of) + pd.Timedelta(days=horizon_days)
     return (pd.to_datetime(features["close_date"]) <= end).fillna(False).to_numpy(dtype=bool)
-
-
-def _fit_survival(gaps: pd.DataFrame, features: pd.DataFrame, seed: int):
-    covariates = survival_covariates(features)
-    return GapSurvivalModel(seed=seed).fit(gaps, covariates), covariates
 
 
 def _columnar(transactions: pd.DataFrame) -> pd.DataFrame:
@@ -183,48 +105,9 @@ def _columnar(transactions: pd.DataFrame) -> pd.DataFrame:
     return table.to_pandas(types_mapper=pd.ArrowDtype)
 
 
-def _survival_scores(
-    model: GapSurvivalModel, features: pd.DataFrame, covariates: pd.DataFrame, h: int
-):
-    aligned = covariates.reindex(features["customer_id"].to_numpy())
-    return model.churn_probability(features["days_since_last"].to_numpy(dtype=float), h, aligned)
-
-
 def _finite(value: float) -> float | None:
     """A number for churn.json; None instead of NaN (not valid JSON)."""
     return float(value) if np.isfinite(value) else None
-
-
-def _rank_choice(metrics: dict[str, dict[str, Any]]) -> tuple[str, str]:
-    names = list(metrics)
-    table = pd.DataFrame(
-        {
-            "roc_auc": [metrics[n]["calibrated"]["roc_auc"] for n in names],
-            "pr_auc": [metrics[n]["calibrated"]["pr_auc"] for n in names],
-            "brier": [metrics[n]["calibrated"]["brier"] for n in names],
-            "order": [CANDIDATES.index(n) for n in names],
-        },
-        index=names,
-    )
-    ranks = pd.concat(
-        [
-            table["roc_auc"].rank(ascending=False),
-            table["pr_auc"].rank(ascending=False),
-            table["brier"].rank(ascending=True),
-        ],
-        axis=1,
-    ).mean(axis=1)
-    table["mean_rank"] = ranks
-    best = table.sort_values(
-        ["mean_rank", "roc_auc", "order"], ascending=[True, False, True]
-    ).index[0]
-    why = (
-        "best mean rank over ROC AUC, PR AUC and Brier on the backtest "
-        f"({table.loc[best, 'mean_rank']:.2f}; "
-        f"ROC AUC {table.loc[best, 'roc_auc']:.3f}, PR AUC {table.loc[best, 'pr_auc']:.3f}, "
-        f"Brier {table.loc[best, 'brier']:.4f} after calibration)"
-    )
-    return str(best), why
 
 
 @dataclass
@@ -244,6 +127,7 @@ class ChurnFit:
     survival: GapSurvivalModel
     client_types: list[str] | None
     transaction_model: Any
+    stack_model: Any
     classifier: ChurnClassifier | None
     calibrator: Calibrator | None
     calibration_used: str
@@ -351,6 +235,111 @@ def fit_churn(
         )
 
 
+@dataclass
+class _Inputs:
+    """The fit's inputs at the scoring date: transactions up to ``as_of`` and their gaps."""
+
+    s: ChurnSettings
+    as_of: dt.date
+    first_date: dt.date
+    gaps: pd.DataFrame
+    cache: FeatureCache
+
+
+def _inputs(transactions, customers, as_of, s: ChurnSettings) -> _Inputs:
+    dates = pd.to_datetime(transactions["date"])
+    tx = transactions.loc[dates <= pd.Timestamp(as_of)]
+    first_date = dates[dates <= pd.Timestamp(as_of)].min().date() if len(tx) else as_of
+    feature_args = {
+        "unit_days": s.unit_days,
+        "trend_window_days": s.trend_window_days,
+        "clients": clients_from_customers(customers),
+    }
+    # Arrow-backed columns for the feature tables at the backtest cut-offs
+    cache = FeatureCache(_columnar(tx), feature_args)
+    return _Inputs(s, as_of, first_date, inter_purchase_gaps(tx, as_of), cache)
+
+
+def _backtest_horizon(inp: _Inputs, degrade) -> int:
+    """The full horizon, a proxy (half the history) when the history is shorter, or 0."""
+    h, as_of, first = inp.s.horizon_days, inp.as_of, inp.first_date
+    eval_cutoff = as_of - dt.timedelta(days=h)
+    if eval_cutoff >= first:
+        return h
+    proxy = (as_of - first).days // 2
+    if proxy >= MIN_PROXY_HORIZON_DAYS:
+        degrade(
+            f"horizon_longer_than_history: as_of - horizon ({eval_cutoff}) is before "
+            f"the first transaction ({first}); btyd and survival ranked on a "
+            f"{proxy}-day proxy backtest; no classifier, no calibration"
+        )
+        return proxy
+    degrade(
+        f"horizon_longer_than_history: as_of - horizon ({eval_cutoff}) is before "
+        f"the first transaction ({first}); no backtest, no classifier, no calibration"
+    )
+    return 0
+
+
+def _run_backtest(inp: _Inputs, transaction_model, degrade) -> tuple[list[Origin], int]:
+    """The usable rolling origins (most recent first) and the horizon they were scored at."""
+    s = inp.s
+    backtest_h = _backtest_horizon(inp, degrade)
+    if backtest_h == 0:
+        return [], 0
+    proxy = backtest_h != s.horizon_days
+    n = 1 if proxy else s.backtest_origins
+    cutoffs = origin_cutoffs(inp.as_of, backtest_h, n, s.origin_step_days, inp.first_date)
+    if transaction_model is None:
+        degrade("btyd_unavailable: no transaction model from the ltv stage")
+    origins = rolling_backtest(
+        inp.cache,
+        inp.gaps,
+        cutoffs,
+        backtest_h,
+        inp.first_date,
+        s,
+        transaction_model,
+        not proxy,
+        degrade,
+    )
+    if origins and not proxy and "gbm" not in origins[0].scores and "gbm" in origins[0].refused:
+        degrade(origins[0].refused["gbm"])
+    return origins, backtest_h
+
+
+def _choose(s: ChurnSettings, summary, n_origins, proxy, transaction_model, degrade):
+    """``(chosen, why)`` from the rolling summary, or the fallback without a backtest."""
+    if summary:
+        auto_choice, why = choose(summary, n_origins)
+        if proxy:
+            why += "; ranked on a proxy horizon, so left uncalibrated"
+        if s.model == "auto":
+            return auto_choice, why
+        if s.model in summary:
+            return s.model, "set by churn.model"
+        degrade(
+            f"model_unavailable: churn.model={s.model} could not be evaluated; using {auto_choice}"
+        )
+        return auto_choice, why
+    chosen = "btyd" if transaction_model is not None else "survival"
+    why = "no usable backtest: the transaction model's own probability, uncalibrated"
+    if chosen == "survival":
+        why = "no usable backtest and no transaction model: the survival model, uncalibrated"
+    if s.model not in ("auto", chosen):
+        degrade(f"model_unavailable: churn.model={s.model} needs the backtest; using {chosen}")
+    return chosen, why
+
+
+def _refused(origins: list[Origin]) -> dict[str, list[str]]:
+    """Every refusal, by candidate (churn.json ``refused``)."""
+    out: dict[str, list[str]] = {}
+    for origin in origins:
+        for name, reason in origin.refused.items():
+            out.setdefault(name, []).append(reason)
+    return out
+
+
 def _fit_churn(
     transactions: pd.DataFrame,
     customers: pd.DataFrame,
@@ -360,185 +349,111 @@ def _fit_churn(
     transaction_model: Any,
     population: int | None,
 ) -> ChurnFit:
-    from features import split_at
-
     s = read_settings(params)
-    h = s.horizon_days
-    windows: BacktestWindows = backtest_windows(as_of, h)
-    clients = clients_from_customers(customers)
-    feature_args = {
-        "unit_days": s.unit_days,
-        "trend_window_days": s.trend_window_days,
-        "clients": clients,
-    }
-    dates = pd.to_datetime(transactions["date"])
-    tx = transactions.loc[dates <= pd.Timestamp(as_of)]
-    first_date = dates[dates <= pd.Timestamp(as_of)].min().date() if len(tx) else as_of
-    tx_columnar = _columnar(tx)  # for the feature tables at the backtest cut-offs
-    gaps = inter_purchase_gaps(tx, as_of)  # at earlier cut-offs: gaps_at(gaps, cutoff)
+    inp = _inputs(transactions, customers, as_of, s)
     degraded: list[str] = []
 
     def degrade(message: str) -> None:
         log.warning("degraded: %s", message)
         degraded.append(message)
 
-    # ---- backtest window: features as of A - h, outcome in (A - h, A]
-    # When the history is shorter than the horizon, a proxy horizon of half the history
-    # still ranks the unsupervised candidates (btyd, survival); no classifier, no calibration.
-    backtest_h = h
-    if windows.eval_cutoff < first_date:
-        backtest_h = (as_of - first_date).days // 2
-        if backtest_h >= MIN_PROXY_HORIZON_DAYS:
-            degrade(
-                f"horizon_longer_than_history: as_of - horizon ({windows.eval_cutoff}) is before "
-                f"the first transaction ({first_date}); btyd and survival ranked on a "
-                f"{backtest_h}-day proxy backtest; no classifier, no calibration"
-            )
-        else:
-            degrade(
-                f"horizon_longer_than_history: as_of - horizon ({windows.eval_cutoff}) is before "
-                f"the first transaction ({first_date}); no backtest, no classifier, no calibration"
-            )
-            backtest_h = 0
-    proxy = backtest_h != h
-    eval_window = backtest_windows(as_of, max(backtest_h, 1))
-    eval_features = pd.DataFrame()
-    y_eval = np.zeros(0, dtype=np.int8)
-    if backtest_h > 0:
-        with timed(log, f"backtest features as of {eval_window.eval_cutoff}"):
-            eval_features, eval_holdout = split_at(
-                tx_columnar, eval_window.eval_cutoff, as_of, **feature_args
-            )
-        y_eval = churn_labels(
-            eval_features["customer_id"],
-            eval_holdout["holdout_transactions"],
-            eval_window.eval_cutoff,
-            backtest_h,
-            eval_features.get("close_date"),
-        )
-    counts = np.bincount(y_eval, minlength=2)
-    backtest_ok = len(y_eval) > 0 and counts.min() >= MIN_CLASS_TO_EVALUATE
-    if len(y_eval) > 0 and not backtest_ok:
-        degrade(
-            f"backtest_too_few_of_a_class: {counts[1]} churners and {counts[0]} active in "
-            f"({eval_window.eval_cutoff}, {as_of}] (need {MIN_CLASS_TO_EVALUATE} each); no backtest"
-        )
+    origins, backtest_h = _run_backtest(inp, transaction_model, degrade)
+    proxy = backtest_h != s.horizon_days
+    per_origin = [origin_metrics(o, s) for o in origins]
+    summary = summarise(per_origin)
+    stack_model, now_reason = _model_now(transaction_model, customers)
+    if now_reason:
+        degrade(f"btyd_degenerate: the transaction model as of {as_of}: {now_reason}")
+        summary.pop("btyd", None)
+    chosen, why = _choose(s, summary, len(origins), proxy, stack_model, degrade)
+    latest = origins[0] if origins else None
+    fit = _models_now(inp, customers, chosen, latest, transaction_model, stack_model, degraded)
+    _calibrate(fit, latest, proxy, customers)
+    probability = _probability(fit, customers, _raw_now(fit, customers))[0]
+    value_frame = _value_weighting(fit, customers, value, population)
+    fit.reasons = fit_reasons(
+        customers,
+        probability,
+        as_of=as_of,
+        horizon_days=s.horizon_days,
+        trend_window_days=s.trend_window_days,
+    )
+    eval_scores = latest.scores if latest else {}
+    y_eval = latest.y if latest else np.zeros(0, dtype=np.int8)
+    fit.plots = _plots(
+        eval_scores, y_eval, fit.chosen, s, inp.gaps, customers, value_frame, s.horizon_days
+    )
+    fit.metrics = _fit_metrics(fit, inp, origins, per_origin, summary, backtest_h, why)
+    return fit
 
-    eval_scores: dict[str, np.ndarray] = {}
-    candidate_info: dict[str, dict[str, Any]] = {}
-    classifier = None
-    if backtest_ok:
-        if transaction_model is None:
-            degrade("btyd_unavailable: no transaction model from the ltv stage")
-        else:
-            try:
-                with timed(
-                    log,
-                    f"BTYD {type(transaction_model).__name__} as of {eval_window.eval_cutoff}",
-                ):
-                    penalizer = getattr(transaction_model, "penalizer", 0.0)
-                    refit = type(transaction_model)(penalizer=penalizer).fit(
-                        eval_features["frequency"].to_numpy(float),
-                        eval_features["recency"].to_numpy(float),
-                        eval_features["T"].to_numpy(float),
-                    )
-                    eval_scores["btyd"] = btyd_no_transaction(
-                        refit, eval_features, backtest_h, s.unit_days
-                    )
-            except Exception as exc:  # a model that cannot be fitted is a degradation, not a crash
-                degrade(
-                    f"btyd_failed: {type(transaction_model).__name__} could not be refitted ({exc})"
-                )
-        with timed(log, f"survival model as of {eval_window.eval_cutoff}"):
-            eval_survival, eval_cov = _fit_survival(
-                gaps_at(gaps, eval_window.eval_cutoff), eval_features, s.seed
-            )
-            eval_scores["survival"] = _survival_scores(
-                eval_survival, eval_features, eval_cov, backtest_h
-            )
-            candidate_info["survival"] = {
-                "concordance_index": _finite(eval_survival.concordance_index_)
-            }
-        if not proxy:
-            classifier = _train_classifier(
-                tx_columnar, windows, first_date, s, feature_args, degrade
-            )
-        if classifier is not None:
-            eval_scores["gbm"] = classifier.predict_proba(eval_features)
-            candidate_info["gbm"] = {
-                "n_train": classifier.n_train_,
-                "train_churn_rate": classifier.churn_rate_,
-            }
 
-    backtest: dict[str, dict[str, Any]] = {}
-    for name, score in eval_scores.items():
-        score = np.nan_to_num(score, nan=float(np.mean(y_eval)))
-        eval_scores[name] = score
-        backtest[name] = {
-            "raw": score_metrics(score, y_eval),
-            "calibrated": score_metrics(cross_fitted(score, y_eval, s.calibration, s.seed), y_eval),
-            **candidate_info.get(name, {}),
-        }
+def _model_now(transaction_model, customers) -> tuple[Any | None, str | None]:
+    """The transaction model as of ``as_of`` when it separates clients, else its refusal."""
+    if transaction_model is None:
+        return None, None
+    try:
+        reason = degenerate_reason(transaction_model, customers)
+    except Exception as exc:  # scoring failure: reported as a refusal
+        reason = f"scoring failed ({exc})"
+    return (None, reason) if reason else (transaction_model, None)
 
-    # ---- choice
-    if backtest:
-        auto_choice, why = _rank_choice(backtest)
-        if proxy:
-            why += f"; ranked on a {backtest_h}-day proxy horizon, so left uncalibrated"
-        if s.model == "auto":
-            chosen = auto_choice
-        elif s.model in backtest:
-            chosen, why = s.model, "set by churn.model"
-        else:
-            chosen = auto_choice
-            degrade(
-                f"model_unavailable: churn.model={s.model} could not be evaluated; using {chosen}"
-            )
-    else:
-        chosen = "btyd" if transaction_model is not None else "survival"
-        why = "no usable backtest: the transaction model's own probability, uncalibrated"
-        if chosen == "survival":
-            why = "no usable backtest and no transaction model: the survival model, uncalibrated"
-        if s.model not in ("auto", chosen):
-            degrade(f"model_unavailable: churn.model={s.model} needs the backtest; using {chosen}")
 
-    # ---- the models as of A, and how their scores become probabilities
-    with timed(log, f"survival model as of {as_of}"):
+def _models_now(inp, customers, chosen, latest, transaction_model, stack_model, degraded):
+    """The survival model as of ``as_of`` and the :class:`ChurnFit` around it."""
+    s = inp.s
+    with timed(log, f"survival model as of {inp.as_of}"):
         client_types = client_type_levels(customers)
         survival = GapSurvivalModel(seed=s.seed).fit(
-            gaps, survival_covariates(customers, client_types)
+            inp.gaps, survival_covariates(customers, client_types)
         )
-    fit = ChurnFit(
+    return ChurnFit(
         settings=s,
-        as_of=as_of,
+        as_of=inp.as_of,
         chosen=chosen,
         survival=survival,
         client_types=client_types,
         transaction_model=transaction_model,
-        classifier=classifier,
+        stack_model=stack_model,
+        classifier=latest.classifier if latest else None,
         calibrator=None,
         calibration_used="none",
         fit_customers=int(len(customers)),
         degraded=degraded,
     )
+
+
+def _raw_now(fit: ChurnFit, customers: pd.DataFrame) -> np.ndarray:
     survival_now, btyd_now, btyd_error, _ = _model_scores(fit, customers)
-    if chosen == "btyd" and btyd_now is None:
-        degrade(f"btyd_failed: scoring with the transaction model failed ({btyd_error})")
-        fit.chosen = chosen = "survival"
+    if fit.chosen == "btyd" and btyd_now is None:
+        message = f"btyd_failed: scoring with the transaction model failed ({btyd_error})"
+        log.warning("degraded: %s", message)
+        fit.degraded.append(message)
+        fit.chosen = "survival"
     raw = _chosen_score(fit, customers, survival_now, btyd_now)
-    raw = np.where(np.isnan(raw), survival_now, raw)
-    if chosen in eval_scores and not proxy:
-        fit.calibrator = Calibrator(s.calibration).fit(eval_scores[chosen], y_eval)
+    return np.where(np.isnan(raw), survival_now, raw)
+
+
+def _calibrate(fit: ChurnFit, latest: Origin | None, proxy: bool, customers) -> None:
+    """Calibration map on the most recent cut-off, else the quantile map onto BTYD."""
+    s = fit.settings
+    if latest is not None and fit.chosen in latest.scores and not proxy:
+        fit.calibrator = Calibrator(s.calibration).fit(latest.scores[fit.chosen], latest.y)
         fit.calibration_used = s.calibration
-    elif chosen != "btyd" and btyd_now is not None and np.isfinite(btyd_now).all():
+        return
+    if fit.chosen == "btyd" or fit.stack_model is None:
+        return
+    survival_now, btyd_now, _, _ = _model_scores(fit, customers)
+    if btyd_now is not None and np.isfinite(btyd_now).all():
         # no outcomes at the right horizon: keep the chosen ranking, take the levels from
         # the transaction model's own probabilities (rank-preserving quantile mapping)
-        fit.map_scores = np.sort(raw)
+        fit.map_scores = np.sort(_raw_now(fit, customers))
         fit.map_reference = np.sort(btyd_now)
         fit.calibration_used = "quantile_map_to_btyd"
-    probability, _ = _probability(fit, customers, raw)
 
-    # ---- value weighting and the reasons' surrogate, from the same customers
+
+def _value_weighting(fit: ChurnFit, customers, value, population) -> pd.DataFrame | None:
+    """The strategic CLV cut (scaled to the population), and the value rows of customers."""
+    s = fit.settings
     value_frame = (
         customers[["customer_id"]].merge(value, on="customer_id", how="left")
         if value is not None
@@ -552,30 +467,51 @@ def _fit_churn(
             fit.strategic_ties = int(round(ties * scale))
         else:
             fit.value_weighting_skipped = True
-    fit.reasons = fit_reasons(
-        customers,
-        probability,
-        as_of=as_of,
-        horizon_days=h,
-        trend_window_days=s.trend_window_days,
-    )
+    return value_frame
 
-    fit.plots = _plots(eval_scores, y_eval, chosen, s, gaps, customers, value_frame, h)
-    fit.metrics = {
+
+def _fit_metrics(fit, inp, origins, per_origin, summary, backtest_h, why) -> dict[str, Any]:
+    s, as_of, h = inp.s, inp.as_of, inp.s.horizon_days
+    latest = origins[0] if origins else None
+    eval_cut = latest.cutoff if latest else as_of - dt.timedelta(days=max(backtest_h, 1))
+    train_cut = eval_cut - dt.timedelta(days=h)
+    y_eval = latest.y if latest else np.zeros(0, dtype=np.int8)
+    survival = fit.survival
+    return {
         "as_of": as_of.isoformat(),
         "horizon_days": h,
         "windows": {
-            "train_features_as_of": windows.train_cutoff.isoformat(),
-            "train_labels": [d.isoformat() for d in windows.train_label_window],
-            "backtest_features_as_of": eval_window.eval_cutoff.isoformat(),
-            "backtest_labels": [d.isoformat() for d in eval_window.eval_label_window],
+            "train_features_as_of": train_cut.isoformat(),
+            "train_labels": [train_cut.isoformat(), eval_cut.isoformat()],
+            "backtest_features_as_of": eval_cut.isoformat(),
+            "backtest_labels": [
+                eval_cut.isoformat(),
+                (eval_cut + dt.timedelta(days=max(backtest_h, 1))).isoformat(),
+            ],
             "backtest_horizon_days": backtest_h,
         },
-        "backtest": backtest,
+        "backtest": per_origin[0] if per_origin else {},
+        "rolling_backtest": {
+            "cutoffs": [
+                {
+                    "features_as_of": o.cutoff.isoformat(),
+                    "labels": [
+                        o.cutoff.isoformat(),
+                        (o.cutoff + dt.timedelta(days=o.horizon_days)).isoformat(),
+                    ],
+                    "customers": int(len(o.y)),
+                    "churn_rate": float(o.y.mean()),
+                    "roc_auc": {n: m["raw"]["roc_auc"] for n, m in per.items()},
+                }
+                for o, per in zip(origins, per_origin, strict=True)
+            ],
+            "summary": summary,
+        },
+        "refused": _refused(origins),
         "backtest_customers": int(len(y_eval)),
-        "backtest_is_proxy": bool(proxy and backtest_h > 0),
+        "backtest_is_proxy": bool(backtest_h != h and backtest_h > 0),
         "backtest_churn_rate": float(y_eval.mean()) if len(y_eval) else None,
-        "chosen": chosen,
+        "chosen": fit.chosen,
         "requested": s.model,
         "why": why,
         "calibration": fit.calibration_used,
@@ -587,7 +523,6 @@ def _fit_churn(
             "median_days_cap": MAX_DAYS_TO_INACTIVITY,
         },
     }
-    return fit
 
 
 def _model_scores(
@@ -603,11 +538,9 @@ def _model_scores(
     btyd_now, btyd_error = None, "no transaction model"
     if not btyd:
         btyd_error = "not needed"
-    elif fit.transaction_model is not None:
+    elif fit.stack_model is not None:
         try:
-            btyd_now = btyd_no_transaction(
-                fit.transaction_model, customers, h, fit.settings.unit_days
-            )
+            btyd_now = btyd_no_transaction(fit.stack_model, customers, h, fit.settings.unit_days)
         except Exception as exc:  # reported by the caller only if the BTYD score is needed
             btyd_error = exc
     return survival_now, btyd_now, btyd_error, aligned
@@ -620,7 +553,10 @@ def _chosen_score(
     if fit.chosen == "btyd":
         return btyd_now if btyd_now is not None else np.full(len(customers), np.nan)
     if fit.chosen == "gbm":
-        return fit.classifier.predict_proba(customers)
+        stacked = btyd_features(
+            fit.stack_model, customers, fit.settings.horizon_days, fit.settings.unit_days
+        )
+        return fit.classifier.predict_proba(stacked)
     return survival_now
 
 
@@ -735,39 +671,6 @@ def churn_metrics(fit: ChurnFit, totals: ScoreTotals) -> dict[str, Any]:
         "closing_accounts": int(totals.closing),
         "degraded": degraded,
     }
-
-
-def _train_classifier(tx, windows, first_date, s, feature_args, degrade) -> ChurnClassifier | None:
-    """The GBM trained on features as of A - 2h and labels from (A - 2h, A - h], or None."""
-    from features import split_at
-
-    if windows.train_cutoff < first_date:
-        degrade(
-            f"gbm_unavailable: as_of - 2*horizon ({windows.train_cutoff}) is before the first "
-            f"transaction ({first_date}); no training window for the classifier"
-        )
-        return None
-    with timed(log, f"classifier training features as of {windows.train_cutoff}"):
-        train_features, train_holdout = split_at(
-            tx, windows.train_cutoff, windows.eval_cutoff, **feature_args
-        )
-    y_train = churn_labels(
-        train_features["customer_id"],
-        train_holdout["holdout_transactions"],
-        windows.train_cutoff,
-        s.horizon_days,
-        train_features.get("close_date"),
-    )
-    counts = np.bincount(y_train, minlength=2)
-    if counts.min() < MIN_CLASS_TO_TRAIN:
-        kind = "single_class" if counts.min() == 0 else "too_few_churners"
-        degrade(
-            f"gbm_{kind}: {counts[1]} churners and {counts[0]} active customers in the training "
-            f"window (need {MIN_CLASS_TO_TRAIN} of each); classifier dropped"
-        )
-        return None
-    with timed(log, f"classifier on {len(y_train)} customers"):
-        return ChurnClassifier(seed=s.seed).fit(train_features, y_train)
 
 
 def _plots(
