@@ -53,6 +53,7 @@ from ltv.backtest import (  # noqa: E402
     past_value_repeats,
     run_backtest,
 )
+from ltv.stage import DEFAULT_TRANSACTION_MODEL  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "accuracy.md"
@@ -112,6 +113,8 @@ def ltv_choice(past: pd.DataFrame, as_of: dt.date) -> tuple[str, str]:
     """The ltv stage's transaction-model choice (probabilistic candidates, default holdout)."""
     result = run_backtest(past, as_of, holdout_days=182, candidates=tuple(TRANSACTION_MODELS))
     probabilistic = {k: v for k, v in result.metrics.items() if k in TRANSACTION_MODELS}
+    if not probabilistic:  # as the ltv stage does: its default model, with the reason
+        return DEFAULT_TRANSACTION_MODEL, f"default (no ltv backtest: {result.skipped})"
     return choose_model(probabilistic)
 
 

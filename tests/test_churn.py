@@ -469,3 +469,14 @@ def test_infrequent_reason_quotes_the_usual_gap():
     assert reasons.iloc[-1]["reason_codes"] == "infrequent"
     assert reasons.iloc[-1]["reasons_en"] == "transacts only every 120 days on average"
     assert reasons.iloc[-1]["reasons_zh"] == "平均每120天才交易一次"
+
+
+def test_lapsed_clients_are_kept_apart_from_the_active_at_risk():
+    from churn.warning import lapsed_clients
+
+    days = np.array([10.0, 89.0, 90.0, 91.0, 400.0, np.nan])
+    lapsed = lapsed_clients(days, 90)
+    assert lapsed.tolist() == [False, False, False, True, True, False]
+    p = np.array([0.95, 0.6, 0.35, 0.99, 0.99, 0.1])
+    levels = warning_levels(p, THRESHOLDS, lapsed=lapsed)
+    assert levels.tolist() == ["red", "orange", "yellow", "none", "none", "none"]

@@ -56,7 +56,7 @@ from churn.survival import (
     kaplan_meier_curves,
     survival_covariates,
 )
-from churn.warning import strategic_by_cut, strategic_cut, warning_levels
+from churn.warning import lapsed_clients, strategic_by_cut, strategic_cut, warning_levels
 from kequn.log import get_logger, timed
 
 __all__ = ["CANDIDATES", "ChurnSettings", "btyd_no_transaction", "read_settings", "score_churn"]
@@ -167,6 +167,7 @@ class ScoreTotals:
         default_factory=lambda: {lvl: 0 for lvl in ("red", "orange", "yellow", "none")}
     )
     strategic: int = 0
+    lapsed: int = 0
     closing: int = 0
     missing: int = 0
     strategic_ties: int = 0
@@ -180,6 +181,7 @@ class ScoreTotals:
         for lvl in self.levels:
             self.levels[lvl] += int(counts.get(lvl, 0))
         self.strategic += int(table["strategic_client"].sum())
+        self.lapsed += int(table["lapsed"].sum())
         self.closing += chunk.closing
         self.missing += chunk.missing
         self.strategic_ties += chunk.strategic_ties
@@ -616,11 +618,12 @@ def _score_customers(
             fit.strategic_ties,
             strategic_ties_seen,
         )
-    levels = warning_levels(probability, s.thresholds, strategic)
+    lapsed = lapsed_clients(customers["days_since_last"].to_numpy(dtype=float), h)
+    levels = warning_levels(probability, s.thresholds, strategic, lapsed)
     reasons = explain(
         customers,
         probability,
-        levels != "none",
+        (levels != "none") | lapsed,
         as_of=fit.as_of,
         horizon_days=h,
         trend_window_days=s.trend_window_days,
@@ -640,6 +643,7 @@ def _score_customers(
             "reasons_en": reasons["reasons_en"].astype(str).to_numpy(),
             "reasons_zh": reasons["reasons_zh"].astype(str).to_numpy(),
             "strategic_client": strategic,
+            "lapsed": lapsed,
             "raw_score": np.round(raw, 6),
         }
     )
@@ -667,6 +671,9 @@ def churn_metrics(fit: ChurnFit, totals: ScoreTotals) -> dict[str, Any]:
         "customers": int(n),
         "mean_churn_probability": totals.micro_sum / 1e6 / n if n else None,
         "warning_levels": dict(totals.levels),
+        "lapsed_clients": int(totals.lapsed),
+        "active_clients": int(n - totals.lapsed),
+        "active_at_risk": {k: v for k, v in totals.levels.items() if k != "none"},
         "strategic_clients": int(totals.strategic),
         "closing_accounts": int(totals.closing),
         "degraded": degraded,
