@@ -480,3 +480,20 @@ def test_lapsed_clients_are_kept_apart_from_the_active_at_risk():
     p = np.array([0.95, 0.6, 0.35, 0.99, 0.99, 0.1])
     levels = warning_levels(p, THRESHOLDS, lapsed=lapsed)
     assert levels.tolist() == ["red", "orange", "yellow", "none", "none", "none"]
+
+
+def test_isotonic_calibration_keeps_the_order_of_distinct_scores():
+    rng = np.random.default_rng(3)
+    train = rng.uniform(0.2, 0.8, 2000)
+    y = (rng.uniform(size=2000) < train).astype(int)
+    calibrator = Calibrator("isotonic").fit(train, y)
+    new = rng.uniform(0.0, 1.0, 500)  # also outside the fitted range
+    p = calibrator.transform(new)
+    order = np.argsort(new)
+    step = np.diff(p[order])
+    assert (step >= 0).all()
+    interior = (p[order][1:] > 0) & (p[order][:-1] < 1)
+    assert (step[interior] > 0).all()  # no ties inside (0, 1): the raw score's ranking
+    # and still calibrated: the truth is p = score on the fitted range
+    inside = (new > 0.25) & (new < 0.75)
+    assert np.abs(p[inside] - new[inside]).mean() < 0.05

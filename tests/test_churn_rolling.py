@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from churn.candidates import BTYD_COLUMNS, degenerate_reason
-from churn.rolling import choose, origin_cutoffs
+from churn.rolling import choose, comparable, origin_cutoffs
 from churn.scoring import score_churn
 from features import customer_features
 from ltv import BetaGeoModel
@@ -59,9 +59,14 @@ def test_choice_is_on_the_mean_over_cutoffs_not_the_latest():
     summary = {"survival": entry([0.70, 0.80, 0.80]), "gbm": entry([0.72, 0.70, 0.70])}
     chosen, why = choose(summary, 3)
     assert chosen == "survival" and "3 backtest cut-off" in why
-    # a candidate missing from a cut-off does not compete against complete ones
-    summary["btyd"] = {**entry([0.95, 0.95]), "origins": 2}
-    assert choose(summary, 3)[0] == "survival"
+    # candidates that score now compete on the cut-offs where all of them were scored
+    per_origin = [
+        {"survival": {"raw": {"roc_auc": 0.7}}, "btyd": {"raw": {"roc_auc": 0.8}}},
+        {"survival": {"raw": {"roc_auc": 0.7}}},  # btyd refused at this old cut-off
+        {"survival": {"raw": {"roc_auc": 0.6}}, "btyd": {"raw": {"roc_auc": 0.9}}},
+    ]
+    used, compared = comparable(per_origin)
+    assert used == [0, 2] and all(set(m) == {"survival", "btyd"} for m in compared)
 
 
 def test_non_converged_fit_is_refused_and_said_so(population):

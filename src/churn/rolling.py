@@ -203,6 +203,19 @@ def summarise(per_origin: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str
     return summary
 
 
+def comparable(per_origin: list[dict[str, dict[str, Any]]]) -> tuple[list[int], list[dict]]:
+    """The cut-offs the choice is made on: the candidates scored on the most recent cut-off
+    (those that can score now) compete on every cut-off where all of them were scored (an
+    old cut-off where a young cohort leaves the BTYD fit degenerate or the classifier
+    without a training window does not count against them). Returns the indices of those
+    cut-offs and their metrics restricted to the competing candidates."""
+    if not per_origin:
+        return [], []
+    names = list(per_origin[0])
+    used = [i for i, m in enumerate(per_origin) if all(n in m for n in names)]
+    return used, [{n: per_origin[i][n] for n in names} for i in used]
+
+
 def choose(summary: dict[str, dict[str, Any]], n_origins: int) -> tuple[str, str]:
     """The candidate with the highest mean ROC AUC over the cut-offs; only candidates scored
     on every cut-off compete (ties: higher mean PR AUC, then btyd, survival, gbm)."""

@@ -43,6 +43,7 @@ from churn.rolling import (
     FeatureCache,
     Origin,
     choose,
+    comparable,
     origin_cutoffs,
     origin_metrics,
     rolling_backtest,
@@ -366,8 +367,11 @@ def _fit_churn(
     stack_model, now_reason = _model_now(transaction_model, customers)
     if now_reason:
         degrade(f"btyd_degenerate: the transaction model as of {as_of}: {now_reason}")
-        summary.pop("btyd", None)
-    chosen, why = _choose(s, summary, len(origins), proxy, stack_model, degrade)
+        per_origin_now = [{k: v for k, v in m.items() if k != "btyd"} for m in per_origin]
+    else:
+        per_origin_now = per_origin
+    used, compared = comparable(per_origin_now)
+    chosen, why = _choose(s, summarise(compared), len(used), proxy, stack_model, degrade)
     latest = origins[0] if origins else None
     fit = _models_now(inp, customers, chosen, latest, transaction_model, stack_model, degraded)
     _calibrate(fit, latest, proxy, customers)
@@ -386,6 +390,9 @@ def _fit_churn(
         eval_scores, y_eval, fit.chosen, s, inp.gaps, customers, value_frame, s.horizon_days
     )
     fit.metrics = _fit_metrics(fit, inp, origins, per_origin, summary, backtest_h, why)
+    fit.metrics["rolling_backtest"]["choice_cutoffs"] = [
+        origins[i].cutoff.isoformat() for i in used
+    ]
     return fit
 
 
