@@ -159,3 +159,18 @@ def test_bad_parameters_are_one_line_user_errors(project, monkeypatch):
 def test_missing_input_names_the_file(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="transactions.parquet"):
         run_in(tmp_path, monkeypatch, stage_params())
+
+
+def test_as_of_after_the_data_stops_unless_opted_in():
+    import datetime as dt
+
+    from kequn.config import resolve_as_of
+    from kequn.errors import UserError
+
+    last = dt.date(2025, 6, 30)
+    assert resolve_as_of({"as_of": "2025-06-30"}, last) == last
+    assert resolve_as_of({"as_of": ""}, last) == last
+    with pytest.raises(UserError, match="as_of=2025-07-01 is after the data's last date"):
+        resolve_as_of({"as_of": "2025-07-01"}, last)
+    opted = {"as_of": "2025-07-01", "allow_as_of_after_data": True}
+    assert resolve_as_of(opted, last) == dt.date(2025, 7, 1)
