@@ -291,3 +291,46 @@ def test_gbm_refuses_a_training_window_without_transactions():
     assert "no transactions in (2024-11-01, 2024-12-01]" in gbm.cannot_train(quiet, window)
     assert gbm.cannot_train(quiet.iloc[:0], window).startswith("no customers")
     assert gbm.cannot_train(quiet.assign(holdout_transactions=[0, 1]), window) is None
+
+
+def _seasonal_transactions(start: str, end: str, december: float, seed: int = 0):
+    """300 customers buying on random days, ``december`` times as often in December."""
+    rng = np.random.default_rng(seed)
+    days = pd.date_range(start, end, freq="D")
+    weight = np.where(days.month == 12, december, 1.0)
+    picks = rng.choice(len(days), size=40_000, p=weight / weight.sum())
+    return pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, 300, len(picks)).astype(str),
+            "date": days[picks].date,
+            "amount": 10.0,
+        }
+    )
+
+
+def test_season_check_finds_a_planted_december_and_nothing_where_none_is():
+    from ltv.backtest import season_check
+
+    as_of = dt.date(2024, 10, 31)
+    # holdout May..Oct, horizon Nov..Apr: different seasons whatever the data
+    seasonal = _seasonal_transactions("2021-01-01", "2024-10-31", december=3.0)
+    check = season_check(seasonal, dt.date(2024, 4, 30), as_of, 182)
+    assert check["mismatch"] and check["overlap"] < 0.1
+    assert 12 in check["horizon_months"] and 12 not in check["holdout_months"]
+    # December 3x: index(Dec) = 3 / (14 / 12) ~ 2.57; the horizon holds 31 of 182 days of it
+    assert check["index"][12] == pytest.approx(36 / 14, rel=0.1)
+    # holdout without December: 12 / 14 ~ 0.86; horizon: (31 x 2.57 + 151 x 0.86) / 182 ~ 1.15
+    assert check["holdout_index"] == pytest.approx(12 / 14, rel=0.05)
+    assert check["horizon_index"] == pytest.approx((31 * 36 / 14 + 151 * 12 / 14) / 182, rel=0.05)
+    assert check["seasonal_correction"] == check["horizon_index"]
+    flat = season_check(
+        _seasonal_transactions("2021-01-01", "2024-10-31", december=1.0),
+        dt.date(2024, 4, 30),
+        as_of,
+        182,
+    )
+    assert abs(flat["horizon_index"] - 1) < 0.05 and abs(flat["holdout_index"] - 1) < 0.05
+    # same months in both windows: no mismatch; one year of data: no index to learn
+    short = _seasonal_transactions("2024-01-01", "2024-10-31", december=1.0)
+    same = season_check(short, dt.date(2023, 10, 31), as_of, 365)
+    assert not same["mismatch"] and same["seasonal_correction"] is None

@@ -469,3 +469,77 @@ def run_backtest(
             table[f"{name}_value"],
         )
     return result
+
+
+#: below this overlap of month-of-year coverage, holdout and horizon are different seasons
+SEASON_OVERLAP = 0.75
+#: complete months of history needed for a month-of-year index
+SEASON_MONTHS = 24
+
+
+def _month_shares(start: dt.date, end: dt.date) -> pd.Series:
+    """Share of the days of ``(start, end]`` in each month of the year (index 1..12)."""
+    days = pd.date_range(pd.Timestamp(start) + pd.Timedelta(days=1), pd.Timestamp(end), freq="D")
+    counts = pd.Series(days.month).value_counts()
+    return counts.reindex(range(1, 13), fill_value=0) / max(len(days), 1)
+
+
+def seasonal_index(transactions: pd.DataFrame, as_of: dt.date) -> pd.Series | None:
+    """Month-of-year index of transaction days, from the complete months before ``as_of``.
+
+    For each complete calendar month, the number of distinct (customer, day) transactions
+    per day of the month, divided by the mean of that over the 12 months ending with it
+    (so growth or decline of the base does not read as season); the index of month m is
+    the mean over the years, normalised to average 1. None with fewer than
+    ``SEASON_MONTHS`` complete months (no earlier year to learn from).
+    """
+    dates = pd.to_datetime(transactions["date"])
+    days = transactions.assign(_d=dates.dt.normalize())[["customer_id", "_d"]].drop_duplicates()
+    last_full = (pd.Timestamp(as_of) + pd.Timedelta(days=1)).to_period("M") - 1
+    per_month = days["_d"].dt.to_period("M").value_counts().sort_index()
+    first_full = dates.min().to_period("M") + (0 if dates.min().day == 1 else 1)
+    months = pd.period_range(first_full, last_full, freq="M")
+    if len(months) < SEASON_MONTHS:
+        return None
+    rate = per_month.reindex(months, fill_value=0) / months.days_in_month.to_numpy()
+    trend = rate.rolling(12, center=True, min_periods=12).mean()
+    ratio = (rate / trend).dropna()
+    if ratio.empty:
+        ratio = rate / rate.mean()
+    index = ratio.groupby(ratio.index.month).mean().reindex(range(1, 13))
+    index = index.fillna(index.mean())
+    return index / index.mean()
+
+
+def season_check(
+    transactions: pd.DataFrame, cutoff: dt.date, as_of: dt.date, horizon_days: int
+) -> dict[str, Any]:
+    """Do the backtest holdout ``(cutoff, as_of]`` and the scoring horizon
+    ``(as_of, as_of + horizon_days]`` cover the same months of the year?
+
+    Returns ``overlap`` (sum over months of the smaller of the two day shares: 1 = same
+    months), ``mismatch`` (overlap below ``SEASON_OVERLAP``), the months of each window,
+    and, when the data hold ``SEASON_MONTHS`` complete months, ``holdout_index`` and
+    ``horizon_index`` (day-weighted month-of-year index, :func:`seasonal_index`): the
+    stationary BTYD aggregate forecast times ``horizon_index`` is the seasonally corrected
+    one (``seasonal_correction``), and the backtest's error reflects ``holdout_index``.
+    """
+    holdout = _month_shares(cutoff, as_of)
+    horizon = _month_shares(as_of, as_of + dt.timedelta(days=int(horizon_days)))
+    overlap = float(np.minimum(holdout, horizon).sum())
+    out: dict[str, Any] = {
+        "overlap": round(overlap, 4),
+        "mismatch": bool(overlap < SEASON_OVERLAP),
+        "holdout_months": [int(m) for m in holdout.index[holdout > 0]],
+        "horizon_months": [int(m) for m in horizon.index[horizon > 0]],
+        "holdout_index": None,
+        "horizon_index": None,
+        "seasonal_correction": None,
+    }
+    index = seasonal_index(transactions, as_of)
+    if index is not None:
+        out["holdout_index"] = round(float((holdout * index).sum()), 4)
+        out["horizon_index"] = round(float((horizon * index).sum()), 4)
+        out["seasonal_correction"] = out["horizon_index"]
+        out["index"] = {int(m): round(float(v), 4) for m, v in index.items()}
+    return out

@@ -68,6 +68,7 @@ from ltv.backtest import (
     fit_summary,
     gain_curve,
     run_backtest,
+    season_check,
     spend_inputs,
     spend_mask,
 )
@@ -494,6 +495,9 @@ def run(params: dict) -> None:
             penalizer=settings["penalizer"],
             seed=settings["seed"],
         )
+    season = season_check(
+        transactions, result.cutoff, as_of, round(settings["horizon_months"] * 30.4375)
+    )
     sample["backtest_customers"] = int(len(result.holdout))
     for name, reason in result.skipped.items():
         log.warning("candidate %s skipped: %s", name, reason)
@@ -600,6 +604,7 @@ def run(params: dict) -> None:
             },
         },
         "backtest_fits": result.fits,
+        "season": season,
         "skipped": result.skipped,
         "sample": sample,
         "scoring_fits": {
@@ -609,6 +614,14 @@ def run(params: dict) -> None:
         },
         "scores": {"customers": written, **totals},
     }
+    if metrics["season"]["mismatch"]:
+        log.warning(
+            "season: the backtest holdout (months %s) and the CLV horizon (months %s) cover "
+            "different seasons; seasonal correction of the aggregate forecast: %s",
+            metrics["season"]["holdout_months"],
+            metrics["season"]["horizon_months"],
+            metrics["season"]["seasonal_correction"] or "none (fewer than two years of data)",
+        )
     plots = plot_tables(result, choice)
     if f"{choice['model']}_value" in result.holdout:
         deciles = plots[PLOT_DECILES]
