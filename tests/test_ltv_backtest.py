@@ -334,3 +334,26 @@ def test_season_check_finds_a_planted_december_and_nothing_where_none_is():
     short = _seasonal_transactions("2024-01-01", "2024-10-31", december=1.0)
     same = season_check(short, dt.date(2023, 10, 31), as_of, 365)
     assert not same["mismatch"] and same["seasonal_correction"] is None
+
+
+def test_a_candidate_that_did_not_converge_is_refused_with_the_reason(monkeypatch):
+    from ltv import BetaGeoModel
+
+    class NeverConverges(BetaGeoModel):
+        def fit(self, *args, **kwargs):
+            super().fit(*args, **kwargs)
+            self.converged_ = False
+            return self
+
+    from test_churn import btyd_population  # Pareto/NBD-like purchases with dropout
+
+    monkeypatch.setitem(backtest.TRANSACTION_MODELS, "bgnbd", NeverConverges)
+    as_of = dt.date(2025, 6, 30)
+    result = backtest.run_backtest(
+        btyd_population(1500, as_of, seed=5),
+        as_of,
+        holdout_days=90,
+        candidates=("bgnbd", "pareto_nbd"),
+    )
+    assert "did not converge" in result.skipped["bgnbd"]
+    assert "bgnbd" not in result.metrics and "pareto_nbd" in result.metrics

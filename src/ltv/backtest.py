@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ from sklearn.metrics import mean_absolute_error
 
 from features import split_at
 from ltv import BetaGeoModel, GammaGammaModel, ModifiedBetaGeoModel, ParetoNBDModel
+from ltv._base import ConvergenceWarning
 from ltv.gbm import GradientBoostingValueModel, backtest_windows, cannot_train, training_table
 
 #: calibration repeat frequencies shown separately in the calibration plot; the last is "or more"
@@ -420,8 +422,16 @@ def run_backtest(
         result.fits["gamma_gamma"] = fit_summary(spend_model)
         spend = expected_spend(spend_model, f, m)
     for name in probabilistic:
-        model = TRANSACTION_MODELS[name](penalizer=penalizer).fit(f, r, big_t)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = TRANSACTION_MODELS[name](penalizer=penalizer).fit(f, r, big_t)
         result.fits[name] = fit_summary(model)
+        if not model.converged_:  # refused: its predictions may be meaningless
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in model.params_.items())
+            result.skipped[name] = (
+                f"{name} did not converge as of {cutoff} ({model.optimizer_message_}; {shown})"
+            )
+            continue
         predicted = np.asarray(model.expected_transactions(t, f, r, big_t), dtype=float)
         table[f"{name}_transactions"] = predicted
         table[f"{name}_value"] = predicted * spend
