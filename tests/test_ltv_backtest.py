@@ -330,6 +330,7 @@ def test_season_check_finds_a_planted_december_and_nothing_where_none_is():
         182,
     )
     assert abs(flat["horizon_index"] - 1) < 0.05 and abs(flat["holdout_index"] - 1) < 0.05
+    assert not flat["mismatch"]  # other months, but no season to speak of
     # same months in both windows: no mismatch; one year of data: no index to learn
     short = _seasonal_transactions("2024-01-01", "2024-10-31", december=1.0)
     same = season_check(short, dt.date(2023, 10, 31), as_of, 365)

@@ -483,6 +483,8 @@ def run_backtest(
 
 #: below this overlap of month-of-year coverage, holdout and horizon are different seasons
 SEASON_OVERLAP = 0.75
+#: with a month-of-year index: a relative gap between the two windows' levels above this
+SEASON_INDEX_GAP = 0.05
 #: complete months of history needed for a month-of-year index
 SEASON_MONTHS = 24
 
@@ -528,7 +530,8 @@ def season_check(
     ``(as_of, as_of + horizon_days]`` cover the same months of the year?
 
     Returns ``overlap`` (sum over months of the smaller of the two day shares: 1 = same
-    months), ``mismatch`` (overlap below ``SEASON_OVERLAP``), the months of each window,
+    months), ``mismatch`` (overlap below ``SEASON_OVERLAP``; with an index: the two
+    windows' index levels more than ``SEASON_INDEX_GAP`` apart), the months of each window,
     and, when the data hold ``SEASON_MONTHS`` complete months, ``holdout_index`` and
     ``horizon_index`` (day-weighted month-of-year index, :func:`seasonal_index`): the
     stationary BTYD aggregate forecast times ``horizon_index`` is the seasonally corrected
@@ -552,4 +555,7 @@ def season_check(
         out["horizon_index"] = round(float((horizon * index).sum()), 4)
         out["seasonal_correction"] = out["horizon_index"]
         out["index"] = {int(m): round(float(v), 4) for m, v in index.items()}
+        # with an index, a mismatch is one that matters: the windows' seasonal levels differ
+        gap = abs(out["horizon_index"] - out["holdout_index"]) / max(out["holdout_index"], 1e-9)
+        out["mismatch"] = bool(gap > SEASON_INDEX_GAP)
     return out
