@@ -358,3 +358,27 @@ def test_a_candidate_that_did_not_converge_is_refused_with_the_reason(monkeypatc
     )
     assert "did not converge" in result.skipped["bgnbd"]
     assert "bgnbd" not in result.metrics and "pareto_nbd" in result.metrics
+
+
+def test_degenerate_scoring_model_falls_back_to_one_that_separates_clients():
+    from features import customer_features
+    from ltv.scale import HistoryCounts
+    from ltv.stage import fit_transaction_model
+    from test_churn import btyd_population  # purchases with a planted exponential dropout
+
+    as_of = dt.date(2025, 6, 30)
+    customers = customer_features(btyd_population(1500, as_of, seed=8), as_of, unit_days=7)
+    histories = HistoryCounts.of(customers["frequency"], customers["recency"], customers["T"])
+    model, name, note = backtest.fit_separating("bgnbd", histories, 0.0, fit_transaction_model)
+    assert name == "bgnbd" and note is None  # the planted dropout is found: nothing to fix
+
+    def no_dropout_bgnbd(name, histories, penalizer):
+        fitted = fit_transaction_model(name, histories, penalizer)
+        if name == "bgnbd":  # as on the online retailer's extract: dropout near zero
+            fitted.params_ = {**fitted.params_, "a": 1e-4, "b": 1e2}
+        return fitted
+
+    model, name, note = backtest.fit_separating("bgnbd", histories, 0.0, no_dropout_bgnbd)
+    assert name != "bgnbd" and "P(alive) nearly constant" in note
+    args = (histories.x, histories.t_x, histories.T, histories.weights)
+    assert backtest.degenerate_reason(model, *args) is None

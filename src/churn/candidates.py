@@ -13,13 +13,8 @@ import numpy as np
 import pandas as pd
 
 from churn.survival import GapSurvivalModel, survival_covariates
+from ltv.backtest import degenerate_reason as ltv_degenerate_reason
 
-#: a BTYD parameter above this (or below its inverse) sits at the optimiser's practical bound
-PARAMETER_BOUND = 1e6
-#: P(alive) with an interquartile range below this does not separate clients
-MIN_ALIVE_SPREAD = 0.01
-#: fewest repeat customers for the P(alive) spread check
-MIN_REPEAT_TO_CHECK = 20
 #: the stacking columns the classifier receives (docs/outputs.md)
 BTYD_COLUMNS = ("btyd_p_alive", "btyd_expected_transactions", "btyd_clv")
 
@@ -42,32 +37,8 @@ def _rfm(features: pd.DataFrame) -> list[np.ndarray]:
 
 
 def degenerate_reason(model: Any, features: pd.DataFrame) -> str | None:
-    """Why a fitted BTYD model must not be used, or None when it may.
-
-    Refused: a fit that did not converge (``converged_`` False: optimiser failure, a log
-    parameter at the ±20 box, a Hessian that is not positive definite); a parameter above
-    ``PARAMETER_BOUND`` or below its inverse; P(alive) whose interquartile range over the
-    repeat customers is below ``MIN_ALIVE_SPREAD`` (a dropout rate at zero: every client
-    "alive"; first-time buyers are left out, BG/NBD holds them alive by construction).
-    """
-    params = {k: float(v) for k, v in getattr(model, "params_", {}).items()}
-    shown = ", ".join(f"{k}={v:.4g}" for k, v in params.items())
-    if not getattr(model, "converged_", True):
-        return f"the fit did not converge ({shown})"
-    extreme = [k for k, v in params.items() if not 1 / PARAMETER_BOUND < v < PARAMETER_BOUND]
-    if extreme:
-        return f"parameter {', '.join(extreme)} at a bound ({shown})"
-    repeat = features["frequency"].to_numpy(dtype=float) > 0  # (x = 0: P(alive) 1 in BG/NBD)
-    if repeat.sum() < MIN_REPEAT_TO_CHECK:
-        return None
-    alive = np.asarray(model.probability_alive(*_rfm(features[repeat])), dtype=float)
-    q25, q75 = np.nanquantile(alive, [0.25, 0.75])
-    if q75 - q25 < MIN_ALIVE_SPREAD:
-        return (
-            f"P(alive) nearly constant (interquartile {q25:.4f}..{q75:.4f}; {shown}): "
-            "the dropout process is degenerate"
-        )
-    return None
+    """:func:`ltv.backtest.degenerate_reason` on ``features``' frequency, recency and T."""
+    return ltv_degenerate_reason(model, *_rfm(features))
 
 
 def refit_btyd(template: Any, features: pd.DataFrame) -> tuple[Any | None, str | None]:

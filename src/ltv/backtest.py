@@ -559,3 +559,78 @@ def season_check(
         gap = abs(out["horizon_index"] - out["holdout_index"]) / max(out["holdout_index"], 1e-9)
         out["mismatch"] = bool(gap > SEASON_INDEX_GAP)
     return out
+
+
+#: a BTYD parameter above this (or below its inverse) sits at the optimiser's practical bound
+PARAMETER_BOUND = 1e6
+#: P(alive) of the repeat customers with an interquartile range below this separates nobody
+MIN_ALIVE_SPREAD = 0.01
+#: fewest repeat customers for the P(alive) spread check
+MIN_REPEAT_TO_CHECK = 20
+#: the L2 penalty of the regularised fallback refit
+FALLBACK_PENALIZER = 0.1
+
+
+def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: list[float]) -> np.ndarray:
+    order = np.argsort(values, kind="mergesort")
+    cumulative = np.cumsum(weights[order]) / weights.sum()
+    return np.array([values[order][np.searchsorted(cumulative, q)] for q in qs])
+
+
+def degenerate_reason(model: Any, x, t_x, T, weights=None) -> str | None:
+    """Why a fitted BTYD model must not be used, or None when it may.
+
+    Refused: a fit that did not converge (``converged_`` False: optimiser failure, a log
+    parameter at the ±20 box, a Hessian that is not positive definite); a parameter above
+    ``PARAMETER_BOUND`` or below its inverse; P(alive) whose interquartile range over the
+    repeat customers (``x > 0``; ``weights``: customers per row) is below
+    ``MIN_ALIVE_SPREAD`` -- a dropout rate at zero, every client "alive" (first-time buyers
+    are left out: BG/NBD holds them alive by construction).
+    """
+    params = {k: float(v) for k, v in getattr(model, "params_", {}).items()}
+    shown = ", ".join(f"{k}={v:.4g}" for k, v in params.items())
+    if not getattr(model, "converged_", True):
+        return f"the fit did not converge ({shown})"
+    extreme = [k for k, v in params.items() if not 1 / PARAMETER_BOUND < v < PARAMETER_BOUND]
+    if extreme:
+        return f"parameter {', '.join(extreme)} at a bound ({shown})"
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
+    repeat = x > 0
+    if w[repeat].sum() < MIN_REPEAT_TO_CHECK:
+        return None
+    alive = np.asarray(model.probability_alive(x[repeat], t_x[repeat], T[repeat]), dtype=float)
+    q25, q75 = _weighted_quantiles(alive, w[repeat], [0.25, 0.75])
+    if q75 - q25 < MIN_ALIVE_SPREAD:
+        return (
+            f"P(alive) nearly constant (interquartile {q25:.4f}..{q75:.4f}; {shown}): "
+            "the dropout process is degenerate"
+        )
+    return None
+
+
+def fit_separating(name: str, histories: Any, penalizer: float, fit) -> tuple[Any, str, str | None]:
+    """The transaction model ``name`` fitted by ``fit(name, histories, penalizer)``, or, when
+    :func:`degenerate_reason` refuses it, the first that separates clients of: the other
+    probabilistic models, then ``name`` regularised (penalizer ``FALLBACK_PENALIZER``).
+
+    Returns ``(model, its name, None)`` or ``(fallback, its name, what happened)``; when
+    nothing separates, the first fit with the note saying so.
+    """
+    args = (histories.x, histories.t_x, histories.T, histories.weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        first = fit(name, histories, penalizer)
+    reason = degenerate_reason(first, *args)
+    if reason is None:
+        return first, name, None
+    tries = [(n, penalizer) for n in TRANSACTION_MODELS if n != name]
+    tries.append((name, max(penalizer, FALLBACK_PENALIZER)))
+    for other, pen in tries:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = fit(other, histories, pen)
+        if degenerate_reason(model, *args) is None:
+            how = f"{other} (penalizer {pen})"
+            return model, other, f"{name} refused as of scoring: {reason}; using {how}"
+    return first, name, f"{name}: {reason}; no alternative separates clients either"

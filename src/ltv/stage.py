@@ -64,6 +64,7 @@ from ltv.backtest import (
     calibration_by_frequency,
     choose_model,
     decile_table,
+    fit_separating,
     fit_spend_model,
     fit_summary,
     gain_curve,
@@ -525,7 +526,12 @@ def run(params: dict) -> None:
             histories = count_histories(iter_chunks(CUSTOMERS, scale.chunk_customers, columns))
         except ValueError as exc:
             raise UserError(f"{CUSTOMERS}: {exc}") from None
-        transaction_model = fit_transaction_model(tm, histories, settings["penalizer"])
+        transaction_model, tm, fallback = fit_separating(
+            tm, histories, settings["penalizer"], fit_transaction_model
+        )
+    if fallback:
+        log.warning("degenerate transaction model: %s", fallback)
+        choice["transaction_model"], choice["transaction_model_fallback"] = tm, fallback
     with timed(log, "fitting Gamma-Gamma"):
         spend_rows = _spend_rows(ids, scale.chunk_customers)
         spend_model = fit_spend(
