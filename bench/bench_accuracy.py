@@ -42,7 +42,8 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_churn_cdnow import load_cdnow  # noqa: E402
 from churn.candidates import btyd_features, btyd_no_transaction  # noqa: E402
-from churn.scoring import _model_scores, fit_churn, score_customers  # noqa: E402
+from churn.model import model_scores  # noqa: E402
+from churn.scoring import fit_churn, score_customers  # noqa: E402
 from features import split_at  # noqa: E402
 from ltv.backtest import (  # noqa: E402
     TRANSACTION_MODELS,
@@ -145,7 +146,7 @@ def evaluate(transactions: pd.DataFrame, as_of: dt.date, lifetimes_python: str |
     }
     fit = fit_churn(past, customers, None, as_of, params, model)
     chosen_p = score_customers(fit, customers).table["churn_probability"].to_numpy()
-    survival_now, _, _, _ = _model_scores(fit, customers, btyd=False)
+    survival_now, _, _, _ = model_scores(fit, customers, btyd=False)
     rows: dict[str, dict] = {"chosen": churn_row(churned, chosen_p, True)}
     expected_end = np.asarray(model.expected_transactions(t_end, f, r, big_t), float)
     rows["chosen"]["gini"] = normalized_gini(actual_value, expected_end * spend)
