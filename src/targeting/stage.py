@@ -18,6 +18,7 @@ from kequn.config import section
 from kequn.errors import UserError
 from kequn.io import write_json
 from kequn.log import get_logger, timed
+from targeting.explain import explain_lists
 from targeting.export import write_branch_csvs, write_campaign_csvs, write_workbook
 from targeting.lists import build_target_lists
 from targeting.safety import read_id_list
@@ -106,6 +107,8 @@ def run(params: dict) -> None:
             )
         except ValueError as exc:
             raise UserError(f"params.yaml: {exc}") from None
+    for line in explain_lists(metrics, len(table), settings.get("campaigns") or {}):
+        log.warning("short list: %s", line)
     metrics["do_not_contact_ids"] = len(do_not_contact)
     metrics["as_of"] = as_of.isoformat()
     with timed(log, "writing lists"):
