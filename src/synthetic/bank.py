@@ -79,6 +79,7 @@ import pyarrow.compute as pc
 from kequn import io as kio
 from kequn.errors import UserError
 from kequn.log import get_logger, timed
+from synthetic.branches import assign_branches
 
 PRODUCTS = ("存款", "贷款", "理财", "中间业务")
 CHANNELS = ("柜面", "手机银行", "网上银行")
@@ -133,6 +134,9 @@ CLIENT_HEADER = {
     "region": "地区",
     "open_date": "开户日期",
     "asset_balance": "资产余额",
+    "branch": "网点号",
+    "branch_name": "网点名称",
+    "relationship_manager": "客户经理",
 }
 DIRTY_KINDS = (
     "bad_date",
@@ -433,6 +437,7 @@ def generate(
         }
     )
     clients, dnc = _client_master(rng, truth, customers, first_date, start_d)
+    clients = clients.join(assign_branches(clients["customer_id"], seed))
     params = _truth_record(truth, seed, start_d, end_d, transactions, customers, clients, dnc)
     return SyntheticExtract(transactions, clients, customers, dnc, params)
 

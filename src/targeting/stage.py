@@ -1,7 +1,8 @@
 """DVC stage ``targets``: segments, value and risk -> ranked call lists for marketers.
 
 Reads data/processed/{customers,ltv,churn,segments}.parquet and the do-not-contact list;
-writes reports/targets/<campaign>.csv, reports/targets/targets.xlsx and
+writes reports/targets/<campaign>.csv, reports/targets/by_branch/<branch>.csv,
+reports/targets/targets.xlsx and
 reports/metrics/targets.json.
 """
 
@@ -18,7 +19,8 @@ from kequn.config import section
 from kequn.errors import UserError
 from kequn.io import read_json, write_json, write_parquet
 from kequn.log import get_logger, timed
-from targeting.export import write_campaign_csvs, write_workbook
+from targeting.explain import explain_lists
+from targeting.export import write_branch_csvs, write_campaign_csvs, write_workbook
 from targeting.lists import build_target_lists
 from targeting.safety import read_id_list
 
@@ -146,11 +148,14 @@ def run(params: dict) -> None:
             )
         except ValueError as exc:
             raise UserError(f"params.yaml: {exc}") from None
+    for line in explain_lists(metrics, len(table), settings.get("campaigns") or {}):
+        log.warning("short list: %s", line)
     metrics["do_not_contact_ids"] = len(do_not_contact)
     metrics["as_of"] = as_of.isoformat()
     metrics["review"] = review_used
     with timed(log, "writing lists"):
         write_campaign_csvs(lists, OUT_DIR)
+        write_branch_csvs(lists, OUT_DIR / "by_branch")
         write_workbook(
             lists,
             OUT_DIR / "targets.xlsx",
@@ -160,6 +165,8 @@ def run(params: dict) -> None:
         )
         write_json(METRICS, metrics)
         write_parquet(LIST_ARCHIVE / f"{as_of.isoformat()}.parquet", archive_frame(lists, as_of))
+    if not metrics["branch_columns"]:
+        log.warning("the client master has no branch column: every list is in branch 'unassigned'")
     for campaign, m in metrics["campaigns"].items():
         log.info(
             "%s: %d rows (%d control), expected value %.0f, cost %.0f, suppressed %d, overlap %d",
