@@ -81,6 +81,7 @@ def test_stage_writes_metrics_plots_and_scores(tmp_path, monkeypatch):
         frame.to_parquet(f"data/history/lists/{as_of.date()}.parquet")
     params = {
         "as_of": "2025-12-31",
+        "allow_as_of_after_data": True,  # the planted history ends in September
         "seed": 1,
         "evaluation": {"window_days": 60, "bootstrap_draws": 200},
         "targeting": {"campaigns": {"retention": {"cost_per_contact": 5.0, "response_rate": 0.05}}},
