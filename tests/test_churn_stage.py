@@ -113,9 +113,14 @@ def test_stage_writes_the_contract_and_reruns_identically(project, monkeypatch):
     step = (p >= 0.3).astype(int) + (p >= 0.5) + (p >= 0.7)
     assert table["strategic_client"].tolist() == [True] + [False] * (len(table) - 1)
     step[0] = min(step[0] + 1, 3) if step[0] > 0 else 0
+    # clients silent for longer than the 60-day horizon are lapsed (win-back), not warned
+    lapsed = customers["days_since_last"].to_numpy(float) > 60
+    assert table["lapsed"].tolist() == lapsed.tolist() and 0 < lapsed.sum() < len(table)
+    step[lapsed] = 0
     expected = np.array(["none", "yellow", "orange", "red"])[step]
     assert table["warning_level"].tolist() == expected.tolist()
-    assert (table.loc[table["warning_level"] == "none", "reason_codes"] == "").all()
+    quiet = (table["warning_level"] == "none") & ~table["lapsed"]
+    assert (table.loc[quiet, "reason_codes"] == "").all()
     assert table.loc[5, "churn_probability"] == 1.0
     assert table.loc[5, "reason_codes"].startswith("account_closing")
     assert table["reason_codes"].str.count(";").max() <= 2
@@ -125,6 +130,9 @@ def test_stage_writes_the_contract_and_reruns_identically(project, monkeypatch):
     )  # strict JSON: NaN or Infinity would fail here
     assert metrics["chosen"] in metrics["backtest"]
     assert sum(metrics["warning_levels"].values()) == len(table)
+    assert metrics["lapsed_clients"] == lapsed.sum()
+    assert metrics["active_clients"] + metrics["lapsed_clients"] == len(table)
+    assert sum(metrics["active_at_risk"].values()) == (table["warning_level"] != "none").sum()
     assert metrics["windows"]["train_labels"][1] == metrics["windows"]["backtest_labels"][0]
     roc = pd.read_csv(outputs[2])
     assert list(roc.columns) == ["false_positive_rate", "true_positive_rate", "model"]

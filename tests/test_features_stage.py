@@ -64,6 +64,20 @@ def test_as_of_before_the_data_and_unknown_engine_are_user_errors(workdir):
     assert not (workdir / "data" / "processed" / "customers.parquet").exists()
 
 
+def test_as_of_after_the_data_stops_unless_opted_in(workdir):
+    """An as_of after the last transaction (1998-06-30) scores a period nobody has seen."""
+    write_params(workdir, "1998-07-01")
+    done = run_stage("features", workdir)
+    assert done.returncode == 2
+    assert "as_of=1998-07-01 is after the data's last date 1998-06-30" in done.stderr
+    assert not (workdir / "data" / "processed" / "customers.parquet").exists()
+    with open(workdir / "params.yaml", "a", encoding="utf-8") as params:
+        params.write("allow_as_of_after_data: true\n")
+    assert run_stage("features", workdir).returncode == 0
+    customers = pd.read_parquet(workdir / "data" / "processed" / "customers.parquet")
+    assert customers["days_since_last"].min() == 1
+
+
 def test_spark_engine_stage_writes_the_duckdb_table(workdir):
     """``engine: spark`` through the stage entry point (a JVM in local mode)."""
     write_params(workdir, "1997-09-30")

@@ -62,6 +62,11 @@ def run(params: dict[str, Any]) -> None:
     as_of = settings.as_of or last
     if as_of < first:
         raise UserError(f"params.yaml: as_of={as_of} is before the first transaction date {first}")
+    if as_of > last and not settings.allow_as_of_after_data:
+        raise UserError(
+            f"params.yaml: as_of={as_of} is after the data's last date {last}; "
+            "set allow_as_of_after_data: true to score it anyway"
+        )
     log.info("%d transactions from %s to %s; as_of %s", n_rows, first, last, as_of)
 
     with timed(log, f"customer features as of {as_of} ({engine.__name__})"):

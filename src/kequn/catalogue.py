@@ -161,6 +161,18 @@ SEGMENT_PLOTS = (
     Dataset("cluster_profiles", Path("reports/plots/cluster_profiles.csv"), "segment", "plot"),
 )
 
+# ------------------------------------------------------------------------ evaluate
+UPLIFT = Dataset("uplift", Path("data/processed/uplift.parquet"), "evaluate")
+RESPONSE_REJECTS = Dataset(
+    "response_rejects", Path("data/interim/response_rejects.csv"), "evaluate", "file"
+)
+CAMPAIGN_METRICS = Dataset(
+    "campaign_metrics", Path("reports/metrics/campaigns.json"), "evaluate", "metrics"
+)
+CAMPAIGN_PLOTS = (
+    Dataset("campaign_lift", Path("reports/plots/campaign_lift.csv"), "evaluate", "plot"),
+)
+
 # ------------------------------------------------------------------------ targets, report
 TARGETS = Dataset("targets", Path("reports/targets"), "targets", "folder")
 TARGET_METRICS = Dataset(
@@ -189,6 +201,10 @@ DATASETS: tuple[Dataset, ...] = (
     CLUSTER_MODEL,
     SEGMENT_METRICS,
     *SEGMENT_PLOTS,
+    UPLIFT,
+    RESPONSE_REJECTS,
+    CAMPAIGN_METRICS,
+    *CAMPAIGN_PLOTS,
     TARGETS,
     TARGET_METRICS,
     REPORT,

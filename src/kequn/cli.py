@@ -25,6 +25,7 @@ STAGES = {
     "ltv": "ltv",
     "churn": "churn",
     "segment": "segmentation",
+    "evaluate": "evaluation",
     "targets": "targeting",
     "report": "reporting",
 }

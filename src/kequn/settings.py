@@ -180,6 +180,8 @@ class Churn(Section):
     thresholds: Thresholds = section_of(Thresholds)
     value_weighted: bool = key(True)
     max_reasons: int = key(3, ge=0)
+    backtest_origins: int = key(3, ge=1)
+    origin_step_days: int = key(91, ge=1)
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,9 @@ class Campaign(Section):
     max_products: int = key(2, ge=0)
     lapsed_days: int = key(180, ge=1)
     min_probability_alive: float = key(0.2, ge=0, le=1)
+    per_branch: int | None = key(None, ge=0)
+    per_manager: int | None = key(None, ge=0)
+    top_share_per_branch: float | None = key(None, gt=0, le=1)
 
 
 CampaignName = Literal["vip_care", "retention", "winback", "growth"]
@@ -290,18 +295,33 @@ class Spark(Section):
 
 
 @dataclass(frozen=True)
+class Evaluation(Section):
+    """``evaluation``: the campaign review (经营回检) and the uplift model."""
+
+    responses: str = key("")
+    window_days: int = key(60, ge=1)
+    min_control: int = key(100, ge=1)
+    bootstrap_draws: int = key(2000, ge=100)
+    test_share: float = key(0.3, ge=0.05, le=0.9)
+    top_share: float = key(0.3, ge=0.01, le=1)
+    prior_strength: float = key(0.05, gt=0)
+
+
+@dataclass(frozen=True)
 class Settings(Section):
     """All of ``params.yaml``: the scoring date, engine, seed and one section per stage."""
 
     as_of: dt.date | None = key(None)
     engine: Literal["duckdb", "spark"] = key("duckdb")
     seed: int = key(0)
+    allow_as_of_after_data: bool = key(False)
     scale: Scale = section_of(Scale)
     ingest: Ingest = section_of(Ingest)
     features: Features = section_of(Features)
     ltv: Ltv = section_of(Ltv)
     churn: Churn = section_of(Churn)
     segmentation: Segmentation = section_of(Segmentation)
+    evaluation: Evaluation = section_of(Evaluation)
     targeting: Targeting = section_of(Targeting)
     report: Report = section_of(Report)
     spark: Spark = section_of(Spark)
@@ -313,10 +333,11 @@ class Settings(Section):
 #: in params.yaml, so it is not declared.
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "ingest": ("engine", "ingest"),
-    "features": ("as_of", "engine", "features", "ingest.mapping"),
+    "features": ("as_of", "allow_as_of_after_data", "engine", "features", "ingest.mapping"),
     "ltv": ("as_of", "seed", "scale", "features", "ltv"),
     "churn": ("as_of", "seed", "scale", "features", "churn", "segmentation.tier_shares"),
     "segment": ("as_of", "seed", "scale", "features", "segmentation"),
+    "evaluate": ("as_of", "seed", "evaluation", "targeting.campaigns"),
     "targets": (
         "as_of",
         "seed",

@@ -21,7 +21,7 @@ from kequn.log import get_logger
 
 log = get_logger("report")
 
-METRICS = ("ingest", "ltv", "churn", "segments", "targets")
+METRICS = ("ingest", "ltv", "churn", "segments", "campaigns", "targets")
 TABLES = ("customers", "ltv", "churn", "segments")
 PLOTS = (
     "ltv_calibration",
@@ -33,6 +33,7 @@ PLOTS = (
     "churn_km",
     "pareto",
     "cluster_profiles",
+    "campaign_lift",
 )
 REJECTS = catalogue.REJECTS.path
 
