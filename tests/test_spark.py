@@ -96,8 +96,18 @@ def _plain(value):
 def test_parse_date_and_number_agree_with_duckdb(spark):
     """The translated expressions give DuckDB's values on awkward inputs (and the obvious
     hand values: valid dates parse, impossible ones are NULL)."""
-    texts = ["20230101", " 20231231 ", "20230230", "20231301", "2023-01-01", "", "abc", None]
-    numbers = ["1,234.50", " -7.25 ", "+.5", "1.2.3", "abc", "", "1e5", "12", None]
+    texts = [
+        "20230101",
+        " 20231231 ",
+        "20230230",
+        "20231301",
+        "2023-01-01",
+        "",
+        "abc",
+        None,
+        "2023011",
+    ]
+    numbers = ["1,234.50", " -7.25 ", "+.5", "1.2.3", "abc", "", "1e5", "12", None, "1,2,3"]
     date_sql = ingest_sql.parse_date("x", "%Y%m%d")
     number_sql = ingest_sql.parse_number("x", ",", ".")
     con = duckdb.connect()
@@ -117,7 +127,7 @@ def test_parse_date_and_number_agree_with_duckdb(spark):
     assert all(pd.isna(v) for v in dates[2:])
     amounts = results[number_sql]
     assert amounts[:3] == [1234.5, -7.25, 0.5] and amounts[7] == 12.0
-    assert all(pd.isna(amounts[i]) for i in (3, 4, 5, 6, 8))
+    assert all(pd.isna(amounts[i]) for i in (3, 4, 5, 6, 8, 9))
 
 
 def test_line_numbers_across_splits(spark, tmp_path):

@@ -39,10 +39,15 @@ def cleaning_sql(mapping: Mapping, kind: str, source: str, extract_date: dt.date
         "decimal": mapping.decimal,
         "keep": mapping.filter_keep,
         "source": source,
+        "min_date": mapping.min_date,
+        "max_id_length": mapping.max_id_length,
     }
     if kind == "transactions":
         return sql.clean_transactions_sql(
-            **options, extract_date=extract_date, negative=mapping.sign_negative
+            **options,
+            extract_date=extract_date,
+            negative=mapping.sign_negative,
+            non_positive=mapping.non_positive_amounts,
         )
     return sql.clean_clients_sql(**options)
 
@@ -125,7 +130,7 @@ def ingest_metrics(
     """``reports/metrics/ingest.json`` for one cleaned extract (see docs/outputs.md)."""
     rows_read = int(con.execute(f"SELECT COUNT(*) FROM {cleaned}").fetchone()[0])
     by_reason = reject_counts(con, cleaned)
-    rows_accepted, customers, first_date, last_date = con.execute(
+    rows_accepted, customers, first_date, last_date, negative, zero = con.execute(
         sql.summary_sql(cleaned)
     ).fetchone()
     return {
@@ -137,6 +142,8 @@ def ingest_metrics(
         "customers": int(customers),
         "first_date": first_date.isoformat() if first_date else None,
         "last_date": last_date.isoformat() if last_date else None,
+        "amounts_negative": int(negative),
+        "amounts_zero": int(zero),
         "files": [str(f) for f in files],
     }
 

@@ -14,6 +14,9 @@ A new extract format needs a new YAML mapping, never a code change. Keys::
     sign: {column: 借贷标志, negative: [贷]}   # optional debit/credit flag
     filter: {column: 交易状态, keep: [正常]}    # optional row filter
     extract_date: "2025-12-31"           # optional; later dates are rejected (default: today)
+    min_date: "1990-01-01"               # optional; earlier dates are rejected (1900-01-01)
+    max_id_length: 32                    # optional; longer customer/txn ids are rejected (64)
+    non_positive_amounts: keep           # keep | reject | return (negative kept, zero rejected)
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 import yaml
 
 from ingest.decode import normalise_encoding
+from ingest.sql import DEFAULT_MAX_ID_LENGTH, DEFAULT_MIN_DATE, NON_POSITIVE_RULES
 from kequn.errors import UserError
 
 FORMATS = ("csv", "tsv", "whitespace", "excel", "parquet")
@@ -51,6 +55,9 @@ KEYS = (
     "sign",
     "filter",
     "extract_date",
+    "min_date",
+    "max_id_length",
+    "non_positive_amounts",
 )
 
 
@@ -73,6 +80,9 @@ class Mapping:
     filter_column: str | int | None = None
     filter_keep: tuple[str, ...] = ()
     extract_date: dt.date | None = None
+    min_date: dt.date = DEFAULT_MIN_DATE
+    max_id_length: int = DEFAULT_MAX_ID_LENGTH
+    non_positive_amounts: str = "keep"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -120,6 +130,20 @@ def _flag(path: Path, key: str, value: Any, header: bool, list_key: str):
         raise _fail(path, key, f"expected {{column: ..., {list_key}: [...]}}, got {value!r}")
     column = _column_ref(path, f"{key}.column", value["column"], header)
     return column, _values(path, f"{key}.{list_key}", value[list_key])
+
+
+def _date(path: Path, key: str, value: Any) -> dt.date | None:
+    """A YYYY-MM-DD mapping value as a date; None when absent or empty."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise _fail(path, key, f"expected YYYY-MM-DD, got {value!r}") from None
 
 
 def load_mapping(path: str | Path, kind: str = "transactions") -> Mapping:
@@ -206,19 +230,20 @@ def load_mapping(path: str | Path, kind: str = "transactions") -> Mapping:
     if raw.get("filter") is not None:
         filter_column, keep = _flag(path, "filter", raw["filter"], header, "keep")
 
-    extract_date = raw.get("extract_date")
-    if extract_date not in (None, ""):
-        if isinstance(extract_date, dt.datetime):
-            extract_date = extract_date.date()
-        elif not isinstance(extract_date, dt.date):
-            try:
-                extract_date = dt.date.fromisoformat(str(extract_date))
-            except ValueError:
-                raise _fail(
-                    path, "extract_date", f"expected YYYY-MM-DD, got {extract_date!r}"
-                ) from None
-    else:
-        extract_date = None
+    extract_date = _date(path, "extract_date", raw.get("extract_date"))
+    min_date = _date(path, "min_date", raw.get("min_date")) or DEFAULT_MIN_DATE
+    if extract_date is not None and min_date >= extract_date:
+        raise _fail(path, "min_date", f"{min_date} must be before extract_date {extract_date}")
+    max_id = raw.get("max_id_length", DEFAULT_MAX_ID_LENGTH)
+    if not isinstance(max_id, int) or isinstance(max_id, bool) or max_id < 1:
+        raise _fail(path, "max_id_length", f"expected a positive whole number, got {max_id!r}")
+    non_positive = raw.get("non_positive_amounts", "keep")
+    if non_positive not in NON_POSITIVE_RULES:
+        raise _fail(
+            path,
+            "non_positive_amounts",
+            f"expected one of {', '.join(NON_POSITIVE_RULES)}, got {non_positive!r}",
+        )
 
     return Mapping(
         path=str(path),
@@ -236,4 +261,7 @@ def load_mapping(path: str | Path, kind: str = "transactions") -> Mapping:
         filter_column=filter_column,
         filter_keep=keep,
         extract_date=extract_date,
+        min_date=min_date,
+        max_id_length=max_id,
+        non_positive_amounts=non_positive,
     )

@@ -421,6 +421,8 @@ def ingest_metrics(spark, paths: list[str], clients_paths: list[str] | None) -> 
         customers=int(summary["customers"]),
         first_date=summary["first_date"].isoformat() if summary["first_date"] else None,
         last_date=summary["last_date"].isoformat() if summary["last_date"] else None,
+        amounts_negative=int(summary["amounts_negative"]),
+        amounts_zero=int(summary["amounts_zero"]),
     )
     if clients_paths is not None:
         metrics["clients"] = _counts(spark, "clients", clients_paths)

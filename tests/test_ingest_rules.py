@@ -1,0 +1,108 @@
+"""Ingest rules found by the reliability test: each bad case of issue 19 has a test here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+import yaml
+
+from ingest import clean_transactions, ingest_metrics, load_mapping, read_extract
+from ingest.clean import TRANSACTION_ROLES
+from kequn.errors import UserError
+
+HEADER = "id,date,amount,txn\n"
+
+
+def ingest_text(tmp_path: Path, body: str, **keys):
+    """Write ``t.csv`` (HEADER + body) and a mapping with ``keys``; read and clean it."""
+    (tmp_path / "t.csv").write_text(HEADER + body, encoding="utf-8")
+    mapping = {
+        "files": [str(tmp_path / "t.csv")],
+        "columns": {"customer_id": "id", "date": "date", "amount": "amount", "txn_id": "txn"},
+        "date_format": "%Y%m%d",
+        "thousands": ",",
+        "extract_date": "2025-12-31",
+        **keys,
+    }
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(mapping), encoding="utf-8")
+    loaded = load_mapping(path)
+    con = duckdb.connect()
+    files = read_extract(loaded, con, TRANSACTION_ROLES)
+    accepted, rejects = clean_transactions(con, loaded, loaded.extract_date)
+    return accepted.df(), rejects.df(), ingest_metrics(con, files)
+
+
+def reasons(rejects: pd.DataFrame) -> dict[int, str]:
+    return dict(zip(rejects["line"].astype(int), rejects["reason"], strict=True))
+
+
+def test_misgrouped_thousands_is_rejected_not_read_as_digits(tmp_path):
+    accepted, rejects, _ = ingest_text(
+        tmp_path, 'A,20250101,"1,2,3",T1\nA,20250102,"1,234.50",T2\nA,20250103,"12,34",T3\n'
+    )
+    assert reasons(rejects) == {2: "bad_amount", 4: "bad_amount"}
+    assert accepted["amount"].tolist() == [1234.5]
+
+
+def test_seven_digit_date_is_rejected(tmp_path):
+    accepted, rejects, _ = ingest_text(tmp_path, "A,2023011,5,T1\nA,20230110,5,T2\n")
+    assert reasons(rejects) == {2: "bad_date"}
+    assert accepted["date"].tolist() == [pd.Timestamp("2023-01-10")]
+
+
+def test_dates_before_the_window_are_rejected(tmp_path):
+    body = "A,18000101,5,T1\nA,19890101,5,T2\nA,19900101,5,T3\n"
+    _, rejects, _ = ingest_text(tmp_path, body)
+    assert reasons(rejects) == {2: "date_before_min"}  # default window starts 1900-01-01
+    _, rejects, _ = ingest_text(tmp_path, body, min_date="1990-01-01")
+    assert reasons(rejects) == {2: "date_before_min", 3: "date_before_min"}
+
+
+def test_trailing_tab_in_id_is_trimmed_like_spaces(tmp_path):
+    accepted, rejects, _ = ingest_text(tmp_path, "A\t,20250101,5,T1\n A ,20250102,6,T2\n")
+    assert rejects.empty
+    assert accepted["customer_id"].tolist() == ["A", "A"]
+
+
+def test_ids_longer_than_the_limit_are_rejected(tmp_path):
+    body = f"{'X' * 9},20250101,5,T1\n{'Y' * 8},20250101,5,T2\nZ,20250101,5,{'T' * 9}\n"
+    accepted, rejects, _ = ingest_text(tmp_path, body, max_id_length=8)
+    assert reasons(rejects) == {2: "id_too_long", 4: "id_too_long"}
+    assert accepted["customer_id"].tolist() == ["Y" * 8]
+    _, rejects, _ = ingest_text(tmp_path, f"{'X' * 65},20250101,5,T1\n")
+    assert reasons(rejects) == {2: "id_too_long"}  # default 64
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected_rejects", "kept"),
+    [
+        ("keep", {}, [-3.0, 0.0, 5.0]),
+        ("reject", {2: "negative_amount", 3: "zero_amount"}, [5.0]),
+        ("return", {3: "zero_amount"}, [-3.0, 5.0]),
+    ],
+)
+def test_non_positive_amount_rule(tmp_path, rule, expected_rejects, kept):
+    body = "A,20250101,-3,T1\nA,20250102,0,T2\nA,20250103,5,T3\n"
+    accepted, rejects, metrics = ingest_text(tmp_path, body, non_positive_amounts=rule)
+    assert reasons(rejects) == expected_rejects
+    assert accepted["amount"].tolist() == kept
+    assert metrics["amounts_negative"] == sum(a < 0 for a in kept)
+    assert metrics["amounts_zero"] == sum(a == 0 for a in kept)
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ({"min_date": "1800-13-01"}, "key 'min_date': expected YYYY-MM-DD"),
+        ({"min_date": "2026-01-01"}, "key 'min_date': 2026-01-01 must be before extract_date"),
+        ({"max_id_length": 0}, "key 'max_id_length': expected a positive whole number"),
+        ({"non_positive_amounts": "drop"}, "key 'non_positive_amounts': expected one of"),
+    ],
+)
+def test_new_mapping_keys_are_validated(tmp_path, keys, message):
+    with pytest.raises(UserError, match=message):
+        ingest_text(tmp_path, "A,20250101,5,T1\n", **keys)
