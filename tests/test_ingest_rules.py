@@ -106,3 +106,24 @@ def test_non_positive_amount_rule(tmp_path, rule, expected_rejects, kept):
 def test_new_mapping_keys_are_validated(tmp_path, keys, message):
     with pytest.raises(UserError, match=message):
         ingest_text(tmp_path, "A,20250101,5,T1\n", **keys)
+
+
+def test_quoted_newline_is_one_record_and_rows_read_counts_records(tmp_path):
+    body = (
+        'A,20250101,5,"T1"\n'
+        'B,20250102,6,"T2 first line\nsecond line, with a comma"\n'
+        "\n"
+        'C,20250103,"1,2,3",T3\n'
+        'D,20250104,7,"T4 ""quoted""\r\nagain"\n'
+        "E,20250105,8,T5\n"
+    )
+    accepted, rejects, metrics = ingest_text(tmp_path, body)
+    assert metrics["rows_read"] == 5  # records, not the 7 non-blank physical lines
+    assert metrics["rows_read"] == metrics["rows_accepted"] + metrics["rows_rejected"]
+    assert reasons(rejects) == {6: "bad_amount"}  # numbered by the record's first line
+    assert rejects["raw"].item() == 'C,20250103,"1,2,3",T3'
+    assert accepted["customer_id"].tolist() == ["A", "B", "D", "E"]
+    assert accepted["txn_id"].tolist()[1:3] == [
+        "T2 first line\nsecond line, with a comma",
+        'T4 "quoted"\r\nagain',
+    ]

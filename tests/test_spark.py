@@ -49,11 +49,14 @@ def test_java_date_pattern(strptime, java):
 
 
 def test_try_strptime_becomes_try_to_timestamp():
-    duck = ingest_sql.parse_date("d", "%Y%m%d")
+    duck = ingest_sql.parse_date("d", "%Y-%m-%d")
     assert "try_strptime" in duck  # the gap sqlglot leaves open ...
     assert "TRY_STRPTIME" in sqlglot.transpile(f"SELECT {duck}", read="duckdb", write="spark")[0]
     spark_sql = to_spark_sql(f"SELECT {duck} AS day FROM t")  # ... and the rewrite closing it
-    assert spark_sql == "SELECT CAST(TRY_TO_TIMESTAMP(TRIM(d), 'yyyyMMdd') AS DATE) AS day FROM t"
+    blanks = "' ' || CHR(9) || CHR(10) || CHR(13) || CHR(160) || CHR(12288)"
+    assert spark_sql == (
+        f"SELECT CAST(TRY_TO_TIMESTAMP(TRIM({blanks} FROM d), 'yyyy-M-d') AS DATE) AS day FROM t"
+    )
 
 
 def test_try_strptime_needs_a_literal_format():

@@ -14,8 +14,9 @@ Two readers, same result:
   rejected by the parser. Lines the parser rejects (too few / too many fields, stray
   quotes) and rows whose fields are all blank go through the slow reader, with their raw
   text; a quoted field spanning lines breaks the alignment, is caught by comparing counts,
-  and sends that whole file to the slow reader. ``raw`` is left NULL and fetched for the
-  rejected rows only, after cleaning (:func:`attach_raw`).
+  and sends that whole file to the RFC 4180 record reader (:func:`_records`: one row per
+  record, numbered by its first line, so rows read counts records). ``raw`` is left NULL
+  and fetched for the rejected rows only, after cleaning (:func:`attach_raw`).
 - **slow** (whitespace format, fallback): DuckDB reads each file as whole lines (no
   quoting, one column), which keeps blank and malformed lines in place; the split into
   fields is SQL (:func:`ingest.sql.split_fields`).
@@ -208,6 +209,77 @@ def _insert_split_lines(
     )
 
 
+#: records per batch handed to DuckDB by :func:`_insert_records`
+RECORD_BATCH = 100_000
+
+
+def _records(text_file: Path, layout: Layout):
+    """(first line, raw text, fields) of every RFC 4180 record of a UTF-8 CSV file.
+
+    A quoted field may hold delimiters, doubled quotes and line breaks: such a record is
+    one record whose ``raw`` is its physical lines joined, numbered by its first line.
+    Blank lines and lines of only delimiters are skipped, as the line reader skips them.
+    """
+    consumed: list[str] = []
+
+    def lines(handle):
+        for line in handle:
+            consumed.append(line)
+            yield line
+
+    with open(text_file, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(lines(handle), delimiter=layout.delimiter, quotechar='"', strict=False)
+        start = 1
+        for fields in reader:
+            raw = "".join(consumed).rstrip("\r\n")
+            consumed.clear()
+            first, start = start, reader.line_num + 1
+            if first <= layout.header_lines or not raw.replace(layout.delimiter, "").strip(" "):
+                continue
+            yield first, raw, fields
+
+
+def _insert_records(
+    con: duckdb.DuckDBPyConnection,
+    file_id: int,
+    text_file: Path,
+    layout: Layout,
+    roles: tuple[str, ...],
+    name: str,
+) -> None:
+    """Insert the RFC 4180 records of ``text_file`` (:func:`_records`) into ``name``, in
+    batches of :data:`RECORD_BATCH` (memory bounded by a batch, not by the file)."""
+    n_max = None if layout.n_max is None else layout.n_max
+    batch: list[tuple[int, str, list[str]]] = []
+
+    def flush() -> None:
+        columns = {
+            "file_id": pa.array([file_id] * len(batch), pa.int32()),
+            "line": pa.array([b[0] for b in batch], pa.int64()),
+            "raw": pa.array([b[1] for b in batch], pa.string()),
+            "n_fields": pa.array([len(b[2]) for b in batch], pa.int32()),
+            "n_min": pa.array([layout.n_min] * len(batch), pa.int32()),
+            "n_max": pa.array([n_max] * len(batch), pa.int32()),
+        }
+        for role in roles:
+            pos = layout.positions.get(role)
+            columns[role] = pa.array(
+                [b[2][pos] if pos is not None and pos < len(b[2]) else None for b in batch],
+                pa.string(),
+            )
+        con.register("records_arrow", pa.table(columns))
+        con.execute(f"INSERT INTO {name} SELECT * FROM records_arrow")
+        con.unregister("records_arrow")
+        batch.clear()
+
+    for record in _records(text_file, layout):
+        batch.append(record)
+        if len(batch) >= RECORD_BATCH:
+            flush()
+    if batch:
+        flush()
+
+
 def _lines_table(con: duckdb.DuckDBPyConnection, table: str, text_file: Path, lines) -> None:
     """``table(line, raw)`` holding just the given 1-based ``lines`` of ``text_file``."""
     lines = np.asarray(sorted(lines), dtype=np.int64)
@@ -329,6 +401,9 @@ def _insert_text_file(
         rows = _insert_parsed_file(con, file_id, path, text_file, mapping, layout, roles, name)
         if rows is not None:
             return rows
+        # a quoted field spans lines: read RFC 4180 records, not physical lines
+        _insert_records(con, file_id, text_file, layout, roles, f"{name}_rows")
+        return None
     table = f"{name}_lines_{file_id}"
     try:
         _read_lines(con, text_file, table)
