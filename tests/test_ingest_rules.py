@@ -127,3 +127,65 @@ def test_quoted_newline_is_one_record_and_rows_read_counts_records(tmp_path):
         "T2 first line\nsecond line, with a comma",
         'T4 "quoted"\r\nagain',
     ]
+
+
+def _stage_params(mapping: str, **keys) -> dict:
+    return {"ingest": {"mapping": mapping, "clients_mapping": "", "max_reject_rate": 1.0, **keys}}
+
+
+@pytest.mark.parametrize(
+    "pattern", ["{outside}/secret.csv", "../outside/secret.csv", "../*/secret.csv"]
+)
+def test_files_outside_the_project_are_refused_without_echo(tmp_path, monkeypatch, pattern):
+    from ingest.stage import run
+
+    project, outside = tmp_path / "project", tmp_path / "outside"
+    project.mkdir()
+    outside.mkdir()
+    (outside / "secret.csv").write_text("id,date,amount\nTOPSECRET,x,y\n", encoding="utf-8")
+    monkeypatch.chdir(project)
+    files = [pattern.format(outside=outside)]
+    mapping = {"files": files, "columns": {"customer_id": "id", "date": "d", "amount": "a"}}
+    Path("m.yaml").write_text(yaml.safe_dump(mapping), encoding="utf-8")
+    with pytest.raises(UserError) as caught:
+        run(_stage_params("m.yaml"))
+    message = str(caught.value)
+    assert "outside the project" in message and "ingest.allowed_roots" in message
+    assert "TOPSECRET" not in message
+    assert not Path("data").exists()  # nothing written, no rejects.csv
+    # listed in allowed_roots, the same file is read (and its bad header reported)
+    with pytest.raises(UserError, match="not found; columns found: id, date, amount"):
+        run(_stage_params("m.yaml", allowed_roots=[str(outside)]))
+
+
+def test_allowed_roots_is_validated(tmp_path, monkeypatch):
+    from ingest.read import allowed_roots
+
+    monkeypatch.chdir(tmp_path)
+    assert allowed_roots(None) == (tmp_path,)
+    with pytest.raises(UserError, match="ingest.allowed_roots.*list of folder paths"):
+        allowed_roots("/data")
+    with pytest.raises(UserError, match="ingest.allowed_roots: 'nope' is not a folder"):
+        allowed_roots(["nope"])
+
+
+def test_dvc_ingest_deps_cover_every_mapping_glob():
+    from conftest import REPO_ROOT
+    from ingest.read import untracked_patterns
+
+    dvc = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))
+    deps = [str(d) for d in dvc["stages"]["ingest"]["deps"]]
+    assert "mappings" in deps
+    mappings = sorted((REPO_ROOT / "mappings").glob("*.yaml"))
+    assert mappings
+    for path in mappings:
+        files = yaml.safe_load(path.read_text(encoding="utf-8"))["files"]
+        assert untracked_patterns(files, deps) == [], path.name
+
+
+def test_untracked_patterns_finds_what_deps_miss():
+    from ingest.read import untracked_patterns
+
+    deps = ["data/raw", "data/sample/clients.csv"]
+    patterns = ["data/raw/2025/*.csv", "data/sample/clients.csv", "data/*.csv", "elsewhere/x.csv"]
+    assert untracked_patterns(patterns, deps) == ["data/*.csv", "elsewhere/x.csv"]

@@ -375,7 +375,11 @@ def test_ingest_stage_with_engine_spark_writes_the_duckdb_outputs(cdnow_run, tmp
             {
                 "engine": "spark",
                 "spark": {"master": "local[2]", "driver_memory": "1g"},
-                "ingest": {"mapping": str(cdnow_run / "cdnow.yaml"), "max_reject_rate": 0.02},
+                "ingest": {
+                    "mapping": str(cdnow_run / "cdnow.yaml"),
+                    "max_reject_rate": 0.02,
+                    "allowed_roots": [str(TEST_DATA)],  # the extract is outside tmp_path
+                },
             }
         ),
         encoding="utf-8",

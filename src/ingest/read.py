@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import os
 import shutil
 import tempfile
 import weakref
@@ -64,6 +65,90 @@ def resolve_files(mapping: Mapping) -> list[Path]:
             matches = [pattern]
         found.extend(Path(m) for m in matches if Path(m) not in found)
     return found
+
+
+def allowed_roots(value, project_root: Path | None = None) -> tuple[Path, ...]:
+    """The folders ingest may read: the project root plus ``ingest.allowed_roots``.
+
+    Parameters
+    ----------
+    value : list of str or None
+        ``params.yaml`` ``ingest.allowed_roots``: folders outside the project (absolute, or
+        relative to the project root) whose files a mapping may name.
+    project_root : Path, optional
+        The project root; the working directory by default (``dvc repro`` runs there).
+
+    Returns
+    -------
+    tuple of Path
+        Resolved folders, the project root first.
+    """
+    root = Path(os.path.abspath(project_root or Path.cwd()))
+    if value in (None, ""):
+        value = []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise UserError(
+            f"params.yaml: ingest.allowed_roots={value!r} must be a list of folder paths"
+        )
+    roots = [root]
+    for folder in value:
+        resolved = Path(os.path.abspath(root / folder))
+        if not resolved.is_dir():
+            raise UserError(f"params.yaml: ingest.allowed_roots: '{folder}' is not a folder")
+        roots.append(resolved)
+    return tuple(roots)
+
+
+def refuse_outside(files: list[Path], roots: tuple[Path, ...], mapping: Mapping) -> None:
+    """Raise when a file's absolute path (``..`` collapsed) is outside every root.
+
+    Symbolic links inside the project are followed without a check: placing one is a
+    deliberate choice of the project (a data folder on a shared drive), unlike a path in
+    a mapping. Checked before anything is read, so nothing of such a file reaches an error message,
+    the log or ``rejects.csv``.
+    """
+    for path in files:
+        resolved = Path(os.path.abspath(path))
+        if not any(resolved.is_relative_to(root) for root in roots):
+            raise UserError(
+                f"{mapping.path}: files: '{path}' is outside the project ({roots[0]}); "
+                f"list its folder in params.yaml ingest.allowed_roots to read it"
+            )
+
+
+def untracked_patterns(patterns, deps) -> list[str]:
+    """The file patterns that no DVC dependency covers.
+
+    A pattern is covered when the folder part before its first glob character (or the
+    file itself) lies under one of ``deps`` (the ingest stage's ``deps`` in dvc.yaml), so
+    that a change to any file it can match reruns the stage.
+
+    Parameters
+    ----------
+    patterns : iterable of str
+        A mapping's ``files`` (globs relative to the project root).
+    deps : iterable of str
+        DVC dependency paths (files or folders, relative to the project root).
+
+    Returns
+    -------
+    list of str
+        The patterns not covered, in their order.
+    """
+    dep_paths = [Path(os.path.normpath(d)) for d in deps]
+    missing = []
+    for pattern in patterns:
+        if "://" in pattern:
+            continue  # a remote URI: DVC does not track it
+        fixed = []
+        for part in Path(os.path.normpath(pattern)).parts:
+            if glob.has_magic(part):
+                break
+            fixed.append(part)
+        prefix = Path(*fixed) if fixed else Path(".")
+        if not any(prefix == d or prefix.is_relative_to(d) for d in dep_paths):
+            missing.append(pattern)
+    return missing
 
 
 def split_header(line: str, mapping: Mapping) -> list[str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import yaml
 
 from ingest import sql
 from ingest.clean import (
@@ -27,7 +28,14 @@ from ingest.clean import (
     reject_counts,
 )
 from ingest.mapping import load_mapping
-from ingest.read import drop_extract, read_extract
+from ingest.read import (
+    allowed_roots,
+    drop_extract,
+    read_extract,
+    refuse_outside,
+    resolve_files,
+    untracked_patterns,
+)
 from kequn.config import section
 from kequn.errors import UserError
 from kequn.io import atomic_path, write_json
@@ -72,6 +80,12 @@ def run(params: dict[str, Any]) -> None:
     mapping = load_mapping(mapping_path, "transactions")
     clients_path = cfg.get("clients_mapping") or ""
     clients_mapping = load_mapping(clients_path, "clients") if clients_path else None
+    roots = allowed_roots(cfg.get("allowed_roots"))
+    for each in (mapping, clients_mapping):
+        if each is not None and not any("://" in f for f in each.files):
+            refuse_outside(resolve_files(each), roots, each)
+        if each is not None:
+            warn_untracked(each)
     extract_date = mapping.extract_date or dt.date.today()
     engine = str(params.get("engine") or "duckdb")
     if engine == "spark":
@@ -130,6 +144,25 @@ def run(params: dict[str, Any]) -> None:
         metrics["first_date"],
         metrics["last_date"],
     )
+
+
+def warn_untracked(mapping) -> None:
+    """Log a warning for each of the mapping's patterns that dvc.yaml's ingest stage does
+    not list under ``deps`` (a change to those files would not rerun ingest)."""
+    dvc_file = Path("dvc.yaml")
+    if not dvc_file.is_file():
+        return
+    try:
+        deps = yaml.safe_load(dvc_file.read_text(encoding="utf-8"))["stages"]["ingest"]["deps"]
+    except (yaml.YAMLError, KeyError, TypeError):
+        return
+    for pattern in untracked_patterns(mapping.files, [str(d) for d in deps]):
+        log.warning(
+            "%s: files '%s' is not under any deps of the ingest stage in dvc.yaml: "
+            "changes to it will not rerun ingest; add its folder to deps",
+            mapping.path,
+            pattern,
+        )
 
 
 def run_on_spark(params, mapping, clients_mapping, max_rate, extract_date) -> None:
