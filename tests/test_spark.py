@@ -304,7 +304,7 @@ def test_dirty_rows_get_the_hand_counted_reasons(spark, tmp_path):
     assert pd.read_parquet(tmp_path / "c.parquet").columns.tolist() == ["customer_id"]
 
 
-def test_reject_rate_above_limit_fails_after_writing_rejects(spark, tmp_path):
+def test_reject_rate_above_limit_fails_keeping_rejects_apart(spark, tmp_path):
     mapping = _write_mapping(
         TEST_DATA / "ingest/dirty.yaml", tmp_path / "dirty.yaml", [TEST_DATA / "ingest/dirty.csv"]
     )
@@ -318,8 +318,8 @@ def test_reject_rate_above_limit_fails_after_writing_rejects(spark, tmp_path):
             clients_path=tmp_path / "c.parquet",
             rejects_path=tmp_path / "r.csv",
         )
-    assert len(pd.read_csv(tmp_path / "r.csv")) == 7
-    assert not (tmp_path / "t.parquet").exists()
+    assert len(pd.read_csv(tmp_path / "r.failed.csv")) == 7
+    assert not (tmp_path / "t.parquet").exists() and not (tmp_path / "r.csv").exists()
 
 
 def _assert_same_features(duck: pd.DataFrame, theirs: pd.DataFrame) -> None:

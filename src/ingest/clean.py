@@ -160,5 +160,12 @@ def check_reject_rate(metrics: dict[str, Any], limit: float, what: str) -> str |
     reasons = ", ".join(f"{r} {n}" for n, r in top)
     return (
         f"{what}: reject rate {rate:.2%} is above ingest.max_reject_rate {limit:.2%} "
-        f"(top reasons: {reasons}); see data/interim/rejects.csv"
+        f"(top reasons: {reasons}); see data/interim/rejects.failed.csv"
     )
+
+
+def failed_rejects_path(rejects: Path) -> Path:
+    """Where a failed run keeps its rejects (``rejects.csv`` -> ``rejects.failed.csv``), so
+    the previous run's ``rejects.csv`` stays with that run's other outputs."""
+    rejects = Path(rejects)
+    return rejects.with_name(f"{rejects.stem}.failed{rejects.suffix}")

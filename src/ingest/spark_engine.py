@@ -48,6 +48,7 @@ from ingest.clean import (
     check_reject_rate,
     cleaning_sql,
     count_metrics,
+    failed_rejects_path,
     output_columns,
 )
 from ingest.mapping import Mapping
@@ -497,8 +498,9 @@ def run_ingest(
 ) -> dict[str, Any]:
     """The ingest stage on Spark: writes the same files as the DuckDB engine; returns metrics.
 
-    ``rejects_path`` is written first; when a reject rate is above ``max_reject_rate``
-    a :class:`UserError` follows and nothing else is written (as with DuckDB).
+    When a reject rate is above ``max_reject_rate`` the rejects go to
+    :func:`ingest.clean.failed_rejects_path` and a :class:`UserError` follows; no output
+    is touched (as with DuckDB).
     """
     extract_date = extract_date or mapping.extract_date or dt.date.today()
     staging = Staging(spark)
@@ -511,16 +513,18 @@ def run_ingest(
                 client_paths = _clean(spark, clients_mapping, "clients", extract_date, staging)
         metrics = ingest_metrics(spark, paths, client_paths)
         kinds = ["transactions"] + (["clients"] if clients_mapping is not None else [])
-        with timed(log, f"writing {rejects_path}"):
-            write_rejects(spark, kinds, Path(rejects_path))
         problems = [check_reject_rate(metrics, max_reject_rate, mapping.path)]
         if "clients" in metrics:
             problems.append(
                 check_reject_rate(metrics["clients"], max_reject_rate, clients_mapping.path)
             )
         problems = [p for p in problems if p]
-        if problems:
+        if problems:  # the previous run's outputs stay; this run's rejects go apart
+            write_rejects(spark, kinds, failed_rejects_path(Path(rejects_path)))
             raise UserError("; ".join(problems))
+        with timed(log, f"writing {rejects_path}"):
+            write_rejects(spark, kinds, Path(rejects_path))
+        failed_rejects_path(Path(rejects_path)).unlink(missing_ok=True)
         with timed(log, f"writing {transactions_path}"):
             columns = output_columns(mapping, "transactions")
             accepted = to_spark_sql(sql.accepted_sql("transactions_cleaned", columns))

@@ -1,12 +1,14 @@
 """``python -m kequn ingest``: mappings + extracts -> data/interim/*, reports/metrics/ingest.json.
 
-Nothing is written until every file has been read and cleaned; a reject rate above
-``ingest.max_reject_rate`` still writes ``rejects.csv`` (so the analyst can look) and then
-fails without touching the other outputs.
+Nothing is written until every file has been read and cleaned, and then every output is
+written from the same run or none is (:func:`write_all`). A reject rate above
+``ingest.max_reject_rate`` writes that run's rejects to ``rejects.failed.csv`` (so the
+analyst can look) and fails, leaving the previous run's outputs together as they were.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import tempfile
@@ -24,6 +26,7 @@ from ingest.clean import (
     clean_clients,
     clean_transactions,
     count_metrics,
+    failed_rejects_path,
     ingest_metrics,
     reject_counts,
 )
@@ -53,6 +56,32 @@ def copy_to(con: duckdb.DuckDBPyConnection, query: str, target: Path, options: s
     """Write the result of ``query`` with DuckDB's COPY, atomically (temp file, rename)."""
     with atomic_path(target) as tmp:
         con.execute(f"COPY ({query}) TO {sql.literal(str(tmp))} ({options})")
+
+
+def write_all(con: duckdb.DuckDBPyConnection, copies, metrics: dict[str, Any]) -> None:
+    """Write every output of one run to temporary files, then rename them all.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The connection holding the cleaned tables.
+    copies : list of (query, target, COPY options)
+        The data outputs.
+    metrics : dict
+        Written to :data:`METRICS` as JSON.
+
+    Returns
+    -------
+    None
+        Either every target is replaced (the renames come after all writing has
+        succeeded) or, on an error, none is.
+    """
+    with contextlib.ExitStack() as stack:
+        for query, target, options in copies:
+            tmp = stack.enter_context(atomic_path(target))
+            con.execute(f"COPY ({query}) TO {sql.literal(str(tmp))} ({options})")
+        tmp = stack.enter_context(atomic_path(METRICS))
+        write_json(tmp, metrics)
 
 
 #: DuckDB's memory budget: beyond it, sorts, joins and tables spill to a temporary directory
@@ -121,19 +150,28 @@ def run(params: dict[str, Any]) -> None:
     else:
         clients_query = "SELECT CAST(NULL AS VARCHAR) AS customer_id WHERE 1 = 0"
 
-    with timed(log, f"writing {REJECTS}"):
-        copy_to(con, " UNION ALL ".join(f"({q})" for q in reject_queries), REJECTS, CSV)
+    rejects_query = " UNION ALL ".join(f"({q})" for q in reject_queries)
     problems = [check_reject_rate(metrics, max_rate, mapping.path)]
     if "clients" in metrics:
         problems.append(check_reject_rate(metrics["clients"], max_rate, str(clients_path)))
     problems = [p for p in problems if p]
     if problems:
+        # the previous run's outputs stay as they were, together; this run's rejects are
+        # kept apart for the analyst to look at
+        copy_to(con, rejects_query, failed_rejects_path(REJECTS), CSV)
         raise UserError("; ".join(problems))
 
-    with timed(log, f"writing {TRANSACTIONS}"):
-        copy_to(con, accepted_query, TRANSACTIONS, PARQUET)
-        copy_to(con, clients_query, CLIENTS, PARQUET)
-    write_json(METRICS, metrics)
+    with timed(log, f"writing {TRANSACTIONS}, {CLIENTS}, {REJECTS}, {METRICS}"):
+        write_all(
+            con,
+            [
+                (accepted_query, TRANSACTIONS, PARQUET),
+                (clients_query, CLIENTS, PARQUET),
+                (rejects_query, REJECTS, CSV),
+            ],
+            metrics,
+        )
+    failed_rejects_path(REJECTS).unlink(missing_ok=True)
     log.info(
         "rows read %d, accepted %d, rejected %d (%s), customers %d, %s..%s",
         metrics["rows_read"],
