@@ -19,7 +19,7 @@ from kequn.io import write_json
 from kequn.log import get_logger, timed
 from targeting.export import write_campaign_csvs, write_workbook
 from targeting.lists import build_target_lists
-from targeting.safety import read_id_list
+from targeting.safety import read_id_list, unmatched_ids
 
 log = get_logger("targets")
 
@@ -106,6 +106,17 @@ def run(params: dict) -> None:
         except ValueError as exc:
             raise UserError(f"params.yaml: {exc}") from None
     metrics["do_not_contact_ids"] = len(do_not_contact)
+    unmatched, examples = unmatched_ids(do_not_contact, table["customer_id"].astype(str))
+    metrics["do_not_contact_unmatched"] = unmatched
+    metrics["do_not_contact_unmatched_examples"] = examples
+    if unmatched:
+        log.warning(
+            "%s: %d do-not-contact ids match no client (e.g. %s); check for ids that a "
+            "spreadsheet changed (1.00340082E+08, lost leading zeros)",
+            dnc_path,
+            unmatched,
+            ", ".join(examples),
+        )
     metrics["as_of"] = as_of.isoformat()
     with timed(log, "writing lists"):
         write_campaign_csvs(lists, OUT_DIR)
