@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import duckdb
@@ -189,3 +190,98 @@ def test_untracked_patterns_finds_what_deps_miss():
     deps = ["data/raw", "data/sample/clients.csv"]
     patterns = ["data/raw/2025/*.csv", "data/sample/clients.csv", "data/*.csv", "elsewhere/x.csv"]
     assert untracked_patterns(patterns, deps) == ["data/*.csv", "elsewhere/x.csv"]
+
+
+# --- a line-level retail extract (tests/data/ingest/online_retail.csv, UCI layout) -------
+
+
+def _retail(tmp_path, **changes):
+    from conftest import TEST_DATA
+
+    keys = yaml.safe_load((TEST_DATA / "ingest/online_retail.yaml").read_text("utf-8"))
+    keys = {**keys, "files": [str(TEST_DATA / "ingest/online_retail.csv")], **changes}
+    path = tmp_path / "retail.yaml"
+    path.write_text(yaml.safe_dump(keys), encoding="utf-8")
+    loaded = load_mapping(path)
+    con = duckdb.connect()
+    files = read_extract(loaded, con, TRANSACTION_ROLES)
+    accepted, rejects = clean_transactions(con, loaded, loaded.extract_date)
+    return accepted.df(), rejects.df(), ingest_metrics(con, files)
+
+
+def test_retail_lines_map_without_preprocessing_and_reconcile(tmp_path):
+    accepted, rejects, metrics = _retail(tmp_path)
+    # 19 records: 3 guest lines excluded, 2 rejected, 14 accepted lines in 10 invoices
+    assert metrics["rows_read"] == 19
+    assert (metrics["rows_excluded"], metrics["rows_rejected"], metrics["rows_accepted"]) == (
+        3,
+        2,
+        14,
+    )
+    assert metrics["rows_read"] == (
+        metrics["rows_accepted"] + metrics["rows_excluded"] + metrics["rows_rejected"]
+    )
+    assert reasons(rejects) == {17: "bad_date", 19: "bad_amount"}  # 13/1/2010, "eight"
+    assert metrics["reject_rate"] == pytest.approx(2 / 16)  # excluded rows are out of scope
+    by_invoice = accepted.set_index("txn_id")["amount"]
+    assert by_invoice["536365"] == pytest.approx(6 * 2.55 + 6 * 3.39 + 8 * 2.75)
+    assert by_invoice["536370"] == pytest.approx(24 * 3.75 + 3 * 18)
+    assert by_invoice["536381"] == pytest.approx(36 * 1.06)  # its bad-date line rejected
+    assert by_invoice["C536379"] == pytest.approx(-27.5)  # a cancellation, kept negative
+    assert len(accepted) == 10 and accepted["txn_id"].is_unique
+    assert accepted.set_index("txn_id").loc["536365", "product"] == "85123A"  # first line's
+    assert metrics["amounts_negative"] == 2  # lines
+
+
+def test_retail_cancellations_excluded_by_prefix(tmp_path):
+    rules = [{"column": "CustomerID", "blank": True}, {"column": "InvoiceNo", "prefix": "C"}]
+    accepted, _, metrics = _retail(tmp_path, exclude=rules)
+    assert metrics["rows_excluded"] == 5
+    assert not accepted["txn_id"].str.startswith("C").any()
+    rules = [{"column": "CustomerID", "blank": True}, {"column": "Quantity", "below": 0}]
+    assert _retail(tmp_path, exclude=rules)[2]["rows_excluded"] == 5
+
+
+def test_lines_without_grouping_are_duplicate_txn_ids(tmp_path):
+    _, rejects, metrics = _retail(tmp_path, group_lines=False)
+    assert (rejects["reason"] == "duplicate_txn_id").sum() == 4
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ({"columns": {"customer_id": "id", "date": "d", "amount": "UnitPrice"}}, "unit price"),
+        ({"amount": {"add": ["a", "b"]}}, "key 'amount': expected {multiply"),
+        ({"exclude": [{"column": "a", "starts": "C"}]}, r"exclude\[0\]"),
+        ({"exclude": [{"column": "a", "regex": "("}]}, "not a regular expression"),
+        ({"group_lines": True}, "needs columns.txn_id"),
+    ],
+)
+def test_line_level_keys_are_validated(tmp_path, keys, message):
+    mapping = {"files": ["x.csv"], "columns": {"customer_id": "id", "date": "d"}, **keys}
+    if "amount" not in keys and "amount" not in mapping["columns"]:
+        mapping["columns"]["amount"] = "amt"
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(mapping), encoding="utf-8")
+    with pytest.raises(UserError, match=message):
+        load_mapping(path)
+
+
+def test_debit_minus_credit(tmp_path):
+    (tmp_path / "t.csv").write_text(
+        "id,date,debit,credit\nA,20250101,10,\nA,20250102,,4\nA,20250103,5,1\nA,20250104,,\n",
+        encoding="utf-8",
+    )
+    mapping = {
+        "files": [str(tmp_path / "t.csv")],
+        "columns": {"customer_id": "id", "date": "date"},
+        "amount": {"subtract": ["debit", "credit"]},
+        "date_format": "%Y%m%d",
+    }
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(mapping), encoding="utf-8")
+    loaded = load_mapping(tmp_path / "m.yaml")
+    con = duckdb.connect()
+    read_extract(loaded, con, TRANSACTION_ROLES)
+    accepted, rejects = clean_transactions(con, loaded, dt.date(2030, 1, 1))
+    assert accepted.df()["amount"].tolist() == [10.0, -4.0, 4.0]
+    assert reasons(rejects.df()) == {5: "bad_amount"}

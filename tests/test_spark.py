@@ -180,6 +180,7 @@ def _run_both(spark, workdir: Path, mapping: Path, clients: Path | None, rate: f
                     "mapping": str(mapping),
                     "clients_mapping": str(clients or ""),
                     "max_reject_rate": rate,
+                    "allowed_roots": [str(REPO_ROOT)],  # the extracts are in the repository
                 }
             }
         )
@@ -378,7 +379,7 @@ def test_ingest_stage_with_engine_spark_writes_the_duckdb_outputs(cdnow_run, tmp
                 "ingest": {
                     "mapping": str(cdnow_run / "cdnow.yaml"),
                     "max_reject_rate": 0.02,
-                    "allowed_roots": [str(TEST_DATA)],  # the extract is outside tmp_path
+                    "allowed_roots": [str(REPO_ROOT)],  # the extract is outside tmp_path
                 },
             }
         ),
@@ -395,3 +396,20 @@ def test_ingest_stage_with_engine_spark_writes_the_duckdb_outputs(cdnow_run, tmp
     ).read_bytes()
     metrics = json.loads((tmp_path / "reports/metrics/ingest.json").read_text("utf-8"))
     assert metrics["rows_accepted"] == 69659 and metrics["customers"] == 23570
+
+
+def test_retail_lines_same_as_duckdb(spark, tmp_path):
+    """Line-level mapping keys (amount = Quantity x UnitPrice, exclude rules, group_lines,
+    non_positive_amounts) give the DuckDB engine's outputs on Spark."""
+    mapping = _write_mapping(
+        TEST_DATA / "ingest/online_retail.yaml",
+        tmp_path / "retail.yaml",
+        [TEST_DATA / "ingest/online_retail.csv"],
+    )
+    _run_both(spark, tmp_path, mapping, None, 1.0)
+    metrics = _assert_same_ingest(tmp_path)
+    assert (metrics["rows_excluded"], metrics["rows_rejected"], metrics["rows_accepted"]) == (
+        3,
+        2,
+        14,
+    )

@@ -17,11 +17,20 @@ A new extract format needs a new YAML mapping, never a code change. Keys::
     min_date: "1990-01-01"               # optional; earlier dates are rejected (1900-01-01)
     max_id_length: 32                    # optional; longer customer/txn ids are rejected (64)
     non_positive_amounts: keep           # keep | reject | return (negative kept, zero rejected)
+    amount: {multiply: [Quantity, UnitPrice]}   # instead of columns.amount: a x b, or
+                                         # {subtract: [借方, 贷方]} (a blank side counts as 0)
+    exclude:                             # rows expected to be unusable: counted apart
+      - {column: CustomerID, blank: true}          # (rows_excluded), not rejects, and
+      - {column: InvoiceNo, prefix: C}             # not against max_reject_rate; also
+                                                   # regex: ..., below: 0, above: n, in: [..]
+    group_lines: true                    # lines sharing txn_id (and customer, date) are one
+                                         # transaction: amounts summed, not duplicate_txn_id
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +67,17 @@ KEYS = (
     "min_date",
     "max_id_length",
     "non_positive_amounts",
+    "amount",
+    "exclude",
+    "group_lines",
 )
+
+#: the most ``exclude`` rules a mapping may have (each reads one column)
+MAX_EXCLUDE = 4
+#: the kinds of ``exclude`` rule
+EXCLUDE_KINDS = ("blank", "prefix", "regex", "below", "above", "in")
+#: header words that mean a per-unit price, not a line amount
+PRICE_WORDS = ("price", "单价", "unitprice", "unit_price")
 
 
 @dataclass(frozen=True)
@@ -83,6 +102,10 @@ class Mapping:
     min_date: dt.date = DEFAULT_MIN_DATE
     max_id_length: int = DEFAULT_MAX_ID_LENGTH
     non_positive_amounts: str = "keep"
+    amount_op: str | None = None
+    amount_second: str | int | None = None
+    exclude: tuple[tuple[str | int, str, Any], ...] = ()
+    group_lines: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -93,6 +116,10 @@ class Mapping:
             roles["sign_flag"] = self.sign_column
         if self.filter_column is not None:
             roles["filter_value"] = self.filter_column
+        if self.amount_second is not None:
+            roles["amount_b"] = self.amount_second
+        for i, (column, _, _) in enumerate(self.exclude):
+            roles[f"exclude_{i}"] = column
         return roles
 
 
@@ -202,9 +229,24 @@ def load_mapping(path: str | Path, kind: str = "transactions") -> Mapping:
             raise _fail(
                 path, f"columns.{role}", f"unknown role; expected {', '.join(required + optional)}"
             )
+    amount_op, amount_second = None, None
+    if kind == "transactions" and raw.get("amount") is not None:
+        if "amount" in columns:
+            raise _fail(path, "amount", "give either columns.amount or amount, not both")
+        amount_op, first, amount_second = _amount_expression(path, raw["amount"], header)
+        columns = {**columns, "amount": first}
     for role in required:
         if role not in columns:
             raise _fail(path, f"columns.{role}", "required column is not mapped")
+    amount_ref = columns.get("amount")
+    if amount_op is None and isinstance(amount_ref, str):
+        if any(word in amount_ref.lower().replace(" ", "") for word in PRICE_WORDS):
+            raise _fail(
+                path,
+                "columns.amount",
+                f"'{amount_ref}' looks like a unit price, not a line amount; use "
+                f"amount: {{multiply: [<quantity column>, {amount_ref}]}}",
+            )
     refs = {
         role: _column_ref(path, f"columns.{role}", ref, header) for role, ref in columns.items()
     }
@@ -245,6 +287,12 @@ def load_mapping(path: str | Path, kind: str = "transactions") -> Mapping:
             f"expected one of {', '.join(NON_POSITIVE_RULES)}, got {non_positive!r}",
         )
 
+    exclude = _exclude_rules(path, raw.get("exclude"), header)
+    group_lines = raw.get("group_lines", False)
+    if not isinstance(group_lines, bool):
+        raise _fail(path, "group_lines", f"expected true or false, got {group_lines!r}")
+    if group_lines and "txn_id" not in refs:
+        raise _fail(path, "group_lines", "needs columns.txn_id (the id the lines share)")
     return Mapping(
         path=str(path),
         files=tuple(files),
@@ -264,4 +312,62 @@ def load_mapping(path: str | Path, kind: str = "transactions") -> Mapping:
         min_date=min_date,
         max_id_length=max_id,
         non_positive_amounts=non_positive,
+        amount_op=amount_op,
+        amount_second=amount_second,
+        exclude=exclude,
+        group_lines=group_lines,
     )
+
+
+def _amount_expression(path: Path, value: Any, header: bool):
+    """``amount: {multiply|subtract: [a, b]}`` -> (op, a, b)."""
+    if (
+        not isinstance(value, dict)
+        or len(value) != 1
+        or next(iter(value)) not in ("multiply", "subtract")
+        or not isinstance(next(iter(value.values())), list)
+        or len(next(iter(value.values()))) != 2
+    ):
+        raise _fail(
+            path, "amount", f"expected {{multiply: [a, b]}} or {{subtract: [a, b]}}, got {value!r}"
+        )
+    op, (a, b) = next(iter(value.items()))
+    return (
+        op,
+        _column_ref(path, f"amount.{op}", a, header),
+        _column_ref(path, f"amount.{op}", b, header),
+    )
+
+
+def _exclude_rules(path: Path, value: Any, header: bool) -> tuple:
+    """``exclude: [{column: c, <kind>: v}, ...]`` -> ((column, kind, value), ...)."""
+    if value in (None, []):
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_EXCLUDE:
+        raise _fail(path, "exclude", f"expected a list of at most {MAX_EXCLUDE} rules")
+    rules = []
+    for i, rule in enumerate(value):
+        key = f"exclude[{i}]"
+        kinds = [k for k in (rule or {}) if k != "column"] if isinstance(rule, dict) else []
+        if not isinstance(rule, dict) or "column" not in rule or len(kinds) != 1:
+            raise _fail(
+                path, key, f"expected {{column: ..., one of {EXCLUDE_KINDS}}}, got {rule!r}"
+            )
+        kind, arg = kinds[0], rule[kinds[0]]
+        if kind not in EXCLUDE_KINDS:
+            raise _fail(path, f"{key}.{kind}", f"unknown rule; expected one of {EXCLUDE_KINDS}")
+        if kind == "blank" and arg is not True:
+            raise _fail(path, f"{key}.blank", "expected true")
+        if kind in ("below", "above") and (
+            not isinstance(arg, int | float) or isinstance(arg, bool)
+        ):
+            raise _fail(path, f"{key}.{kind}", f"expected a number, got {arg!r}")
+        if kind in ("prefix", "in"):
+            arg = _values(path, f"{key}.{kind}", arg)
+        if kind == "regex":
+            try:
+                re.compile(_string(path, f"{key}.regex", arg))
+            except re.error as exc:
+                raise _fail(path, f"{key}.regex", f"not a regular expression: {exc}") from None
+        rules.append((_column_ref(path, f"{key}.column", rule["column"], header), kind, arg))
+    return tuple(rules)

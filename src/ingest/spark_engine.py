@@ -410,8 +410,7 @@ def _counts(spark, kind: str, paths: list[str]) -> dict[str, Any]:
         row["reason"]: row["n"]
         for row in spark.sql(to_spark_sql(sql.reason_counts_sql(cleaned))).collect()
     }
-    by_reason = {reason: int(found.get(reason, 0)) for reason in sql.REASONS}
-    return count_metrics(int(rows_read), by_reason, paths)
+    return count_metrics(int(rows_read), {r: int(n) for r, n in found.items()}, paths)
 
 
 def ingest_metrics(spark, paths: list[str], clients_paths: list[str] | None) -> dict[str, Any]:
@@ -527,7 +526,9 @@ def run_ingest(
         failed_rejects_path(Path(rejects_path)).unlink(missing_ok=True)
         with timed(log, f"writing {transactions_path}"):
             columns = output_columns(mapping, "transactions")
-            accepted = to_spark_sql(sql.accepted_sql("transactions_cleaned", columns))
+            accepted = to_spark_sql(
+                sql.accepted_sql("transactions_cleaned", columns, mapping.group_lines)
+            )
             write_single_parquet(spark, accepted, columns, Path(transactions_path), staging)
             if clients_mapping is not None:
                 columns = output_columns(clients_mapping, "clients")

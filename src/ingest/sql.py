@@ -200,6 +200,54 @@ def non_positive_reasons(rule: str) -> str:
     ]
 
 
+#: the reason of a row excluded by a mapping rule: counted apart, never a reject
+EXCLUDED = "excluded"
+
+
+def exclude_reason(rules) -> str:
+    """CASE giving ``'excluded'`` when a row matches any ``exclude`` rule (the i-th rule
+    reads the role column ``exclude_i``), else NULL.
+
+    ``blank``: empty after stripping; ``prefix``: starts with one of the values;
+    ``regex``: matches (anywhere; anchor with ^...$); ``below`` / ``above``: a number
+    strictly below / above; ``in``: one of the values.
+    """
+    tests = []
+    for i, (kind, arg) in enumerate(rules):
+        value = strip(f"exclude_{i}")
+        if kind == "blank":
+            tests.append(f"coalesce({value}, '') = ''")
+        elif kind == "prefix":
+            tests.append(
+                "(" + " OR ".join(f"starts_with({value}, {literal(p)})" for p in arg) + ")"
+            )
+        elif kind == "regex":
+            tests.append(f"coalesce(regexp_matches({value}, {literal(arg)}), FALSE)")
+        elif kind in ("below", "above"):
+            op = "<" if kind == "below" else ">"
+            tests.append(f"coalesce(TRY_CAST({value} AS DOUBLE) {op} {float(arg)!r}, FALSE)")
+        elif kind == "in":
+            tests.append(f"coalesce({value} IN ({literal_list(arg)}), FALSE)")
+    if not tests:
+        return "NULL"
+    return f"CASE WHEN {' OR '.join(tests)} THEN '{EXCLUDED}' END"
+
+
+def amount_expression(op: str | None, thousands: str, decimal: str) -> str:
+    """The line amount: the ``amount`` column, or ``amount`` x ``amount_b`` (``multiply``),
+    or ``amount`` - ``amount_b`` (``subtract``; a blank side is 0, both blank is NULL)."""
+    a = parse_number("amount", thousands, decimal)
+    if op is None:
+        return a
+    b = parse_number("amount_b", thousands, decimal)
+    if op == "multiply":
+        return f"({a}) * ({b})"
+    blank_a, blank_b = (f"coalesce({strip(c)}, '') = ''" for c in ("amount", "amount_b"))
+    a0 = f"CASE WHEN {blank_a} THEN 0 ELSE {a} END"
+    b0 = f"CASE WHEN {blank_b} THEN 0 ELSE {b} END"
+    return f"CASE WHEN {blank_a} AND {blank_b} THEN NULL ELSE ({a0}) - ({b0}) END"
+
+
 def clean_transactions_sql(
     *,
     date_format: str,
@@ -212,6 +260,9 @@ def clean_transactions_sql(
     min_date: dt.date = DEFAULT_MIN_DATE,
     max_id_length: int = DEFAULT_MAX_ID_LENGTH,
     non_positive: str = "keep",
+    amount_op: str | None = None,
+    exclude: tuple = (),
+    group_lines: bool = False,
 ) -> str:
     """SELECT over ``source`` giving every row with its parsed values and ``reason``.
 
@@ -219,9 +270,11 @@ def clean_transactions_sql(
     is one of ``negative`` (debit/credit flag), the parsed value otherwise.
     ``non_positive`` is the rule for amounts <= 0: ``keep`` (accepted, counted in the
     metrics), ``reject`` (``negative_amount`` / ``zero_amount``) or ``return`` (negative
-    amounts kept as returns, zero rejected).
+    amounts kept as returns, zero rejected). ``exclude`` rules ((kind, value), ...) mark
+    rows ``excluded`` (:func:`exclude_reason`) right after the structure checks; with
+    ``group_lines`` a repeated txn_id is a line of the same transaction, not a duplicate.
     """
-    amount = parse_number("amount", thousands, decimal)
+    amount = amount_expression(amount_op, thousands, decimal)
     if negative:
         amount = (
             f"CASE WHEN {strip('sign_flag')} IN ({literal_list(negative)}) "
@@ -232,6 +285,7 @@ WITH parsed AS (
     SELECT file_id, line, raw,
            {structure_reason()} AS structure_reason,
            {filter_reason(keep)} AS filter_reason,
+           {exclude_reason(exclude)} AS exclude_reason,
            {blank_to_null("customer_id")} AS customer_id,
            {parse_date("date", date_format)} AS date,
            {amount} AS amount,
@@ -244,6 +298,7 @@ reasoned AS (
     SELECT *,
            CASE
                WHEN structure_reason IS NOT NULL THEN structure_reason
+               WHEN exclude_reason IS NOT NULL THEN exclude_reason
                WHEN filter_reason IS NOT NULL THEN filter_reason
                WHEN customer_id IS NULL THEN 'blank_customer_id'
                WHEN {id_length_check("customer_id", "txn_id", limit=max_id_length)}
@@ -259,7 +314,7 @@ reasoned AS (
 first_rows AS (
     SELECT txn_id, MIN(file_id * {FILE_STRIDE} + line) AS first_key
     FROM reasoned
-    WHERE first_reason IS NULL AND txn_id IS NOT NULL
+    WHERE first_reason IS NULL AND txn_id IS NOT NULL AND NOT {str(group_lines).upper()}
     GROUP BY txn_id
     HAVING COUNT(*) > 1
 )
@@ -336,8 +391,25 @@ FROM reasoned
 """
 
 
-def accepted_sql(cleaned: str, columns: Iterable[str]) -> str:
-    """The accepted rows of a cleaned table, sorted by customer_id then date/file order."""
+def accepted_sql(cleaned: str, columns: Iterable[str], group_lines: bool = False) -> str:
+    """The accepted rows of a cleaned table, sorted by customer_id then date/file order.
+
+    With ``group_lines`` the accepted lines sharing (txn_id, customer_id, date) become one
+    transaction: amount = the sum of the line amounts, product / channel of its first line.
+    """
+    columns = list(columns)
+    if group_lines:
+        picked = {
+            "amount": "SUM(amount) AS amount",
+            "product": "arg_min(product, file_id * {s} + line) AS product",
+            "channel": "arg_min(channel, file_id * {s} + line) AS channel",
+        }
+        cols = ", ".join(picked.get(c, c).format(s=FILE_STRIDE) for c in columns)
+        return (
+            f"SELECT {cols} FROM {cleaned} WHERE reason IS NULL "
+            f"GROUP BY txn_id, customer_id, date "
+            f"ORDER BY customer_id, date, MIN(file_id * {FILE_STRIDE} + line)"
+        )
     cols = ", ".join(columns)
     order = "customer_id, date, file_id, line" if "date" in columns else "customer_id"
     return f"SELECT {cols} FROM {cleaned} WHERE reason IS NULL ORDER BY {order}"
@@ -358,7 +430,7 @@ def rejects_sql(cleaned: str, files: str = "extract_files", raw_table: str | Non
     return (
         f"SELECT f.source_file, c.line, c.reason, {raw} AS raw "
         f"FROM {cleaned} AS c JOIN {files} AS f ON c.file_id = f.file_id {join}"
-        f"WHERE c.reason IS NOT NULL ORDER BY c.file_id, c.line"
+        f"WHERE c.reason IS NOT NULL AND c.reason <> '{EXCLUDED}' ORDER BY c.file_id, c.line"
     )
 
 

@@ -28,7 +28,7 @@ from ingest.clean import (
     count_metrics,
     failed_rejects_path,
     ingest_metrics,
-    reject_counts,
+    reason_counts,
 )
 from ingest.mapping import load_mapping
 from ingest.read import (
@@ -141,7 +141,7 @@ def run(params: dict[str, Any]) -> None:
             client_files = read_extract(clients_mapping, con, CLIENT_ROLES, name="clients_extract")
             clients, _ = clean_clients(con, clients_mapping)
             clients_query = clients.sql_query()
-        client_reasons = reject_counts(con, "clients_cleaned")
+        client_reasons = reason_counts(con, "clients_cleaned")
         client_rows = int(con.execute("SELECT COUNT(*) FROM clients_cleaned").fetchone()[0])
         metrics["clients"] = count_metrics(client_rows, client_reasons, client_files)
         reject_queries.append(
