@@ -285,3 +285,42 @@ def test_debit_minus_credit(tmp_path):
     accepted, rejects = clean_transactions(con, loaded, dt.date(2030, 1, 1))
     assert accepted.df()["amount"].tolist() == [10.0, -4.0, 4.0]
     assert reasons(rejects.df()) == {5: "bad_amount"}
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [
+        ("online_retail.csv.gz", "csv"),
+        ("online_retail.zip", "csv"),
+        ("online_retail.xlsx", "excel"),
+    ],
+)
+def test_compressed_and_excel_retail_fixtures_reconcile_like_the_csv(tmp_path, name, fmt):
+    from conftest import TEST_DATA
+
+    plain = _retail(tmp_path)
+    other = _retail(tmp_path, files=[str(TEST_DATA / "ingest" / name)], format=fmt)
+    assert other[2]["rows_read"] == 19
+    for key in ("rows_read", "rows_accepted", "rows_excluded", "rows_rejected", "customers"):
+        assert other[2][key] == plain[2][key], key
+    pd.testing.assert_frame_equal(other[0], plain[0])
+    assert other[1][["line", "reason", "raw"]].equals(plain[1][["line", "reason", "raw"]])
+
+
+def test_zip_with_two_files_is_refused(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as archive:
+        archive.writestr("a.csv", HEADER)
+        archive.writestr("b.csv", HEADER)
+    (tmp_path / "m.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "files": [str(tmp_path / "two.zip")],
+                "columns": {"customer_id": "id", "date": "date", "amount": "amount"},
+            }
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(UserError, match="two.zip: a zip archive must hold exactly one file"):
+        read_extract(load_mapping(tmp_path / "m.yaml"), duckdb.connect(), TRANSACTION_ROLES)

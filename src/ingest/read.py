@@ -205,8 +205,56 @@ def _excel_to_csv(path: Path, target: Path) -> None:
     sheet.to_csv(target, header=False, index=False, encoding="utf-8", lineterminator="\n")
 
 
+#: file name endings read as compressed: gzip, or a zip archive of one file
+COMPRESSED = (".gz", ".zip")
+
+
+def decompress(path: Path, tmp: Path, stem: str) -> Path:
+    """``path`` itself, or for a ``.gz`` / ``.zip`` (one member) file its content
+    unpacked into ``tmp`` (streamed: memory does not grow with the file).
+
+    Parameters
+    ----------
+    path : Path
+        The file a mapping names.
+    tmp : Path
+        A folder for the unpacked copy.
+    stem : str
+        The unpacked copy's name.
+
+    Returns
+    -------
+    Path
+        The file to read.
+    """
+    import gzip
+    import zipfile
+
+    suffix = path.suffix.lower()
+    if suffix not in COMPRESSED:
+        return path
+    target = tmp / f"{stem}.unpacked"
+    try:
+        if suffix == ".gz":
+            with gzip.open(path, "rb") as source, open(target, "wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+            return target
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            if len(members) != 1:
+                raise UserError(
+                    f"{path}: a zip archive must hold exactly one file, found {len(members)}"
+                )
+            with archive.open(members[0]) as source, open(target, "wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise UserError(f"{path}: cannot unpack: {str(exc).splitlines()[0]}") from None
+    return target
+
+
 def _text_file(path: Path, mapping: Mapping, tmp: Path, stem: str) -> tuple[Path, str]:
     """The UTF-8 text of one text/Excel file (itself, or a converted copy) and its format."""
+    path = decompress(path, tmp, stem)
     if mapping.format == "excel":
         text_file = tmp / f"{stem}.csv"
         try:

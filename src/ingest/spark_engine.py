@@ -52,7 +52,7 @@ from ingest.clean import (
     output_columns,
 )
 from ingest.mapping import Mapping
-from ingest.read import column_positions, resolve_files, split_header
+from ingest.read import column_positions, decompress, resolve_files, split_header
 from kequn.errors import UserError
 from kequn.io import atomic_path, write_json
 from kequn.log import get_logger, timed
@@ -357,9 +357,12 @@ def read_extract(spark, mapping: Mapping, roles: tuple[str, ...], tmp: Path):
     if mapping.format == "parquet":
         return _parquet_extract(spark, paths, mapping, roles), paths
     fmt, delimiter, encoding = mapping.format, mapping.delimiter, mapping.encoding
-    read_paths = paths
+    read_paths = [
+        p if is_remote(p) else str(decompress(Path(p), tmp, f"source_{i}"))
+        for i, p in enumerate(paths)
+    ]
     if fmt == "excel":
-        read_paths = [_excel_as_csv(p, tmp, i) for i, p in enumerate(paths)]
+        read_paths = [_excel_as_csv(p, tmp, i) for i, p in enumerate(read_paths)]
         fmt, delimiter, encoding = "csv", ",", "utf-8"
     elif fmt == "tsv":
         delimiter = "\t"
