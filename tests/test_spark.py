@@ -398,13 +398,14 @@ def test_ingest_stage_with_engine_spark_writes_the_duckdb_outputs(cdnow_run, tmp
     assert metrics["rows_accepted"] == 69659 and metrics["customers"] == 23570
 
 
-def test_retail_lines_same_as_duckdb(spark, tmp_path):
+@pytest.mark.parametrize("name", ["online_retail.csv", "online_retail.zip"])
+def test_retail_lines_same_as_duckdb(spark, tmp_path, name):
     """Line-level mapping keys (amount = Quantity x UnitPrice, exclude rules, group_lines,
-    non_positive_amounts) give the DuckDB engine's outputs on Spark."""
+    non_positive_amounts), and a zipped extract, give the DuckDB engine's outputs on Spark."""
     mapping = _write_mapping(
         TEST_DATA / "ingest/online_retail.yaml",
         tmp_path / "retail.yaml",
-        [TEST_DATA / "ingest/online_retail.csv"],
+        [TEST_DATA / "ingest" / name],
     )
     _run_both(spark, tmp_path, mapping, None, 1.0)
     metrics = _assert_same_ingest(tmp_path)
