@@ -82,8 +82,8 @@ BARE_READ = """
 import duckdb, sys
 con = duckdb.connect(config={"memory_limit": "2GB"})
 con.execute(
-    "COPY (SELECT * FROM read_csv(?, header=true, all_varchar=true, encoding=?, ignore_errors=true)) "
-    "TO '" + sys.argv[3] + "' (FORMAT parquet)",
+    "COPY (SELECT * FROM read_csv(?, header=true, all_varchar=true, encoding=?, "
+    "ignore_errors=true)) TO '" + sys.argv[3] + "' (FORMAT parquet)",
     [sys.argv[1], sys.argv[2]],
 )
 """
