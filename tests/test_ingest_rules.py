@@ -324,3 +324,42 @@ def test_zip_with_two_files_is_refused(tmp_path):
     )
     with pytest.raises(UserError, match="two.zip: a zip archive must hold exactly one file"):
         read_extract(load_mapping(tmp_path / "m.yaml"), duckdb.connect(), TRANSACTION_ROLES)
+
+
+def test_fixed_width_fixture_reconciles(tmp_path):
+    from conftest import TEST_DATA
+
+    mapping = {
+        "files": [str(TEST_DATA / "ingest/fixed_width.txt")],
+        "format": "fixed",
+        "header": False,
+        "widths": [10, 8, 11, 10],
+        "columns": {"customer_id": 0, "date": 1, "amount": 2, "channel": 3},
+        "date_format": "%Y%m%d",
+        "extract_date": "2025-12-31",
+    }
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(mapping), encoding="utf-8")
+    loaded = load_mapping(tmp_path / "m.yaml")
+    con = duckdb.connect()
+    files = read_extract(loaded, con, TRANSACTION_ROLES)
+    accepted, rejects = (r.df() for r in clean_transactions(con, loaded, loaded.extract_date))
+    metrics = ingest_metrics(con, files)
+    assert metrics["rows_read"] == 7  # the blank line 4 is skipped, as in every format
+    assert metrics["rows_read"] == metrics["rows_accepted"] + metrics["rows_rejected"]
+    assert reasons(rejects) == {
+        3: "blank_customer_id",
+        5: "bad_date",
+        6: "bad_amount",
+        7: "truncated_row",
+        8: "extra_fields",
+    }
+    assert accepted["amount"].tolist() == [1234.5, -7.25]
+    assert accepted["channel"].tolist() == ["RETAIL", "ONLINE"]
+
+
+def test_fixed_width_needs_widths(tmp_path):
+    columns = {"customer_id": 0, "date": 1, "amount": 2}
+    mapping = {"files": ["x"], "format": "fixed", "header": False, "columns": columns}
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(mapping), encoding="utf-8")
+    with pytest.raises(UserError, match="key 'widths': format: fixed needs widths"):
+        load_mapping(tmp_path / "m.yaml")

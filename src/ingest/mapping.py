@@ -3,7 +3,8 @@
 A new extract format needs a new YAML mapping, never a code change. Keys::
 
     files: ["data/raw/txn_*.csv"]        # globs, relative to the working directory
-    format: csv                          # csv | tsv | whitespace | excel | parquet
+    format: csv                          # csv | tsv | whitespace | excel | parquet | fixed
+    widths: [10, 8, 12]                  # fixed only: the characters of each field, in order
     encoding: gb18030                    # utf-8, utf-8-sig, gb18030, gbk, latin-1, ...
     delimiter: ","                       # csv only (tsv: tab; whitespace: runs of blanks)
     header: true                         # false: columns are 0-based positions
@@ -41,7 +42,7 @@ from ingest.decode import normalise_encoding
 from ingest.sql import DEFAULT_MAX_ID_LENGTH, DEFAULT_MIN_DATE, NON_POSITIVE_RULES
 from kequn.errors import UserError
 
-FORMATS = ("csv", "tsv", "whitespace", "excel", "parquet")
+FORMATS = ("csv", "tsv", "whitespace", "excel", "parquet", "fixed")
 
 #: columns of a transaction extract: required, then optional
 TRANSACTION_COLUMNS = (("customer_id", "date", "amount"), ("product", "channel", "txn_id"))
@@ -70,6 +71,7 @@ KEYS = (
     "amount",
     "exclude",
     "group_lines",
+    "widths",
 )
 
 #: the most ``exclude`` rules a mapping may have (each reads one column)
@@ -106,6 +108,7 @@ class Mapping:
     amount_second: str | int | None = None
     exclude: tuple[tuple[str | int, str, Any], ...] = ()
     group_lines: bool = False
+    widths: tuple[int, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -288,6 +291,15 @@ def load_mapping(path: str | Path, kind: str = "transactions") -> Mapping:
         )
 
     exclude = _exclude_rules(path, raw.get("exclude"), header)
+    widths = raw.get("widths")
+    if (fmt == "fixed") != (widths is not None):
+        raise _fail(path, "widths", "format: fixed needs widths, and only it takes them")
+    if widths is not None and (
+        not isinstance(widths, list)
+        or not widths
+        or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths)
+    ):
+        raise _fail(path, "widths", f"expected a list of positive whole numbers, got {widths!r}")
     group_lines = raw.get("group_lines", False)
     if not isinstance(group_lines, bool):
         raise _fail(path, "group_lines", f"expected true or false, got {group_lines!r}")
@@ -316,6 +328,7 @@ def load_mapping(path: str | Path, kind: str = "transactions") -> Mapping:
         amount_second=amount_second,
         exclude=exclude,
         group_lines=group_lines,
+        widths=tuple(widths or ()),
     )
 
 

@@ -156,6 +156,9 @@ def split_header(line: str, mapping: Mapping) -> list[str]:
     line = line.lstrip("\ufeff").rstrip("\r\n")
     if mapping.format == "whitespace":
         return line.split()
+    if mapping.format == "fixed":
+        starts = [sum(mapping.widths[:i]) for i in range(len(mapping.widths))]
+        return [line[s : s + w].strip() for s, w in zip(starts, mapping.widths, strict=True)]
     delimiter = "\t" if mapping.format == "tsv" else mapping.delimiter
     fields = next(csv.reader([line], delimiter=delimiter), [])
     return [f.strip() for f in fields]
@@ -283,6 +286,7 @@ class Layout:
     n_min: int
     n_max: int | None
     n_columns: int  # fields per row the fast parser expects
+    widths: tuple[int, ...] = ()  # format fixed: each field's characters
 
 
 def _layout(text_file: Path, path: Path, mapping: Mapping, fmt: str) -> Layout:
@@ -298,13 +302,17 @@ def _layout(text_file: Path, path: Path, mapping: Mapping, fmt: str) -> Layout:
     delimiter = "\t" if fmt == "tsv" else mapping.delimiter if fmt == "csv" else ","
     n_min = len(header) if header is not None else max(positions.values()) + 1
     n_max = len(header) if header is not None else None
+    if fmt == "fixed":
+        n_max = len(mapping.widths)
     if header is not None:
         n_columns = len(header)
     elif fmt == "whitespace":
         n_columns = n_min
     else:
         n_columns = max(n_min, len(split_header(first, _as_csv(mapping, delimiter))))
-    return Layout(fmt, delimiter, int(mapping.header), positions, n_min, n_max, n_columns)
+    return Layout(
+        fmt, delimiter, int(mapping.header), positions, n_min, n_max, n_columns, mapping.widths
+    )
 
 
 def _insert_split_lines(
@@ -317,7 +325,13 @@ def _insert_split_lines(
     name: str,
 ) -> None:
     """The slow path: split each ``lines(line, raw)`` row into fields with SQL, insert them."""
-    fields = sql.split_fields(layout.fmt, layout.delimiter)
+    fixed = layout.fmt == "fixed"
+    fields = (
+        sql.fixed_fields(layout.widths) if fixed else sql.split_fields(layout.fmt, layout.delimiter)
+    )
+    n_fields = (
+        sql.fixed_field_count(layout.widths) if fixed else "CAST(array_length(fields) AS INTEGER)"
+    )
     values = ", ".join(
         sql.unquote(f"fields[{layout.positions[role] + 1}]") + f" AS {role}"
         if role in layout.positions
@@ -326,14 +340,14 @@ def _insert_split_lines(
     )
     only_delimiters = (
         "trim(raw) = ''"
-        if layout.fmt == "whitespace"
+        if layout.fmt in ("whitespace", "fixed")
         else f"trim(replace(raw, {sql.literal(layout.delimiter)}, '')) = ''"
     )
     n_max = "NULL" if layout.n_max is None else str(layout.n_max)
     con.execute(
         f"""INSERT INTO {name}
         SELECT {file_id} AS file_id, line, raw,
-               CAST(array_length(fields) AS INTEGER) AS n_fields,
+               {n_fields} AS n_fields,
                {layout.n_min} AS n_min, {n_max} AS n_max,
                {values}
         FROM (SELECT line, raw, {fields} AS fields FROM {lines}

@@ -354,6 +354,8 @@ def _parquet_extract(spark, paths: list[str], mapping: Mapping, roles):
 def read_extract(spark, mapping: Mapping, roles: tuple[str, ...], tmp: Path):
     """The ``extract`` DataFrame of a mapping and the files read (see :mod:`ingest.sql`)."""
     paths = source_files(mapping, spark)
+    if mapping.format == "fixed":
+        raise UserError(f"{mapping.path}: format: fixed is read by engine: duckdb only (for now)")
     if mapping.format == "parquet":
         return _parquet_extract(spark, paths, mapping, roles), paths
     fmt, delimiter, encoding = mapping.format, mapping.delimiter, mapping.encoding

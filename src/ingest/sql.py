@@ -84,6 +84,24 @@ def split_fields(fmt: str, delimiter: str) -> str:
     )
 
 
+def fixed_fields(widths: tuple[int, ...]) -> str:
+    """Expression cutting the line ``raw`` into fixed-width fields (an array of strings)."""
+    starts = [sum(widths[:i]) + 1 for i in range(len(widths))]
+    parts = ", ".join(f"substr(raw, {s}, {w})" for s, w in zip(starts, widths, strict=True))
+    return f"list_value({parts})"
+
+
+def fixed_field_count(widths: tuple[int, ...]) -> str:
+    """Expression counting the fields a fixed-width line reaches: the fields that start
+    within it, one more when text goes on past the last field (``extra_fields``)."""
+    starts = [sum(widths[:i]) + 1 for i in range(len(widths))]
+    reached = " + ".join(f"CAST(length(raw) >= {s} AS INTEGER)" for s in starts)
+    return (
+        f"CAST(CASE WHEN length(rtrim(raw)) > {sum(widths)} THEN {len(widths) + 1} "
+        f"ELSE {reached} END AS INTEGER)"
+    )
+
+
 def unquote(expr: str) -> str:
     """Expression removing the CSV quotes around a field and undoubling inner quotes."""
     return (
