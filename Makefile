@@ -6,7 +6,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
 
-.PHONY: run test setup system-deps lint format lock bench sample clean
+.PHONY: run test setup system-deps lint format lock bench bench-accuracy sample clean
 
 run: setup system-deps ## set up and run the whole pipeline (dvc repro)
 	dvc repro
@@ -57,6 +57,9 @@ bench: setup $(LIFETIMES) ## every benchmark of BENCHMARKS.md (about an hour); n
 	python bench/bench_ltv_scale.py --millions 2 5
 	python bench/bench_churn_scale.py
 	python bench/bench_pipeline.py --customers 1000000 --out bench/results/pipeline.md
+
+bench-accuracy: setup $(LIFETIMES) ## churn and CLV accuracy on CDNOW at four scoring dates (~10 min); not part of make test
+	python bench/bench_accuracy.py --lifetimes-python $(LIFETIMES) --write
 
 clean:
 	rm -rf $(VENV) .bench-venv .pytest_cache .ruff_cache

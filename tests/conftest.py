@@ -59,7 +59,7 @@ def cdnow_sample_summary(end: str = "1997-09-30") -> pd.DataFrame:
 
 
 #: the stages in dvc.yaml order (kequn.cli names)
-STAGE_ORDER = ["ingest", "features", "ltv", "churn", "segment", "targets", "report"]
+STAGE_ORDER = ["ingest", "features", "ltv", "churn", "segment", "evaluate", "targets", "report"]
 
 
 def run_stage(

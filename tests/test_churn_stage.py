@@ -111,9 +111,14 @@ def test_stage_writes_the_contract_and_reruns_identically(project, monkeypatch):
     step = (p >= 0.3).astype(int) + (p >= 0.5) + (p >= 0.7)
     assert table["strategic_client"].tolist() == [True] + [False] * (len(table) - 1)
     step[0] = min(step[0] + 1, 3) if step[0] > 0 else 0
+    # clients silent for longer than the 60-day horizon are lapsed (win-back), not warned
+    lapsed = customers["days_since_last"].to_numpy(float) > 60
+    assert table["lapsed"].tolist() == lapsed.tolist() and 0 < lapsed.sum() < len(table)
+    step[lapsed] = 0
     expected = np.array(["none", "yellow", "orange", "red"])[step]
     assert table["warning_level"].tolist() == expected.tolist()
-    assert (table.loc[table["warning_level"] == "none", "reason_codes"] == "").all()
+    quiet = (table["warning_level"] == "none") & ~table["lapsed"]
+    assert (table.loc[quiet, "reason_codes"] == "").all()
     assert table.loc[5, "churn_probability"] == 1.0
     assert table.loc[5, "reason_codes"].startswith("account_closing")
     assert table["reason_codes"].str.count(";").max() <= 2
@@ -123,6 +128,9 @@ def test_stage_writes_the_contract_and_reruns_identically(project, monkeypatch):
     )  # strict JSON: NaN or Infinity would fail here
     assert metrics["chosen"] in metrics["backtest"]
     assert sum(metrics["warning_levels"].values()) == len(table)
+    assert metrics["lapsed_clients"] == lapsed.sum()
+    assert metrics["active_clients"] + metrics["lapsed_clients"] == len(table)
+    assert sum(metrics["active_at_risk"].values()) == (table["warning_level"] != "none").sum()
     assert metrics["windows"]["train_labels"][1] == metrics["windows"]["backtest_labels"][0]
     roc = pd.read_csv(outputs[2])
     assert list(roc.columns) == ["false_positive_rate", "true_positive_rate", "model"]
@@ -151,3 +159,18 @@ def test_bad_parameters_are_one_line_user_errors(project, monkeypatch):
 def test_missing_input_names_the_file(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="transactions.parquet"):
         run_in(tmp_path, monkeypatch, stage_params())
+
+
+def test_as_of_after_the_data_stops_unless_opted_in():
+    import datetime as dt
+
+    from kequn.config import resolve_as_of
+    from kequn.errors import UserError
+
+    last = dt.date(2025, 6, 30)
+    assert resolve_as_of({"as_of": "2025-06-30"}, last) == last
+    assert resolve_as_of({"as_of": ""}, last) == last
+    with pytest.raises(UserError, match="as_of=2025-07-01 is after the data's last date"):
+        resolve_as_of({"as_of": "2025-07-01"}, last)
+    opted = {"as_of": "2025-07-01", "allow_as_of_after_data": True}
+    assert resolve_as_of(opted, last) == dt.date(2025, 7, 1)

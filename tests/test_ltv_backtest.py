@@ -291,3 +291,94 @@ def test_gbm_refuses_a_training_window_without_transactions():
     assert "no transactions in (2024-11-01, 2024-12-01]" in gbm.cannot_train(quiet, window)
     assert gbm.cannot_train(quiet.iloc[:0], window).startswith("no customers")
     assert gbm.cannot_train(quiet.assign(holdout_transactions=[0, 1]), window) is None
+
+
+def _seasonal_transactions(start: str, end: str, december: float, seed: int = 0):
+    """300 customers buying on random days, ``december`` times as often in December."""
+    rng = np.random.default_rng(seed)
+    days = pd.date_range(start, end, freq="D")
+    weight = np.where(days.month == 12, december, 1.0)
+    picks = rng.choice(len(days), size=40_000, p=weight / weight.sum())
+    return pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, 300, len(picks)).astype(str),
+            "date": days[picks].date,
+            "amount": 10.0,
+        }
+    )
+
+
+def test_season_check_finds_a_planted_december_and_nothing_where_none_is():
+    from ltv.backtest import season_check
+
+    as_of = dt.date(2024, 10, 31)
+    # holdout May..Oct, horizon Nov..Apr: different seasons whatever the data
+    seasonal = _seasonal_transactions("2021-01-01", "2024-10-31", december=3.0)
+    check = season_check(seasonal, dt.date(2024, 4, 30), as_of, 182)
+    assert check["mismatch"] and check["overlap"] < 0.1
+    assert 12 in check["horizon_months"] and 12 not in check["holdout_months"]
+    # December 3x: index(Dec) = 3 / (14 / 12) ~ 2.57; the horizon holds 31 of 182 days of it
+    assert check["index"][12] == pytest.approx(36 / 14, rel=0.1)
+    # holdout without December: 12 / 14 ~ 0.86; horizon: (31 x 2.57 + 151 x 0.86) / 182 ~ 1.15
+    assert check["holdout_index"] == pytest.approx(12 / 14, rel=0.05)
+    assert check["horizon_index"] == pytest.approx((31 * 36 / 14 + 151 * 12 / 14) / 182, rel=0.05)
+    assert check["seasonal_correction"] == check["horizon_index"]
+    flat = season_check(
+        _seasonal_transactions("2021-01-01", "2024-10-31", december=1.0),
+        dt.date(2024, 4, 30),
+        as_of,
+        182,
+    )
+    assert abs(flat["horizon_index"] - 1) < 0.05 and abs(flat["holdout_index"] - 1) < 0.05
+    assert not flat["mismatch"]  # other months, but no season to speak of
+    # same months in both windows: no mismatch; one year of data: no index to learn
+    short = _seasonal_transactions("2024-01-01", "2024-10-31", december=1.0)
+    same = season_check(short, dt.date(2023, 10, 31), as_of, 365)
+    assert not same["mismatch"] and same["seasonal_correction"] is None
+
+
+def test_a_candidate_that_did_not_converge_is_refused_with_the_reason(monkeypatch):
+    from ltv import BetaGeoModel
+
+    class NeverConverges(BetaGeoModel):
+        def fit(self, *args, **kwargs):
+            super().fit(*args, **kwargs)
+            self.converged_ = False
+            return self
+
+    from test_churn import btyd_population  # Pareto/NBD-like purchases with dropout
+
+    monkeypatch.setitem(backtest.TRANSACTION_MODELS, "bgnbd", NeverConverges)
+    as_of = dt.date(2025, 6, 30)
+    result = backtest.run_backtest(
+        btyd_population(1500, as_of, seed=5),
+        as_of,
+        holdout_days=90,
+        candidates=("bgnbd", "pareto_nbd"),
+    )
+    assert "did not converge" in result.skipped["bgnbd"]
+    assert "bgnbd" not in result.metrics and "pareto_nbd" in result.metrics
+
+
+def test_degenerate_scoring_model_falls_back_to_one_that_separates_clients():
+    from features import customer_features
+    from ltv.scale import HistoryCounts
+    from ltv.stage import fit_transaction_model
+    from test_churn import btyd_population  # purchases with a planted exponential dropout
+
+    as_of = dt.date(2025, 6, 30)
+    customers = customer_features(btyd_population(1500, as_of, seed=8), as_of, unit_days=7)
+    histories = HistoryCounts.of(customers["frequency"], customers["recency"], customers["T"])
+    model, name, note = backtest.fit_separating("bgnbd", histories, 0.0, fit_transaction_model)
+    assert name == "bgnbd" and note is None  # the planted dropout is found: nothing to fix
+
+    def no_dropout_bgnbd(name, histories, penalizer):
+        fitted = fit_transaction_model(name, histories, penalizer)
+        if name == "bgnbd":  # as on the online retailer's extract: dropout near zero
+            fitted.params_ = {**fitted.params_, "a": 1e-4, "b": 1e2}
+        return fitted
+
+    model, name, note = backtest.fit_separating("bgnbd", histories, 0.0, no_dropout_bgnbd)
+    assert name != "bgnbd" and "P(alive) nearly constant" in note
+    args = (histories.x, histories.t_x, histories.T, histories.weights)
+    assert backtest.degenerate_reason(model, *args) is None

@@ -49,6 +49,8 @@ def _write_inputs(workdir, transactions: pd.DataFrame, as_of: dt.date) -> None:
     )
     params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"))
     params["as_of"] = as_of.isoformat()
+    # the later run scores at month end, a day after the last generated transaction
+    params["allow_as_of_after_data"] = True
     params["segmentation"]["k_range"] = [3, 4]
     (workdir / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True))
 

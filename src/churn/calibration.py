@@ -1,6 +1,9 @@
 """Calibration (so that "0.7" means about 70%) and the backtest metrics.
 
-- isotonic: the monotone step function minimising squared error (Zadrozny & Elkan 2002);
+- isotonic: the monotone step function minimising squared error (Zadrozny & Elkan 2002),
+  applied as the piecewise-linear map through the centres of its steps, so that clients
+  with different raw scores keep their order (a step function ties them: on CDNOW as of
+  1997-06-30 that alone cost 0.015 of ROC AUC);
 - sigmoid: Platt scaling on the logit of the score, ``p = 1 / (1 + exp(-(a logit(s) + b)))``
   (Platt 1999).
 
@@ -42,6 +45,7 @@ class Calibrator:
         if self.method == "isotonic":
             self.model_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
             self.model_.fit(score, y)
+            self.knots_ = _step_centres(score, self.model_.predict(score))
         else:
             self.model_ = LogisticRegression(C=1e4).fit(_logit(score)[:, None], y.astype(int))
         return self
@@ -49,10 +53,33 @@ class Calibrator:
     def transform(self, score: np.ndarray) -> np.ndarray:
         score = np.asarray(score, dtype=float)
         if self.method == "isotonic":
-            calibrated = self.model_.predict(score)
+            xs, ys = self.knots_
+            calibrated = np.interp(score, xs, ys) if len(xs) else self.model_.predict(score)
         else:
             calibrated = self.model_.predict_proba(_logit(score)[:, None])[:, 1]
         return np.clip(np.nan_to_num(calibrated, nan=0.5), 0.0, 1.0)
+
+
+def _step_centres(score: np.ndarray, fitted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` knots: for each step of the isotonic fit, the mean raw score of its block
+    and its level (a non-decreasing, piecewise-linear interpolant of the steps)."""
+    ok = np.isfinite(score) & np.isfinite(fitted)
+    if not ok.any():
+        return np.zeros(0), np.zeros(0)
+    frame = pd.DataFrame({"x": score[ok], "y": fitted[ok]})
+    blocks = frame.groupby("y", sort=True)["x"].mean()
+    xs, ys = blocks.to_numpy(dtype=float), blocks.index.to_numpy(dtype=float)
+    order = np.argsort(xs, kind="mergesort")
+    xs, ys = xs[order], np.maximum.accumulate(ys[order])
+    keep = np.concatenate([[True], np.diff(xs) > 0])
+    xs, ys = xs[keep], ys[keep]
+    # raw scores are probabilities: beyond the fitted range, on towards (0, 0) and (1, 1),
+    # so that scores outside the backtest's range are not tied at the end levels either
+    if xs[0] > 0:
+        xs, ys = np.concatenate([[0.0], xs]), np.concatenate([[0.0], ys])
+    if xs[-1] < 1:
+        xs, ys = np.concatenate([xs, [1.0]]), np.concatenate([ys, [1.0]])
+    return xs, ys
 
 
 def quantile_map(score: np.ndarray, reference: np.ndarray) -> np.ndarray:

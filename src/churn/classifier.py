@@ -38,6 +38,10 @@ NUMERIC_FEATURES = [
     "recent_n_products",
     "prior_n_products",
     "asset_balance",
+    # stacking: the BTYD outputs at the same cut-off (churn.candidates.btyd_features)
+    "btyd_p_alive",
+    "btyd_expected_transactions",
+    "btyd_clv",
 ]
 #: categorical columns one-hot encoded when present
 CATEGORICAL_FEATURES = ["client_type", "main_channel", "recent_main_channel"]

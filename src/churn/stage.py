@@ -63,6 +63,7 @@ COLUMNS = [
     "reasons_en",
     "reasons_zh",
     "strategic_client",
+    "lapsed",
     "raw_score",
 ]
 #: transaction columns the fit reads (when present)

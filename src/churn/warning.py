@@ -16,6 +16,18 @@ import pandas as pd
 LEVELS = ("none", "yellow", "orange", "red")
 
 
+def lapsed_clients(days_since_last: np.ndarray, horizon_days: int) -> np.ndarray:
+    """True for clients already silent for longer than the churn horizon.
+
+    By the churn label's own definition (no transaction in a window of ``horizon_days``)
+    they have churned already: winning them back is a separate matter from warning the
+    active clients at risk, so they get no warning level (``none``) and ``lapsed`` True.
+    Clients without any transaction date (NaN) are not lapsed.
+    """
+    days = np.asarray(days_since_last, dtype=float)
+    return np.nan_to_num(days, nan=-1.0) > int(horizon_days)
+
+
 def check_thresholds(thresholds: dict) -> dict[str, float]:
     """``{red, orange, yellow}`` as floats in (0, 1], red >= orange >= yellow."""
     try:
@@ -30,9 +42,13 @@ def check_thresholds(thresholds: dict) -> dict[str, float]:
 
 
 def warning_levels(
-    probability: np.ndarray, thresholds: dict, strategic: np.ndarray | None = None
+    probability: np.ndarray,
+    thresholds: dict,
+    strategic: np.ndarray | None = None,
+    lapsed: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Level code per customer; ``strategic`` (bool, optional) raises those clients a step."""
+    """Level code per customer; ``strategic`` (bool, optional) raises those clients a step;
+    ``lapsed`` (bool, optional) clients get ``none``: warnings grade the active clients."""
     t = check_thresholds(thresholds)
     p = np.asarray(probability, dtype=float)
     step = (p >= t["yellow"]).astype(int) + (p >= t["orange"]) + (p >= t["red"])
@@ -40,6 +56,8 @@ def warning_levels(
         step = np.where(
             np.asarray(strategic, dtype=bool) & (step > 0), np.minimum(step + 1, 3), step
         )
+    if lapsed is not None:
+        step = np.where(np.asarray(lapsed, dtype=bool), 0, step)
     return np.asarray(LEVELS, dtype=object)[step]
 
 

@@ -49,7 +49,17 @@ TRANSACTION_COLUMNS = (("customer_id", "date", "amount"), ("product", "channel",
 #: columns of a client master: required, then optional
 CLIENT_COLUMNS = (
     ("customer_id",),
-    ("client_type", "industry", "region", "open_date", "asset_balance", "close_date"),
+    (
+        "client_type",
+        "industry",
+        "region",
+        "open_date",
+        "asset_balance",
+        "close_date",
+        "branch",
+        "branch_name",
+        "relationship_manager",
+    ),
 )
 
 KEYS = (

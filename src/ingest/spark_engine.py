@@ -77,6 +77,9 @@ OUTPUT_TYPES = {
     "open_date": pa.date32(),
     "asset_balance": pa.float64(),
     "close_date": pa.date32(),
+    "branch": pa.string(),
+    "branch_name": pa.string(),
+    "relationship_manager": pa.string(),
 }
 
 

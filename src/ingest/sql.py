@@ -381,7 +381,10 @@ WITH parsed AS (
            {balance} AS asset_balance,
            {blank_to_null("asset_balance")} IS NOT NULL AND {balance} IS NULL AS bad_balance,
            {close_date} AS close_date,
-           {blank_to_null("close_date")} IS NOT NULL AND {close_date} IS NULL AS bad_close_date
+           {blank_to_null("close_date")} IS NOT NULL AND {close_date} IS NULL AS bad_close_date,
+           {blank_to_null("branch")} AS branch,
+           {blank_to_null("branch_name")} AS branch_name,
+           {blank_to_null("relationship_manager")} AS relationship_manager
     FROM {source}
 ),
 reasoned AS (
@@ -398,7 +401,7 @@ reasoned AS (
     FROM parsed
 )
 SELECT file_id, line, raw, customer_id, client_type, industry, region,
-       open_date, asset_balance, close_date,
+       open_date, asset_balance, close_date, branch, branch_name, relationship_manager,
        CASE
            WHEN first_reason IS NOT NULL THEN first_reason
            WHEN ROW_NUMBER() OVER (

@@ -23,6 +23,7 @@ STAGES = {
     "ltv": "ltv",
     "churn": "churn",
     "segment": "segmentation",
+    "evaluate": "evaluation",
     "targets": "targeting",
     "report": "reporting",
 }

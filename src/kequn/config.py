@@ -49,8 +49,17 @@ def parse_date(value: Any, name: str) -> dt.date | None:
 
 
 def resolve_as_of(params: dict[str, Any], last_date_in_data: dt.date) -> dt.date:
-    """The scoring date: ``params['as_of']`` if set, else the last date in the data."""
+    """The scoring date: ``params['as_of']`` if set, else the last date in the data.
+
+    An ``as_of`` after the data's last date scores a period nobody has seen (every client
+    looks silent): a UserError, unless ``allow_as_of_after_data: true`` opts in.
+    """
     as_of = parse_date(params.get("as_of"), "as_of")
+    if as_of is not None and as_of > last_date_in_data and not params.get("allow_as_of_after_data"):
+        raise UserError(
+            f"params.yaml: as_of={as_of} is after the data's last date {last_date_in_data}; "
+            "set allow_as_of_after_data: true to score it anyway"
+        )
     return as_of if as_of is not None else last_date_in_data
 
 

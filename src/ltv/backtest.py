@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ from sklearn.metrics import mean_absolute_error
 
 from features import split_at
 from ltv import BetaGeoModel, GammaGammaModel, ModifiedBetaGeoModel, ParetoNBDModel
+from ltv._base import ConvergenceWarning
 from ltv.gbm import GradientBoostingValueModel, backtest_windows, cannot_train, training_table
 
 #: calibration repeat frequencies shown separately in the calibration plot; the last is "or more"
@@ -420,8 +422,16 @@ def run_backtest(
         result.fits["gamma_gamma"] = fit_summary(spend_model)
         spend = expected_spend(spend_model, f, m)
     for name in probabilistic:
-        model = TRANSACTION_MODELS[name](penalizer=penalizer).fit(f, r, big_t)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = TRANSACTION_MODELS[name](penalizer=penalizer).fit(f, r, big_t)
         result.fits[name] = fit_summary(model)
+        if not model.converged_:  # refused: its predictions may be meaningless
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in model.params_.items())
+            result.skipped[name] = (
+                f"{name} did not converge as of {cutoff} ({model.optimizer_message_}; {shown})"
+            )
+            continue
         predicted = np.asarray(model.expected_transactions(t, f, r, big_t), dtype=float)
         table[f"{name}_transactions"] = predicted
         table[f"{name}_value"] = predicted * spend
@@ -469,3 +479,158 @@ def run_backtest(
             table[f"{name}_value"],
         )
     return result
+
+
+#: below this overlap of month-of-year coverage, holdout and horizon are different seasons
+SEASON_OVERLAP = 0.75
+#: with a month-of-year index: a relative gap between the two windows' levels above this
+SEASON_INDEX_GAP = 0.05
+#: complete months of history needed for a month-of-year index
+SEASON_MONTHS = 24
+
+
+def _month_shares(start: dt.date, end: dt.date) -> pd.Series:
+    """Share of the days of ``(start, end]`` in each month of the year (index 1..12)."""
+    days = pd.date_range(pd.Timestamp(start) + pd.Timedelta(days=1), pd.Timestamp(end), freq="D")
+    counts = pd.Series(days.month).value_counts()
+    return counts.reindex(range(1, 13), fill_value=0) / max(len(days), 1)
+
+
+def seasonal_index(transactions: pd.DataFrame, as_of: dt.date) -> pd.Series | None:
+    """Month-of-year index of transaction days, from the complete months before ``as_of``.
+
+    For each complete calendar month, the number of distinct (customer, day) transactions
+    per day of the month, divided by the mean of that over the 12 months ending with it
+    (so growth or decline of the base does not read as season); the index of month m is
+    the mean over the years, normalised to average 1. None with fewer than
+    ``SEASON_MONTHS`` complete months (no earlier year to learn from).
+    """
+    dates = pd.to_datetime(transactions["date"])
+    days = transactions.assign(_d=dates.dt.normalize())[["customer_id", "_d"]].drop_duplicates()
+    last_full = (pd.Timestamp(as_of) + pd.Timedelta(days=1)).to_period("M") - 1
+    per_month = days["_d"].dt.to_period("M").value_counts().sort_index()
+    first_full = dates.min().to_period("M") + (0 if dates.min().day == 1 else 1)
+    months = pd.period_range(first_full, last_full, freq="M")
+    if len(months) < SEASON_MONTHS:
+        return None
+    rate = per_month.reindex(months, fill_value=0) / months.days_in_month.to_numpy()
+    trend = rate.rolling(12, center=True, min_periods=12).mean()
+    ratio = (rate / trend).dropna()
+    if ratio.empty:
+        ratio = rate / rate.mean()
+    index = ratio.groupby(ratio.index.month).mean().reindex(range(1, 13))
+    index = index.fillna(index.mean())
+    return index / index.mean()
+
+
+def season_check(
+    transactions: pd.DataFrame, cutoff: dt.date, as_of: dt.date, horizon_days: int
+) -> dict[str, Any]:
+    """Do the backtest holdout ``(cutoff, as_of]`` and the scoring horizon
+    ``(as_of, as_of + horizon_days]`` cover the same months of the year?
+
+    Returns ``overlap`` (sum over months of the smaller of the two day shares: 1 = same
+    months), ``mismatch`` (overlap below ``SEASON_OVERLAP``; with an index: the two
+    windows' index levels more than ``SEASON_INDEX_GAP`` apart), the months of each window,
+    and, when the data hold ``SEASON_MONTHS`` complete months, ``holdout_index`` and
+    ``horizon_index`` (day-weighted month-of-year index, :func:`seasonal_index`): the
+    stationary BTYD aggregate forecast times ``horizon_index`` is the seasonally corrected
+    one (``seasonal_correction``), and the backtest's error reflects ``holdout_index``.
+    """
+    holdout = _month_shares(cutoff, as_of)
+    horizon = _month_shares(as_of, as_of + dt.timedelta(days=int(horizon_days)))
+    overlap = float(np.minimum(holdout, horizon).sum())
+    out: dict[str, Any] = {
+        "overlap": round(overlap, 4),
+        "mismatch": bool(overlap < SEASON_OVERLAP),
+        "holdout_months": [int(m) for m in holdout.index[holdout > 0]],
+        "horizon_months": [int(m) for m in horizon.index[horizon > 0]],
+        "holdout_index": None,
+        "horizon_index": None,
+        "seasonal_correction": None,
+    }
+    index = seasonal_index(transactions, as_of)
+    if index is not None:
+        out["holdout_index"] = round(float((holdout * index).sum()), 4)
+        out["horizon_index"] = round(float((horizon * index).sum()), 4)
+        out["seasonal_correction"] = out["horizon_index"]
+        out["index"] = {int(m): round(float(v), 4) for m, v in index.items()}
+        # with an index, a mismatch is one that matters: the windows' seasonal levels differ
+        gap = abs(out["horizon_index"] - out["holdout_index"]) / max(out["holdout_index"], 1e-9)
+        out["mismatch"] = bool(gap > SEASON_INDEX_GAP)
+    return out
+
+
+#: a BTYD parameter above this (or below its inverse) sits at the optimiser's practical bound
+PARAMETER_BOUND = 1e6
+#: P(alive) of the repeat customers with an interquartile range below this separates nobody
+MIN_ALIVE_SPREAD = 0.01
+#: fewest repeat customers for the P(alive) spread check
+MIN_REPEAT_TO_CHECK = 20
+#: the L2 penalty of the regularised fallback refit
+FALLBACK_PENALIZER = 0.1
+
+
+def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: list[float]) -> np.ndarray:
+    order = np.argsort(values, kind="mergesort")
+    cumulative = np.cumsum(weights[order]) / weights.sum()
+    return np.array([values[order][np.searchsorted(cumulative, q)] for q in qs])
+
+
+def degenerate_reason(model: Any, x, t_x, T, weights=None) -> str | None:
+    """Why a fitted BTYD model must not be used, or None when it may.
+
+    Refused: a fit that did not converge (``converged_`` False: optimiser failure, a log
+    parameter at the ±20 box, a Hessian that is not positive definite); a parameter above
+    ``PARAMETER_BOUND`` or below its inverse; P(alive) whose interquartile range over the
+    repeat customers (``x > 0``; ``weights``: customers per row) is below
+    ``MIN_ALIVE_SPREAD`` -- a dropout rate at zero, every client "alive" (first-time buyers
+    are left out: BG/NBD holds them alive by construction).
+    """
+    params = {k: float(v) for k, v in getattr(model, "params_", {}).items()}
+    shown = ", ".join(f"{k}={v:.4g}" for k, v in params.items())
+    if not getattr(model, "converged_", True):
+        return f"the fit did not converge ({shown})"
+    extreme = [k for k, v in params.items() if not 1 / PARAMETER_BOUND < v < PARAMETER_BOUND]
+    if extreme:
+        return f"parameter {', '.join(extreme)} at a bound ({shown})"
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
+    repeat = x > 0
+    if w[repeat].sum() < MIN_REPEAT_TO_CHECK:
+        return None
+    alive = np.asarray(model.probability_alive(x[repeat], t_x[repeat], T[repeat]), dtype=float)
+    q25, q75 = _weighted_quantiles(alive, w[repeat], [0.25, 0.75])
+    if q75 - q25 < MIN_ALIVE_SPREAD:
+        return (
+            f"P(alive) nearly constant (interquartile {q25:.4f}..{q75:.4f}; {shown}): "
+            "the dropout process is degenerate"
+        )
+    return None
+
+
+def fit_separating(name: str, histories: Any, penalizer: float, fit) -> tuple[Any, str, str | None]:
+    """The transaction model ``name`` fitted by ``fit(name, histories, penalizer)``, or, when
+    :func:`degenerate_reason` refuses it, the first that separates clients of: the other
+    probabilistic models, then ``name`` regularised (penalizer ``FALLBACK_PENALIZER``).
+
+    Returns ``(model, its name, None)`` or ``(fallback, its name, what happened)``; when
+    nothing separates, the first fit with the note saying so.
+    """
+    args = (histories.x, histories.t_x, histories.T, histories.weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        first = fit(name, histories, penalizer)
+    reason = degenerate_reason(first, *args)
+    if reason is None:
+        return first, name, None
+    tries = [(n, penalizer) for n in TRANSACTION_MODELS if n != name]
+    tries.append((name, max(penalizer, FALLBACK_PENALIZER)))
+    for other, pen in tries:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = fit(other, histories, pen)
+        if degenerate_reason(model, *args) is None:
+            how = f"{other} (penalizer {pen})"
+            return model, other, f"{name} refused as of scoring: {reason}; using {how}"
+    return first, name, f"{name}: {reason}; no alternative separates clients either"

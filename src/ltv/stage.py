@@ -64,10 +64,12 @@ from ltv.backtest import (
     calibration_by_frequency,
     choose_model,
     decile_table,
+    fit_separating,
     fit_spend_model,
     fit_summary,
     gain_curve,
     run_backtest,
+    season_check,
     spend_inputs,
     spend_mask,
 )
@@ -494,6 +496,9 @@ def run(params: dict) -> None:
             penalizer=settings["penalizer"],
             seed=settings["seed"],
         )
+    season = season_check(
+        transactions, result.cutoff, as_of, round(settings["horizon_months"] * 30.4375)
+    )
     sample["backtest_customers"] = int(len(result.holdout))
     for name, reason in result.skipped.items():
         log.warning("candidate %s skipped: %s", name, reason)
@@ -521,7 +526,12 @@ def run(params: dict) -> None:
             histories = count_histories(iter_chunks(CUSTOMERS, scale.chunk_customers, columns))
         except ValueError as exc:
             raise UserError(f"{CUSTOMERS}: {exc}") from None
-        transaction_model = fit_transaction_model(tm, histories, settings["penalizer"])
+        transaction_model, tm, fallback = fit_separating(
+            tm, histories, settings["penalizer"], fit_transaction_model
+        )
+    if fallback:
+        log.warning("degenerate transaction model: %s", fallback)
+        choice["transaction_model"], choice["transaction_model_fallback"] = tm, fallback
     with timed(log, "fitting Gamma-Gamma"):
         spend_rows = _spend_rows(ids, scale.chunk_customers)
         spend_model = fit_spend(
@@ -600,6 +610,7 @@ def run(params: dict) -> None:
             },
         },
         "backtest_fits": result.fits,
+        "season": season,
         "skipped": result.skipped,
         "sample": sample,
         "scoring_fits": {
@@ -609,6 +620,14 @@ def run(params: dict) -> None:
         },
         "scores": {"customers": written, **totals},
     }
+    if metrics["season"]["mismatch"]:
+        log.warning(
+            "season: the backtest holdout (months %s) and the CLV horizon (months %s) cover "
+            "different seasons; seasonal correction of the aggregate forecast: %s",
+            metrics["season"]["holdout_months"],
+            metrics["season"]["horizon_months"],
+            metrics["season"]["seasonal_correction"] or "none (fewer than two years of data)",
+        )
     plots = plot_tables(result, choice)
     if f"{choice['model']}_value" in result.holdout:
         deciles = plots[PLOT_DECILES]

@@ -20,6 +20,7 @@ from reporting import charts
 from reporting import html as h
 from reporting.formatting import format_count, format_money, format_number, format_percent
 from reporting.inputs import RunOutputs
+from reporting.review import review_section
 from reporting.summary import (
     CAMPAIGN_COLUMNS,
     campaign_table,
@@ -524,6 +525,7 @@ def build_report(outputs: RunOutputs, settings: ReportSettings) -> Report:
         lambda: _survival(b, frame),
         lambda: _ltv_backtest(b),
         lambda: _churn_backtest(b),
+        lambda: review_section(b),
         lambda: _targets(b),
         lambda: _quality(b),
     ]

@@ -20,7 +20,7 @@ from kequn.log import get_logger
 
 log = get_logger("report")
 
-METRICS = ("ingest", "ltv", "churn", "segments", "targets")
+METRICS = ("ingest", "ltv", "churn", "segments", "campaigns", "targets")
 TABLES = ("customers", "ltv", "churn", "segments")
 PLOTS = (
     "ltv_calibration",
@@ -32,6 +32,7 @@ PLOTS = (
     "churn_km",
     "pareto",
     "cluster_profiles",
+    "campaign_lift",
 )
 REJECTS = Path("data/interim/rejects.csv")
 

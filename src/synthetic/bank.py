@@ -79,6 +79,7 @@ import pyarrow.compute as pc
 from kequn import io as kio
 from kequn.errors import UserError
 from kequn.log import get_logger, timed
+from synthetic.branches import assign_branches
 
 PRODUCTS = ("存款", "贷款", "理财", "中间业务")
 CHANNELS = ("柜面", "手机银行", "网上银行")
@@ -133,6 +134,9 @@ CLIENT_HEADER = {
     "region": "地区",
     "open_date": "开户日期",
     "asset_balance": "资产余额",
+    "branch": "网点号",
+    "branch_name": "网点名称",
+    "relationship_manager": "客户经理",
 }
 DIRTY_KINDS = (
     "bad_date",
@@ -433,6 +437,7 @@ def generate(
         }
     )
     clients, dnc = _client_master(rng, truth, customers, first_date, start_d)
+    clients = clients.join(assign_branches(clients["customer_id"], seed))
     params = _truth_record(truth, seed, start_d, end_d, transactions, customers, clients, dnc)
     return SyntheticExtract(transactions, clients, customers, dnc, params)
 
@@ -663,7 +668,9 @@ def _csv_bytes(frame: pd.DataFrame, encoding: str) -> bytes:
 
 def write_bank_extract(extract: SyntheticExtract, out_dir: str | Path) -> dict[str, int]:
     """Write ``transactions_YYYYMM.csv`` (GB18030), ``clients.csv``, ``do_not_contact.csv``,
-    ``true_params.json`` and ``true_customers.parquet``; return data rows per monthly file.
+    ``true_params.json`` and ``true_customers.parquet`` (and the past campaign's
+    ``responses.csv`` / ``true_campaign.parquet``, :mod:`synthetic.campaigns`); return data
+    rows per monthly file.
 
     Any older ``transactions_*.csv`` in ``out_dir`` is removed first, so a regenerated
     sample never mixes with a previous one.
@@ -712,6 +719,7 @@ def write_bank_extract(extract: SyntheticExtract, out_dir: str | Path) -> dict[s
     params["counts"] = dict(params["counts"], files=rows_per_file)
     params["counts"]["rows_written"] = sum(rows_per_file.values())
     kio.write_json(out / "true_params.json", params)
+    _write_past_campaign(extract, out, params["end"])
     return rows_per_file
 
 
@@ -735,6 +743,17 @@ def write_csv_utf8(extract: SyntheticExtract, target: str | Path) -> None:
 
     with kio.atomic_path(target) as tmp:
         pcsv.write_csv(_arrow_table(extract.transactions), tmp)
+
+
+def _write_past_campaign(extract: SyntheticExtract, out: Path, end: str) -> None:
+    """The past campaign of :mod:`synthetic.campaigns` when its window closes by ``end``."""
+    from synthetic.campaigns import CampaignTruth, plant_campaign, write_campaign
+
+    truth = CampaignTruth()
+    if dt.date.fromisoformat(str(end)) >= dt.date.fromisoformat(truth.contact_date) + dt.timedelta(
+        90
+    ):
+        write_campaign(plant_campaign(extract.transactions, extract.customers, truth), out)
 
 
 def main(argv: list[str] | None = None) -> int:

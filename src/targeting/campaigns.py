@@ -15,8 +15,14 @@ where ``value`` is the campaign's value at stake for that customer:
 - winback (唤醒): no transaction for ``lapsed_days`` but P(alive) >= ``min_probability_alive``;
   value = the margin they used to bring per horizon (historic value per day x horizon x
   margin) x P(alive) -- high past value with a fair chance of still being there.
-- vip_care (重点维护): strategic tier, due for a relationship-manager contact: days since
-  the last contact at least the tier's cadence, or no contact on record; value = CLV.
+- vip_care (重点维护): strategic tier (or, with ``top_share_per_branch``, the top share of
+  the client's own branch by contribution), due for a relationship-manager contact: days
+  since the last contact at least the tier's cadence, or no contact on record; value = CLV.
+
+With ``rank_by: uplift`` (set by the targets stage when the evaluate stage's uplift model
+won its backtest for that campaign) and an ``uplift`` column (predicted incremental
+response), ``expected_value = uplift * value`` and the list is ranked by
+``expected_value - cost_per_contact``.
 """
 
 from __future__ import annotations
@@ -65,7 +71,9 @@ def _eligible(customers: pd.DataFrame, campaign: str, settings: dict, context: d
     if campaign == "vip_care":
         cadence = tier.map(context["cadence_days"]).astype(float)
         since_contact = customers["days_since_contact"]
-        return (tier == "strategic") & (since_contact.isna() | (since_contact >= cadence))
+        # with top_share_per_branch, "high-end" is the top of the client's own branch
+        high_end = customers["branch_top"] if "branch_top" in customers else tier == "strategic"
+        return high_end.astype(bool) & (since_contact.isna() | (since_contact >= cadence))
     raise ValueError(f"unknown campaign {campaign!r}; expected one of {CAMPAIGNS}")
 
 
@@ -88,6 +96,10 @@ def candidates(
         chosen["score"] = chosen["value_at_stake"] * room
     else:
         chosen["score"] = chosen["value_at_stake"]
+    if settings.get("rank_by") == "uplift" and "uplift" in chosen:
+        # evaluate stage's uplift model: predicted incremental response x value, net of cost
+        chosen["expected_value"] = chosen["uplift"].fillna(0.0) * chosen["value_at_stake"]
+        chosen["score"] = chosen["expected_value"] - float(settings.get("cost_per_contact", 0.0))
     chosen["score"] = chosen["score"].fillna(0.0)
     chosen["expected_value"] = chosen["expected_value"].fillna(0.0)
     return chosen

@@ -15,13 +15,20 @@ from pathlib import Path
 import pandas as pd
 
 from kequn.io import atomic_path, write_csv
+from targeting.allocation import file_stem, sheet_name
 from targeting.safety import neutralise_formulas
+
+#: the workbook gets one sheet per branch when there are at most this many branches
+MAX_BRANCH_SHEETS = 12
 
 #: what each list column means (the XLSX "columns" sheet and the README repeat this)
 COLUMN_DOCS = {
     "rank": ("Position in the list, 1 = contact first", "名单排序，1为最优先"),
     "customer_id": ("Client id as in the extract", "客户号"),
     "campaign": ("Campaign code: retention, growth, winback, vip_care", "活动代码"),
+    "branch": ("Branch code from the client master; unassigned = none on record", "网点号"),
+    "branch_name": ("Branch name from the client master", "网点名称"),
+    "relationship_manager": ("Relationship manager; unassigned = none on record", "客户经理"),
     "score": ("What the list is ranked on (the campaign's value at stake)", "排序得分"),
     "expected_value": ("Expected value of one contact = response rate x value", "单次接触预期价值"),
     "clv": ("Predicted customer lifetime value over the horizon", "预测客户终身价值"),
@@ -51,10 +58,42 @@ def write_campaign_csvs(lists: dict[str, pd.DataFrame], out_dir: Path) -> list[P
     return written
 
 
+def by_branch(lists: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Every list's rows regrouped per branch: branch -> rows of all campaigns, in campaign
+    order then rank (the ``campaign`` and ``rank`` columns say where each row came from)."""
+    frames = [frame for frame in lists.values() if len(frame)]
+    if not frames:
+        return {}
+    rows = pd.concat(frames, ignore_index=True)
+    return {
+        str(branch): group.reset_index(drop=True)
+        for branch, group in rows.groupby("branch", sort=True)
+    }
+
+
+def write_branch_csvs(lists: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
+    """Write ``by_branch/<branch>.csv`` (UTF-8 with BOM) for every branch with a listed
+    client; remove the files of branches no longer listed."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for branch, frame in by_branch(lists).items():
+        path = out_dir / f"{file_stem(branch)}.csv"
+        write_csv(path, neutralise_formulas(frame), bom=True)
+        written.append(path)
+    for stale in out_dir.glob("*.csv"):
+        if stale not in written:
+            stale.unlink()
+    return written
+
+
 def write_workbook(
     lists: dict[str, pd.DataFrame], path: Path, *, as_of: str, run_date: str, params: dict
 ) -> None:
-    """One sheet per campaign plus a ``columns`` sheet explaining every column and the run."""
+    """One sheet per campaign, one per branch when there are 2 to :data:`MAX_BRANCH_SHEETS`
+    branches, and a ``columns`` sheet explaining every column and the run."""
+    branches = by_branch(lists)
+    if not 2 <= len(branches) <= MAX_BRANCH_SHEETS:
+        branches = {}
     about = pd.DataFrame(
         [(name, en, zh) for name, (en, zh) in COLUMN_DOCS.items()],
         columns=["column", "meaning", "含义"],
@@ -68,8 +107,13 @@ def write_workbook(
     )
     with atomic_path(path) as tmp:
         with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
+            taken = {*lists, "columns"}
             for campaign, frame in lists.items():
                 neutralise_formulas(frame).to_excel(writer, sheet_name=campaign, index=False)
+            for branch, frame in branches.items():
+                name = sheet_name(branch, taken)
+                taken.add(name)
+                neutralise_formulas(frame).to_excel(writer, sheet_name=name, index=False)
             pd.concat([about, run], ignore_index=True).to_excel(
                 writer, sheet_name="columns", index=False
             )

@@ -7,9 +7,15 @@ For each campaign, in the priority order from params:
 3. a candidate stays only if the contact pays: ``expected_value - cost_per_contact >=
    min_expected_return``;
 4. customers already on a higher-priority list are removed (counted as overlap);
-5. the list is cut at ``capacity`` contacts and at what ``budget`` pays for;
-6. a ``control_share`` of the list is flagged as control by a seeded hash of customer id and
-   campaign, so the same customers stay control on every rerun and the effect can be measured.
+5. the list is cut so that no relationship manager exceeds ``per_manager``, no branch
+   ``per_branch``, and the list ``capacity`` and what ``budget`` pays for
+   (:func:`targeting.allocation.allocate`); with ``top_share_per_branch`` only the top share
+   of each branch's clients by contribution are candidates;
+6. a ``control_share`` of each branch's part of the list is flagged as control by a seeded
+   hash of customer id and campaign (:func:`targeting.allocation.branch_control_flags`), so
+   reruns give the same control group and each branch's effect can be measured.
+
+Clients without a branch are listed under the branch ``unassigned``, never dropped.
 """
 
 from __future__ import annotations
@@ -20,6 +26,13 @@ import numpy as np
 import pandas as pd
 
 from kequn.labels import label
+from targeting.allocation import (
+    allocate,
+    branch_control_flags,
+    branch_summary,
+    top_share_in_branch,
+    with_branches,
+)
 from targeting.campaigns import CAMPAIGNS, campaign_reasons, candidates
 
 #: the columns of every list, in order (documented in the README)
@@ -27,6 +40,9 @@ LIST_COLUMNS = [
     "rank",
     "customer_id",
     "campaign",
+    "branch",
+    "branch_name",
+    "relationship_manager",
     "score",
     "expected_value",
     "clv",
@@ -68,14 +84,17 @@ def control_flags(customer_ids: pd.Series, campaign: str, share: float, seed: in
     return values < share
 
 
-def _cut(ranked: pd.DataFrame, settings: dict) -> pd.DataFrame:
-    cost = float(settings.get("cost_per_contact", 0.0))
-    keep = len(ranked)
-    if settings.get("capacity") is not None:
-        keep = min(keep, int(settings["capacity"]))
-    if settings.get("budget") is not None and cost > 0:
-        keep = min(keep, int(float(settings["budget"]) // cost))
-    return ranked.head(keep)
+def _campaign_pool(
+    table: pd.DataFrame, campaign: str, campaign_settings: dict, context: dict
+) -> pd.DataFrame:
+    """A campaign's candidates; with ``top_share_per_branch`` only each branch's top share
+    by contribution (for vip_care it replaces the national strategic-tier test)."""
+    share = campaign_settings.get("top_share_per_branch")
+    if share is None:
+        return candidates(table, campaign, campaign_settings, context)
+    marked = table.assign(branch_top=top_share_in_branch(table, float(share)))
+    pool = candidates(marked, campaign, campaign_settings, context)
+    return pool[pool["branch_top"]].drop(columns="branch_top")
 
 
 def build_target_lists(
@@ -101,24 +120,29 @@ def build_target_lists(
     priority += [c for c in configured if c not in priority]
     share = float(settings.get("control_share", 0.1))
 
+    table, had_branches = with_branches(table)
     suppressed_mask = table["customer_id"].isin(do_not_contact)
-    reachable = table.loc[~suppressed_mask]
     assigned: set[str] = set()
     lists: dict[str, pd.DataFrame] = {}
-    metrics: dict = {"suppressed_total": int(suppressed_mask.sum()), "campaigns": {}}
+    metrics: dict = {
+        "suppressed_total": int(suppressed_mask.sum()),
+        "campaigns": {},
+        "branch_columns": had_branches,
+        "branches": int(table["branch"].nunique()),
+        "unassigned_clients": int((table["branch"] == "unassigned").sum()),
+    }
 
     for campaign in priority:
         campaign_settings = configured[campaign] or {}
         cost = float(campaign_settings.get("cost_per_contact", 0.0))
         floor = float(campaign_settings.get("min_expected_return", 0.0))
-        suppressed = len(
-            candidates(table.loc[suppressed_mask], campaign, campaign_settings, context)
-        )
-        pool = candidates(reachable, campaign, campaign_settings, context)
+        everyone = _campaign_pool(table, campaign, campaign_settings, context)
+        suppressed = int(everyone["customer_id"].isin(do_not_contact).sum())
+        pool = everyone[~everyone["customer_id"].isin(do_not_contact)]
         pool = pool.sort_values(["score", "customer_id"], ascending=[False, True], kind="mergesort")
         pays = pool[(pool["expected_value"] - cost) >= floor]
         already = pays["customer_id"].isin(assigned)
-        chosen = _cut(pays.loc[~already], campaign_settings).copy()
+        chosen = allocate(pays.loc[~already], campaign_settings).copy()
         assigned.update(chosen["customer_id"])
 
         chosen["rank"] = np.arange(1, len(chosen) + 1)
@@ -130,11 +154,14 @@ def build_target_lists(
         )
         chosen["cadence_days"] = chosen["value_tier"].map(context["cadence_days"]).astype("Int64")
         chosen["reasons"] = campaign_reasons(chosen, campaign, language)
-        chosen["control"] = control_flags(chosen["customer_id"], campaign, share, seed).astype(int)
+        chosen["control"] = branch_control_flags(chosen, campaign, share, seed).astype(int)
         for column in ("score", "expected_value", "clv"):
             chosen[column] = chosen[column].round(2)
         chosen["churn_probability"] = chosen["churn_probability"].round(4)
-        lists[campaign] = chosen[LIST_COLUMNS].reset_index(drop=True)
+        extra = ["uplift"] if campaign_settings.get("rank_by") == "uplift" else []
+        if extra:
+            chosen["uplift"] = chosen["uplift"].round(4)
+        lists[campaign] = chosen[LIST_COLUMNS + extra].reset_index(drop=True)
 
         contacted = chosen["control"] == 0
         metrics["campaigns"][campaign] = {
@@ -156,4 +183,5 @@ def build_target_lists(
     metrics["expected_value_total"] = round(sum(m["expected_value"] for m in totals), 2)
     metrics["cost_total"] = round(sum(m["cost"] for m in totals), 2)
     metrics["overlap_removed_total"] = sum(m["overlap_removed"] for m in totals)
+    metrics["by_branch"] = branch_summary(lists)
     return lists, metrics

@@ -1,7 +1,8 @@
 """DVC stage ``targets``: segments, value and risk -> ranked call lists for marketers.
 
 Reads data/processed/{customers,ltv,churn,segments}.parquet and the do-not-contact list;
-writes reports/targets/<campaign>.csv, reports/targets/targets.xlsx and
+writes reports/targets/<campaign>.csv, reports/targets/by_branch/<branch>.csv,
+reports/targets/targets.xlsx and
 reports/metrics/targets.json.
 """
 
@@ -13,11 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from evaluation.archive import archive_frame
 from kequn.config import section
 from kequn.errors import UserError
-from kequn.io import write_json
+from kequn.io import read_json, write_json, write_parquet
 from kequn.log import get_logger, timed
-from targeting.export import write_campaign_csvs, write_workbook
+from targeting.explain import explain_lists
+from targeting.export import write_branch_csvs, write_campaign_csvs, write_workbook
 from targeting.lists import build_target_lists
 from targeting.safety import read_id_list, unmatched_ids
 
@@ -26,6 +29,11 @@ log = get_logger("targets")
 PROCESSED = Path("data/processed")
 OUT_DIR = Path("reports/targets")
 METRICS = Path("reports/metrics/targets.json")
+#: written by the evaluate stage: measured response rates and the uplift model's scores
+CAMPAIGN_REVIEW = Path("reports/metrics/campaigns.json")
+UPLIFT = PROCESSED / "uplift.parquet"
+#: the issued lists, kept between runs (not a DVC output) for a later run to evaluate
+LIST_ARCHIVE = Path("data/history/lists")
 
 
 def mean_margin(margin: float | dict) -> float:
@@ -74,6 +82,40 @@ def load_table() -> pd.DataFrame:
     return table
 
 
+def apply_review(table: pd.DataFrame, settings: dict) -> tuple[pd.DataFrame, dict, dict]:
+    """Feed the evaluate stage's findings into the lists: each campaign's response rate
+    becomes the one campaigns.json says to use (measured lift shrunk toward the prior), and
+    the campaign the uplift model won for is ranked by uplift (``rank_by: uplift``).
+
+    Returns the table (with ``uplift`` when scores exist), the adjusted settings and what
+    was used per campaign (``response_rate, basis, ranking``).
+    """
+    review = read_json(CAMPAIGN_REVIEW) if CAMPAIGN_REVIEW.exists() else {}
+    expected = review.get("expected_response") or {}
+    campaigns = {
+        name: dict(values or {}) for name, values in (settings.get("campaigns") or {}).items()
+    }
+    uplift_for = None
+    if UPLIFT.exists():
+        scores = pd.read_parquet(UPLIFT)
+        if len(scores):
+            uplift_for = str(scores["campaign_type"].iloc[0])
+            table = table.merge(scores[["customer_id", "uplift"]], on="customer_id", how="left")
+    used = {}
+    for name, values in campaigns.items():
+        found = expected.get(name) or {}
+        if found.get("used") is not None:
+            values["response_rate"] = float(found["used"])
+        if name == uplift_for:
+            values["rank_by"] = "uplift"
+        used[name] = {
+            "response_rate": values.get("response_rate"),
+            "basis": found.get("basis", "prior"),
+            "ranking": "uplift" if name == uplift_for else "risk_value",
+        }
+    return table, dict(settings, campaigns=campaigns), used
+
+
 def run(params: dict) -> None:
     settings = section(params, "targeting")
     language = section(params, "report").get("language", "en")
@@ -86,6 +128,7 @@ def run(params: dict) -> None:
     table["days_since_contact"] = days_since_contact(
         table, settings.get("contact_history", ""), as_of
     )
+    table, settings, review_used = apply_review(table, settings)
     dnc_path = settings.get("do_not_contact", "")
     do_not_contact = read_id_list(dnc_path) if dnc_path else set()
     context = {
@@ -105,6 +148,8 @@ def run(params: dict) -> None:
             )
         except ValueError as exc:
             raise UserError(f"params.yaml: {exc}") from None
+    for line in explain_lists(metrics, len(table), settings.get("campaigns") or {}):
+        log.warning("short list: %s", line)
     metrics["do_not_contact_ids"] = len(do_not_contact)
     unmatched, examples = unmatched_ids(do_not_contact, table["customer_id"].astype(str))
     metrics["do_not_contact_unmatched"] = unmatched
@@ -118,8 +163,10 @@ def run(params: dict) -> None:
             ", ".join(examples),
         )
     metrics["as_of"] = as_of.isoformat()
+    metrics["review"] = review_used
     with timed(log, "writing lists"):
         write_campaign_csvs(lists, OUT_DIR)
+        write_branch_csvs(lists, OUT_DIR / "by_branch")
         write_workbook(
             lists,
             OUT_DIR / "targets.xlsx",
@@ -128,6 +175,9 @@ def run(params: dict) -> None:
             params={"targeting": settings, "seed": params.get("seed")},
         )
         write_json(METRICS, metrics)
+        write_parquet(LIST_ARCHIVE / f"{as_of.isoformat()}.parquet", archive_frame(lists, as_of))
+    if not metrics["branch_columns"]:
+        log.warning("the client master has no branch column: every list is in branch 'unassigned'")
     for campaign, m in metrics["campaigns"].items():
         log.info(
             "%s: %d rows (%d control), expected value %.0f, cost %.0f, suppressed %d, overlap %d",

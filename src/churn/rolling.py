@@ -1,0 +1,267 @@
+"""Rolling-origin backtest of the churn candidates.
+
+Cut-offs ``c_k = as_of - h - k * step`` (``k = 0 .. n - 1``, while ``c_k - h`` is still
+inside the history for the classifier, or at least ``c_k`` is for the unsupervised
+candidates). At each cut-off: features strictly as of ``c_k``, outcome in
+``(c_k, c_k + h]``; the BTYD model and the survival model are refitted at ``c_k``; the
+stacked classifier is trained on features as of ``c_k - h`` with outcomes in
+``(c_k - h, c_k]`` (its BTYD columns from a BTYD fit at ``c_k - h``) and scored at ``c_k``.
+Older cut-offs see older, younger cohorts and other seasons; the candidates are chosen on
+the mean over the cut-offs (Tashman 2000, out-of-sample tests of forecasting accuracy).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from churn.backtest import churn_labels
+from churn.calibration import cross_fitted, score_metrics
+from churn.candidates import (
+    btyd_features,
+    btyd_no_transaction,
+    fit_survival,
+    refit_btyd,
+    survival_scores,
+)
+from churn.classifier import ChurnClassifier
+from churn.settings import CANDIDATES, ChurnSettings
+from churn.survival import gaps_at
+from kequn.log import get_logger, timed
+
+log = get_logger("churn")
+
+#: the classifier needs at least this many churners and this many active customers to train
+MIN_CLASS_TO_TRAIN = 20
+#: the backtest needs at least this many of each class to rank and calibrate
+MIN_CLASS_TO_EVALUATE = 10
+
+
+@dataclass
+class Origin:
+    """One backtest cut-off: the labels, every candidate's raw score and what was refused."""
+
+    cutoff: dt.date
+    horizon_days: int
+    y: np.ndarray
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
+    info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
+    classifier: ChurnClassifier | None = None
+
+
+def origin_cutoffs(as_of: dt.date, h: int, n: int, step: int, first: dt.date) -> list[dt.date]:
+    """``as_of - h - k * step`` for ``k < n`` that are after the first transaction date."""
+    cuts = [as_of - dt.timedelta(days=h + k * step) for k in range(n)]
+    return [c for c in cuts if c > first]
+
+
+class FeatureCache:
+    """``split_at`` results by cut-off, so overlapping origins share feature tables."""
+
+    def __init__(self, tx: pd.DataFrame, feature_args: dict[str, Any]):
+        self.tx, self.args, self._cache = tx, feature_args, {}
+
+    def get(self, cutoff: dt.date, h: int) -> tuple[pd.DataFrame, np.ndarray]:
+        """Features as of ``cutoff`` and their churn labels for ``(cutoff, cutoff + h]``."""
+        from features import split_at
+
+        key = (cutoff, h)
+        if key not in self._cache:
+            with timed(log, f"features as of {cutoff}"):
+                features, holdout = split_at(
+                    self.tx, cutoff, cutoff + dt.timedelta(days=h), **self.args
+                )
+            y = churn_labels(
+                features["customer_id"],
+                holdout["holdout_transactions"],
+                cutoff,
+                h,
+                features.get("close_date"),
+            )
+            self._cache[key] = (features, y)
+        return self._cache[key]
+
+
+def train_stacked(
+    cache: FeatureCache,
+    cutoff: dt.date,
+    first: dt.date,
+    s: ChurnSettings,
+    template: Any,
+) -> tuple[ChurnClassifier | None, str | None]:
+    """The stacked classifier trained at ``cutoff - h`` for scoring at ``cutoff``, or
+    ``(None, why)``. Its BTYD columns come from a BTYD fit at ``cutoff - h`` (NaN when that
+    fit is refused or there is no transaction model)."""
+    h = s.horizon_days
+    train_cut = cutoff - dt.timedelta(days=h)
+    if train_cut <= first:
+        return None, f"no training window before {cutoff} (first transaction {first})"
+    features, y = cache.get(train_cut, h)
+    counts = np.bincount(y, minlength=2)
+    if counts.min() < MIN_CLASS_TO_TRAIN:
+        kind = "single_class" if counts.min() == 0 else "too_few_churners"
+        return None, (
+            f"gbm_{kind}: {counts[1]} churners and {counts[0]} active customers in the training "
+            f"window (need {MIN_CLASS_TO_TRAIN} of each); classifier dropped"
+        )
+    btyd = refit_btyd(template, features)[0] if template is not None else None
+    stacked = btyd_features(btyd, features, h, s.unit_days)
+    with timed(log, f"stacked classifier on {len(y)} customers as of {train_cut}"):
+        return ChurnClassifier(seed=s.seed).fit(stacked, y), None
+
+
+def evaluate_origin(
+    cache: FeatureCache,
+    gaps: pd.DataFrame,
+    cutoff: dt.date,
+    h: int,
+    first: dt.date,
+    s: ChurnSettings,
+    template: Any,
+    supervised: bool,
+) -> Origin:
+    """Every candidate's raw score at one cut-off (see the module docstring)."""
+    features, y = cache.get(cutoff, h)
+    origin = Origin(cutoff=cutoff, horizon_days=h, y=y)
+    btyd = None
+    if template is None:
+        origin.refused["btyd"] = "no transaction model from the ltv stage"
+    else:
+        btyd, reason = refit_btyd(template, features)
+        if btyd is None:
+            origin.refused["btyd"] = f"{type(template).__name__} at {cutoff}: {reason}"
+        else:
+            origin.scores["btyd"] = btyd_no_transaction(btyd, features, h, s.unit_days)
+            origin.info["btyd"] = {"params": {k: float(v) for k, v in btyd.params_.items()}}
+    with timed(log, f"survival model as of {cutoff}"):
+        survival, covariates = fit_survival(gaps_at(gaps, cutoff), features, s.seed)
+        origin.scores["survival"] = survival_scores(survival, features, covariates, h)
+    origin.info["survival"] = {"concordance_index": _finite(survival.concordance_index_)}
+    if supervised:
+        classifier, why = train_stacked(cache, cutoff, first, s, template)
+        if classifier is None:
+            origin.refused["gbm"] = why
+        else:
+            stacked = btyd_features(btyd, features, h, s.unit_days)
+            origin.scores["gbm"] = classifier.predict_proba(stacked)
+            origin.classifier = classifier
+            origin.info["gbm"] = {
+                "n_train": classifier.n_train_,
+                "train_churn_rate": classifier.churn_rate_,
+            }
+    for name, score in origin.scores.items():
+        origin.scores[name] = np.nan_to_num(score, nan=float(np.mean(y)))
+    return origin
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def usable(y: np.ndarray) -> bool:
+    """Enough churners and active customers to rank and calibrate."""
+    counts = np.bincount(y, minlength=2)
+    return len(y) > 0 and counts.min() >= MIN_CLASS_TO_EVALUATE
+
+
+def origin_metrics(origin: Origin, s: ChurnSettings) -> dict[str, dict[str, Any]]:
+    """Raw and (out-of-fold) calibrated ROC AUC, PR AUC, Brier per candidate."""
+    out = {}
+    for name, score in origin.scores.items():
+        calibrated = cross_fitted(score, origin.y, s.calibration, s.seed)
+        out[name] = {
+            "raw": score_metrics(score, origin.y),
+            "calibrated": score_metrics(calibrated, origin.y),
+            **origin.info.get(name, {}),
+        }
+    return out
+
+
+def summarise(per_origin: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Mean, standard deviation, min and max over the cut-offs of each candidate's raw ROC
+    AUC, PR AUC and calibrated Brier score; ``origins``: how many cut-offs scored it."""
+    names = [n for n in CANDIDATES if any(n in m for m in per_origin)]
+    summary = {}
+    for name in names:
+        rows = [m[name] for m in per_origin if name in m]
+        entry: dict[str, Any] = {"origins": len(rows)}
+        for metric, kind in (("roc_auc", "raw"), ("pr_auc", "raw"), ("brier", "calibrated")):
+            values = np.array([r[kind][metric] for r in rows], dtype=float)
+            entry[metric] = {
+                "mean": float(values.mean()),
+                "std": float(values.std(ddof=0)),
+                "min": float(values.min()),
+                "max": float(values.max()),
+            }
+        summary[name] = entry
+    return summary
+
+
+def comparable(per_origin: list[dict[str, dict[str, Any]]]) -> tuple[list[int], list[dict]]:
+    """The cut-offs the choice is made on: the candidates scored on the most recent cut-off
+    (those that can score now) compete on every cut-off where all of them were scored (an
+    old cut-off where a young cohort leaves the BTYD fit degenerate or the classifier
+    without a training window does not count against them). Returns the indices of those
+    cut-offs and their metrics restricted to the competing candidates."""
+    if not per_origin:
+        return [], []
+    names = list(per_origin[0])
+    used = [i for i, m in enumerate(per_origin) if all(n in m for n in names)]
+    return used, [{n: per_origin[i][n] for n in names} for i in used]
+
+
+def choose(summary: dict[str, dict[str, Any]], n_origins: int) -> tuple[str, str]:
+    """The candidate with the highest mean ROC AUC over the cut-offs; only candidates scored
+    on every cut-off compete (ties: higher mean PR AUC, then btyd, survival, gbm)."""
+    complete = {n: m for n, m in summary.items() if m["origins"] == n_origins} or summary
+    best = sorted(
+        complete,
+        key=lambda n: (
+            -round(complete[n]["roc_auc"]["mean"], 12),
+            -complete[n]["pr_auc"]["mean"],
+            CANDIDATES.index(n),
+        ),
+    )[0]
+    m = complete[best]
+    why = (
+        f"highest mean ROC AUC over {m['origins']} backtest cut-off(s) "
+        f"({m['roc_auc']['mean']:.3f} ± {m['roc_auc']['std']:.3f}; "
+        f"PR AUC {m['pr_auc']['mean']:.3f}, Brier {m['brier']['mean']:.4f} after calibration)"
+    )
+    return best, why
+
+
+def rolling_backtest(
+    cache: FeatureCache,
+    gaps: pd.DataFrame,
+    cutoffs: list[dt.date],
+    h: int,
+    first: dt.date,
+    s: ChurnSettings,
+    template: Any,
+    supervised: bool,
+    degrade: Callable[[str], None],
+) -> list[Origin]:
+    """The usable origins, most recent first; an unusable one is a stated degradation."""
+    origins = []
+    for cutoff in cutoffs:
+        _, y = cache.get(cutoff, h)
+        if not usable(y):
+            counts = np.bincount(y, minlength=2)
+            degrade(
+                f"backtest_too_few_of_a_class: {counts[1]} churners and {counts[0]} active in "
+                f"({cutoff}, {cutoff + dt.timedelta(days=h)}] "
+                f"(need {MIN_CLASS_TO_EVALUATE} each); cut-off skipped"
+            )
+            continue
+        origin = evaluate_origin(cache, gaps, cutoff, h, first, s, template, supervised)
+        for name, reason in origin.refused.items():
+            log.warning("refused %s at %s: %s", name, cutoff, reason)
+        origins.append(origin)
+    return origins
