@@ -293,18 +293,31 @@ def test_failure_writes_nothing_and_keeps_previous_outputs(tmp_path, monkeypatch
     assert leftovers == []
 
 
-def test_reject_rate_above_limit_fails_but_writes_rejects(tmp_path, monkeypatch):
+def test_reject_rate_above_limit_fails_keeping_the_previous_run_whole(tmp_path, monkeypatch):
     for name in ("dirty.csv", "dirty.yaml"):
         shutil.copy(FIXTURES / name, tmp_path / name)
     monkeypatch.chdir(tmp_path)
+    run(params("dirty.yaml", max_reject_rate=1.0))  # a previous run that succeeded
+    before = {out: Path(out).read_bytes() for out in OUTPUTS}
     with pytest.raises(
         UserError, match=r"reject rate 66\.67% is above ingest\.max_reject_rate 2\.00%"
     ):
         run(params("dirty.yaml", max_reject_rate=0.02))
-    rejects = pd.read_csv("data/interim/rejects.csv", dtype={"raw": str})
-    assert sorted(rejects["line"]) == [4, 5, 6, 7, 8, 9, 11]
-    assert not Path("data/interim/transactions.parquet").exists()
-    assert not Path("reports/metrics/ingest.json").exists()
+    assert {out: Path(out).read_bytes() for out in OUTPUTS} == before  # untouched, together
+    failed = pd.read_csv("data/interim/rejects.failed.csv", dtype={"raw": str})
+    assert sorted(failed["line"]) == [4, 5, 6, 7, 8, 9, 11]
+    run(params("dirty.yaml", max_reject_rate=1.0))  # a success clears the failed rejects
+    assert not Path("data/interim/rejects.failed.csv").exists()
+
+
+def test_first_failed_run_writes_only_the_failed_rejects(tmp_path, monkeypatch):
+    for name in ("dirty.csv", "dirty.yaml"):
+        shutil.copy(FIXTURES / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match="rejects.failed.csv"):
+        run(params("dirty.yaml", max_reject_rate=0.02))
+    assert not any(Path(out).exists() for out in OUTPUTS)
+    assert Path("data/interim/rejects.failed.csv").is_file()
 
 
 def test_cleaning_sql_transpiles_to_spark():

@@ -100,10 +100,9 @@ def test_edge_cases_line_numbers_and_raw_text(tmp_path, monkeypatch):
     assert metrics["rows_read"] == 7 == metrics["rows_accepted"] + metrics["rows_rejected"]
 
 
-def test_quoted_newline_falls_back_to_the_slow_path(tmp_path, monkeypatch):
+def test_quoted_newline_reads_the_file_as_rfc4180_records(tmp_path, monkeypatch):
     # a quoted field spanning two lines breaks the row <-> line alignment: the file is read
-    # line by line instead, as before: line 3 keeps its three fields with amount '"2' (not a
-    # number), line 4 ('0"') has one field
+    # as RFC 4180 records instead: line 3 is one record with amount "2\n0" (not a number)
     monkeypatch.chdir(tmp_path)
     Path("nl.csv").write_text(
         'id,date,amount\nA,2024-01-01,1\nB,2024-01-02,"2\n0"\nC,2024-01-03,3\n', encoding="utf-8"
@@ -114,19 +113,19 @@ def test_quoted_newline_falls_back_to_the_slow_path(tmp_path, monkeypatch):
         columns={"customer_id": "id", "date": "date", "amount": "amount"},
     )
     calls = []
-    original = read._insert_split_lines
+    original = read._insert_records
     monkeypatch.setattr(
         read,
-        "_insert_split_lines",
-        lambda con, table, *a: calls.append(table) or original(con, table, *a),
+        "_insert_records",
+        lambda con, file_id, *a: calls.append(file_id) or original(con, file_id, *a),
     )
-    accepted, rejects, _ = ingest_pure("mapping.yaml")
-    assert calls == ["extract_lines_0"]  # the whole file went through the slow reader
+    accepted, rejects, metrics = ingest_pure("mapping.yaml")
+    assert calls == [0]  # the whole file went through the record reader
     assert accepted["customer_id"].tolist() == ["A", "C"]
-    assert rejects[["line", "reason"]].values.tolist() == [
-        [3, "bad_amount"],
-        [4, "truncated_row"],
+    assert rejects[["line", "reason", "raw"]].values.tolist() == [
+        [3, "bad_amount", 'B,2024-01-02,"2\n0"'],
     ]
+    assert metrics["rows_read"] == 3
 
 
 def test_generated_bank_extract_matches_generator_truth_on_both_paths(tmp_path, monkeypatch):

@@ -49,11 +49,14 @@ def test_java_date_pattern(strptime, java):
 
 
 def test_try_strptime_becomes_try_to_timestamp():
-    duck = ingest_sql.parse_date("d", "%Y%m%d")
+    duck = ingest_sql.parse_date("d", "%Y-%m-%d")
     assert "try_strptime" in duck  # the gap sqlglot leaves open ...
     assert "TRY_STRPTIME" in sqlglot.transpile(f"SELECT {duck}", read="duckdb", write="spark")[0]
     spark_sql = to_spark_sql(f"SELECT {duck} AS day FROM t")  # ... and the rewrite closing it
-    assert spark_sql == "SELECT CAST(TRY_TO_TIMESTAMP(TRIM(d), 'yyyyMMdd') AS DATE) AS day FROM t"
+    blanks = "' ' || CHR(9) || CHR(10) || CHR(13) || CHR(160) || CHR(12288)"
+    assert spark_sql == (
+        f"SELECT CAST(TRY_TO_TIMESTAMP(TRIM({blanks} FROM d), 'yyyy-M-d') AS DATE) AS day FROM t"
+    )
 
 
 def test_try_strptime_needs_a_literal_format():
@@ -96,8 +99,18 @@ def _plain(value):
 def test_parse_date_and_number_agree_with_duckdb(spark):
     """The translated expressions give DuckDB's values on awkward inputs (and the obvious
     hand values: valid dates parse, impossible ones are NULL)."""
-    texts = ["20230101", " 20231231 ", "20230230", "20231301", "2023-01-01", "", "abc", None]
-    numbers = ["1,234.50", " -7.25 ", "+.5", "1.2.3", "abc", "", "1e5", "12", None]
+    texts = [
+        "20230101",
+        " 20231231 ",
+        "20230230",
+        "20231301",
+        "2023-01-01",
+        "",
+        "abc",
+        None,
+        "2023011",
+    ]
+    numbers = ["1,234.50", " -7.25 ", "+.5", "1.2.3", "abc", "", "1e5", "12", None, "1,2,3"]
     date_sql = ingest_sql.parse_date("x", "%Y%m%d")
     number_sql = ingest_sql.parse_number("x", ",", ".")
     con = duckdb.connect()
@@ -117,7 +130,7 @@ def test_parse_date_and_number_agree_with_duckdb(spark):
     assert all(pd.isna(v) for v in dates[2:])
     amounts = results[number_sql]
     assert amounts[:3] == [1234.5, -7.25, 0.5] and amounts[7] == 12.0
-    assert all(pd.isna(amounts[i]) for i in (3, 4, 5, 6, 8))
+    assert all(pd.isna(amounts[i]) for i in (3, 4, 5, 6, 8, 9))
 
 
 def test_line_numbers_across_splits(spark, tmp_path):
@@ -167,6 +180,7 @@ def _run_both(spark, workdir: Path, mapping: Path, clients: Path | None, rate: f
                     "mapping": str(mapping),
                     "clients_mapping": str(clients or ""),
                     "max_reject_rate": rate,
+                    "allowed_roots": [str(REPO_ROOT)],  # the extracts are in the repository
                 }
             }
         )
@@ -291,7 +305,7 @@ def test_dirty_rows_get_the_hand_counted_reasons(spark, tmp_path):
     assert pd.read_parquet(tmp_path / "c.parquet").columns.tolist() == ["customer_id"]
 
 
-def test_reject_rate_above_limit_fails_after_writing_rejects(spark, tmp_path):
+def test_reject_rate_above_limit_fails_keeping_rejects_apart(spark, tmp_path):
     mapping = _write_mapping(
         TEST_DATA / "ingest/dirty.yaml", tmp_path / "dirty.yaml", [TEST_DATA / "ingest/dirty.csv"]
     )
@@ -305,8 +319,8 @@ def test_reject_rate_above_limit_fails_after_writing_rejects(spark, tmp_path):
             clients_path=tmp_path / "c.parquet",
             rejects_path=tmp_path / "r.csv",
         )
-    assert len(pd.read_csv(tmp_path / "r.csv")) == 7
-    assert not (tmp_path / "t.parquet").exists()
+    assert len(pd.read_csv(tmp_path / "r.failed.csv")) == 7
+    assert not (tmp_path / "t.parquet").exists() and not (tmp_path / "r.csv").exists()
 
 
 def _assert_same_features(duck: pd.DataFrame, theirs: pd.DataFrame) -> None:
@@ -362,7 +376,11 @@ def test_ingest_stage_with_engine_spark_writes_the_duckdb_outputs(cdnow_run, tmp
             {
                 "engine": "spark",
                 "spark": {"master": "local[2]", "driver_memory": "1g"},
-                "ingest": {"mapping": str(cdnow_run / "cdnow.yaml"), "max_reject_rate": 0.02},
+                "ingest": {
+                    "mapping": str(cdnow_run / "cdnow.yaml"),
+                    "max_reject_rate": 0.02,
+                    "allowed_roots": [str(REPO_ROOT)],  # the extract is outside tmp_path
+                },
             }
         ),
         encoding="utf-8",
@@ -378,3 +396,21 @@ def test_ingest_stage_with_engine_spark_writes_the_duckdb_outputs(cdnow_run, tmp
     ).read_bytes()
     metrics = json.loads((tmp_path / "reports/metrics/ingest.json").read_text("utf-8"))
     assert metrics["rows_accepted"] == 69659 and metrics["customers"] == 23570
+
+
+@pytest.mark.parametrize("name", ["online_retail.csv", "online_retail.zip"])
+def test_retail_lines_same_as_duckdb(spark, tmp_path, name):
+    """Line-level mapping keys (amount = Quantity x UnitPrice, exclude rules, group_lines,
+    non_positive_amounts), and a zipped extract, give the DuckDB engine's outputs on Spark."""
+    mapping = _write_mapping(
+        TEST_DATA / "ingest/online_retail.yaml",
+        tmp_path / "retail.yaml",
+        [TEST_DATA / "ingest" / name],
+    )
+    _run_both(spark, tmp_path, mapping, None, 1.0)
+    metrics = _assert_same_ingest(tmp_path)
+    assert (metrics["rows_excluded"], metrics["rows_rejected"], metrics["rows_accepted"]) == (
+        3,
+        2,
+        14,
+    )

@@ -13,11 +13,13 @@ from typing import Any
 import duckdb
 
 from ingest import sql
-from ingest.mapping import CLIENT_COLUMNS, TRANSACTION_COLUMNS, Mapping
+from ingest.mapping import CLIENT_COLUMNS, MAX_EXCLUDE, TRANSACTION_COLUMNS, Mapping
 from ingest.read import attach_raw
 
 #: roles read from a file beyond its mapped columns
-FLAG_ROLES = ("sign_flag", "filter_value")
+FLAG_ROLES = ("sign_flag", "filter_value", "amount_b") + tuple(
+    f"exclude_{i}" for i in range(MAX_EXCLUDE)
+)
 TRANSACTION_ROLES = TRANSACTION_COLUMNS[0] + TRANSACTION_COLUMNS[1] + FLAG_ROLES
 CLIENT_ROLES = CLIENT_COLUMNS[0] + CLIENT_COLUMNS[1] + FLAG_ROLES
 
@@ -39,10 +41,18 @@ def cleaning_sql(mapping: Mapping, kind: str, source: str, extract_date: dt.date
         "decimal": mapping.decimal,
         "keep": mapping.filter_keep,
         "source": source,
+        "min_date": mapping.min_date,
+        "max_id_length": mapping.max_id_length,
     }
     if kind == "transactions":
         return sql.clean_transactions_sql(
-            **options, extract_date=extract_date, negative=mapping.sign_negative
+            **options,
+            extract_date=extract_date,
+            negative=mapping.sign_negative,
+            non_positive=mapping.non_positive_amounts,
+            amount_op=mapping.amount_op,
+            exclude=tuple((kind, arg) for _, kind, arg in mapping.exclude),
+            group_lines=mapping.group_lines,
         )
     return sql.clean_clients_sql(**options)
 
@@ -58,7 +68,9 @@ def _classify(
     """Keep the classified rows of ``query`` in the table ``cleaned``; (accepted, rejects)."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE {cleaned} AS {query}")
     attach_raw(con, cleaned, source)
-    accepted = con.sql(sql.accepted_sql(cleaned, output_columns(mapping, kind)))
+    accepted = con.sql(
+        sql.accepted_sql(cleaned, output_columns(mapping, kind), mapping.group_lines)
+    )
     return accepted, con.sql(sql.rejects_sql(cleaned, f"{source}_files", f"{cleaned}_raw"))
 
 
@@ -89,30 +101,40 @@ def clean_clients(
     return _classify(con, mapping, "clients", query, source, cleaned)
 
 
+def reason_counts(con: duckdb.DuckDBPyConnection, cleaned: str) -> dict[str, int]:
+    """Rows per reason as found (rejects and ``excluded``), absent reasons left out."""
+    return {r: int(n) for r, n in con.execute(sql.reason_counts_sql(cleaned)).fetchall()}
+
+
 def reject_counts(con: duckdb.DuckDBPyConnection, cleaned: str) -> dict[str, int]:
     """Rejected rows per reason, every reason in :data:`ingest.sql.REASONS` listed."""
-    found = dict(con.execute(sql.reason_counts_sql(cleaned)).fetchall())
+    found = reason_counts(con, cleaned)
     return {reason: int(found.get(reason, 0)) for reason in sql.REASONS}
 
 
-def reject_rate(rows_read: int, by_reason: dict[str, int]) -> float:
-    """Unusable rows / rows in scope; ``filtered`` rows are excluded from both counts."""
+def reject_rate(rows_read: int, by_reason: dict[str, int], excluded: int = 0) -> float:
+    """Unusable rows / rows in scope; ``filtered`` rows and rows excluded by rule are left
+    out of both counts."""
     filtered = by_reason.get("filtered", 0)
-    in_scope = rows_read - filtered
+    in_scope = rows_read - filtered - excluded
     unusable = sum(by_reason.values()) - filtered
     return unusable / in_scope if in_scope else 0.0
 
 
-def count_metrics(rows_read: int, by_reason: dict[str, int], files: list) -> dict[str, Any]:
-    """The counts of ``reports/metrics/ingest.json`` for one extract (rows read = accepted +
-    rejected; the reject rate as :func:`reject_rate`)."""
+def count_metrics(rows_read: int, found: dict[str, int], files: list) -> dict[str, Any]:
+    """The counts of ``reports/metrics/ingest.json`` for one extract from the rows per
+    reason ``found``: rows read = accepted + excluded + rejected; the reject rate as
+    :func:`reject_rate`."""
+    by_reason = {reason: int(found.get(reason, 0)) for reason in sql.REASONS}
+    excluded = int(found.get(sql.EXCLUDED, 0))
     rejected = sum(by_reason.values())
     return {
         "rows_read": rows_read,
-        "rows_accepted": rows_read - rejected,
+        "rows_accepted": rows_read - rejected - excluded,
+        "rows_excluded": excluded,
         "rows_rejected": rejected,
         "rejected_by_reason": by_reason,
-        "reject_rate": round(reject_rate(rows_read, by_reason), 6),
+        "reject_rate": round(reject_rate(rows_read, by_reason, excluded), 6),
         "files": [str(f) for f in files],
     }
 
@@ -124,21 +146,18 @@ def ingest_metrics(
 ) -> dict[str, Any]:
     """``reports/metrics/ingest.json`` for one cleaned extract (see docs/outputs.md)."""
     rows_read = int(con.execute(f"SELECT COUNT(*) FROM {cleaned}").fetchone()[0])
-    by_reason = reject_counts(con, cleaned)
-    rows_accepted, customers, first_date, last_date = con.execute(
+    metrics = count_metrics(rows_read, reason_counts(con, cleaned), files)
+    _, customers, first_date, last_date, negative, zero = con.execute(
         sql.summary_sql(cleaned)
     ).fetchone()
-    return {
-        "rows_read": rows_read,
-        "rows_accepted": int(rows_accepted),
-        "rows_rejected": sum(by_reason.values()),
-        "rejected_by_reason": by_reason,
-        "reject_rate": round(reject_rate(rows_read, by_reason), 6),
-        "customers": int(customers),
-        "first_date": first_date.isoformat() if first_date else None,
-        "last_date": last_date.isoformat() if last_date else None,
-        "files": [str(f) for f in files],
-    }
+    metrics.update(
+        customers=int(customers),
+        first_date=first_date.isoformat() if first_date else None,
+        last_date=last_date.isoformat() if last_date else None,
+        amounts_negative=int(negative),
+        amounts_zero=int(zero),
+    )
+    return metrics
 
 
 def check_reject_rate(metrics: dict[str, Any], limit: float, what: str) -> str | None:
@@ -153,5 +172,12 @@ def check_reject_rate(metrics: dict[str, Any], limit: float, what: str) -> str |
     reasons = ", ".join(f"{r} {n}" for n, r in top)
     return (
         f"{what}: reject rate {rate:.2%} is above ingest.max_reject_rate {limit:.2%} "
-        f"(top reasons: {reasons}); see data/interim/rejects.csv"
+        f"(top reasons: {reasons}); see data/interim/rejects.failed.csv"
     )
+
+
+def failed_rejects_path(rejects: Path) -> Path:
+    """Where a failed run keeps its rejects (``rejects.csv`` -> ``rejects.failed.csv``), so
+    the previous run's ``rejects.csv`` stays with that run's other outputs."""
+    rejects = Path(rejects)
+    return rejects.with_name(f"{rejects.stem}.failed{rejects.suffix}")

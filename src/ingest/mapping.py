@@ -3,7 +3,8 @@
 A new extract format needs a new YAML mapping, never a code change. Keys::
 
     files: ["data/raw/txn_*.csv"]        # globs, relative to the working directory
-    format: csv                          # csv | tsv | whitespace | excel | parquet
+    format: csv                          # csv | tsv | whitespace | excel | parquet | fixed
+    widths: [10, 8, 12]                  # fixed only: the characters of each field, in order
     encoding: gb18030                    # utf-8, utf-8-sig, gb18030, gbk, latin-1, ...
     delimiter: ","                       # csv only (tsv: tab; whitespace: runs of blanks)
     header: true                         # false: columns are 0-based positions
@@ -14,11 +15,23 @@ A new extract format needs a new YAML mapping, never a code change. Keys::
     sign: {column: 借贷标志, negative: [贷]}   # optional debit/credit flag
     filter: {column: 交易状态, keep: [正常]}    # optional row filter
     extract_date: "2025-12-31"           # optional; later dates are rejected (default: today)
+    min_date: "1990-01-01"               # optional; earlier dates are rejected (1900-01-01)
+    max_id_length: 32                    # optional; longer customer/txn ids are rejected (64)
+    non_positive_amounts: keep           # keep | reject | return (negative kept, zero rejected)
+    amount: {multiply: [Quantity, UnitPrice]}   # instead of columns.amount: a x b, or
+                                         # {subtract: [借方, 贷方]} (a blank side counts as 0)
+    exclude:                             # rows expected to be unusable: counted apart
+      - {column: CustomerID, blank: true}          # (rows_excluded), not rejects, and
+      - {column: InvoiceNo, prefix: C}             # not against max_reject_rate; also
+                                                   # regex: ..., below: 0, above: n, in: [..]
+    group_lines: true                    # lines sharing txn_id (and customer, date) are one
+                                         # transaction: amounts summed, not duplicate_txn_id
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,9 +39,10 @@ from typing import Any
 import yaml
 
 from ingest.decode import normalise_encoding
+from ingest.sql import DEFAULT_MAX_ID_LENGTH, DEFAULT_MIN_DATE, NON_POSITIVE_RULES
 from kequn.errors import UserError
 
-FORMATS = ("csv", "tsv", "whitespace", "excel", "parquet")
+FORMATS = ("csv", "tsv", "whitespace", "excel", "parquet", "fixed")
 
 #: columns of a transaction extract: required, then optional
 TRANSACTION_COLUMNS = (("customer_id", "date", "amount"), ("product", "channel", "txn_id"))
@@ -61,7 +75,21 @@ KEYS = (
     "sign",
     "filter",
     "extract_date",
+    "min_date",
+    "max_id_length",
+    "non_positive_amounts",
+    "amount",
+    "exclude",
+    "group_lines",
+    "widths",
 )
+
+#: the most ``exclude`` rules a mapping may have (each reads one column)
+MAX_EXCLUDE = 4
+#: the kinds of ``exclude`` rule
+EXCLUDE_KINDS = ("blank", "prefix", "regex", "below", "above", "in")
+#: header words that mean a per-unit price, not a line amount
+PRICE_WORDS = ("price", "单价", "unitprice", "unit_price")
 
 
 @dataclass(frozen=True)
@@ -83,6 +111,14 @@ class Mapping:
     filter_column: str | int | None = None
     filter_keep: tuple[str, ...] = ()
     extract_date: dt.date | None = None
+    min_date: dt.date = DEFAULT_MIN_DATE
+    max_id_length: int = DEFAULT_MAX_ID_LENGTH
+    non_positive_amounts: str = "keep"
+    amount_op: str | None = None
+    amount_second: str | int | None = None
+    exclude: tuple[tuple[str | int, str, Any], ...] = ()
+    group_lines: bool = False
+    widths: tuple[int, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -93,6 +129,10 @@ class Mapping:
             roles["sign_flag"] = self.sign_column
         if self.filter_column is not None:
             roles["filter_value"] = self.filter_column
+        if self.amount_second is not None:
+            roles["amount_b"] = self.amount_second
+        for i, (column, _, _) in enumerate(self.exclude):
+            roles[f"exclude_{i}"] = column
         return roles
 
 
@@ -130,6 +170,20 @@ def _flag(path: Path, key: str, value: Any, header: bool, list_key: str):
         raise _fail(path, key, f"expected {{column: ..., {list_key}: [...]}}, got {value!r}")
     column = _column_ref(path, f"{key}.column", value["column"], header)
     return column, _values(path, f"{key}.{list_key}", value[list_key])
+
+
+def _date(path: Path, key: str, value: Any) -> dt.date | None:
+    """A YYYY-MM-DD mapping value as a date; None when absent or empty."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise _fail(path, key, f"expected YYYY-MM-DD, got {value!r}") from None
 
 
 def load_mapping(path: str | Path, kind: str = "transactions") -> Mapping:
@@ -188,9 +242,24 @@ def load_mapping(path: str | Path, kind: str = "transactions") -> Mapping:
             raise _fail(
                 path, f"columns.{role}", f"unknown role; expected {', '.join(required + optional)}"
             )
+    amount_op, amount_second = None, None
+    if kind == "transactions" and raw.get("amount") is not None:
+        if "amount" in columns:
+            raise _fail(path, "amount", "give either columns.amount or amount, not both")
+        amount_op, first, amount_second = _amount_expression(path, raw["amount"], header)
+        columns = {**columns, "amount": first}
     for role in required:
         if role not in columns:
             raise _fail(path, f"columns.{role}", "required column is not mapped")
+    amount_ref = columns.get("amount")
+    if amount_op is None and isinstance(amount_ref, str):
+        if any(word in amount_ref.lower().replace(" ", "") for word in PRICE_WORDS):
+            raise _fail(
+                path,
+                "columns.amount",
+                f"'{amount_ref}' looks like a unit price, not a line amount; use "
+                f"amount: {{multiply: [<quantity column>, {amount_ref}]}}",
+            )
     refs = {
         role: _column_ref(path, f"columns.{role}", ref, header) for role, ref in columns.items()
     }
@@ -216,20 +285,36 @@ def load_mapping(path: str | Path, kind: str = "transactions") -> Mapping:
     if raw.get("filter") is not None:
         filter_column, keep = _flag(path, "filter", raw["filter"], header, "keep")
 
-    extract_date = raw.get("extract_date")
-    if extract_date not in (None, ""):
-        if isinstance(extract_date, dt.datetime):
-            extract_date = extract_date.date()
-        elif not isinstance(extract_date, dt.date):
-            try:
-                extract_date = dt.date.fromisoformat(str(extract_date))
-            except ValueError:
-                raise _fail(
-                    path, "extract_date", f"expected YYYY-MM-DD, got {extract_date!r}"
-                ) from None
-    else:
-        extract_date = None
+    extract_date = _date(path, "extract_date", raw.get("extract_date"))
+    min_date = _date(path, "min_date", raw.get("min_date")) or DEFAULT_MIN_DATE
+    if extract_date is not None and min_date >= extract_date:
+        raise _fail(path, "min_date", f"{min_date} must be before extract_date {extract_date}")
+    max_id = raw.get("max_id_length", DEFAULT_MAX_ID_LENGTH)
+    if not isinstance(max_id, int) or isinstance(max_id, bool) or max_id < 1:
+        raise _fail(path, "max_id_length", f"expected a positive whole number, got {max_id!r}")
+    non_positive = raw.get("non_positive_amounts", "keep")
+    if non_positive not in NON_POSITIVE_RULES:
+        raise _fail(
+            path,
+            "non_positive_amounts",
+            f"expected one of {', '.join(NON_POSITIVE_RULES)}, got {non_positive!r}",
+        )
 
+    exclude = _exclude_rules(path, raw.get("exclude"), header)
+    widths = raw.get("widths")
+    if (fmt == "fixed") != (widths is not None):
+        raise _fail(path, "widths", "format: fixed needs widths, and only it takes them")
+    if widths is not None and (
+        not isinstance(widths, list)
+        or not widths
+        or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths)
+    ):
+        raise _fail(path, "widths", f"expected a list of positive whole numbers, got {widths!r}")
+    group_lines = raw.get("group_lines", False)
+    if not isinstance(group_lines, bool):
+        raise _fail(path, "group_lines", f"expected true or false, got {group_lines!r}")
+    if group_lines and "txn_id" not in refs:
+        raise _fail(path, "group_lines", "needs columns.txn_id (the id the lines share)")
     return Mapping(
         path=str(path),
         files=tuple(files),
@@ -246,4 +331,66 @@ def load_mapping(path: str | Path, kind: str = "transactions") -> Mapping:
         filter_column=filter_column,
         filter_keep=keep,
         extract_date=extract_date,
+        min_date=min_date,
+        max_id_length=max_id,
+        non_positive_amounts=non_positive,
+        amount_op=amount_op,
+        amount_second=amount_second,
+        exclude=exclude,
+        group_lines=group_lines,
+        widths=tuple(widths or ()),
     )
+
+
+def _amount_expression(path: Path, value: Any, header: bool):
+    """``amount: {multiply|subtract: [a, b]}`` -> (op, a, b)."""
+    if (
+        not isinstance(value, dict)
+        or len(value) != 1
+        or next(iter(value)) not in ("multiply", "subtract")
+        or not isinstance(next(iter(value.values())), list)
+        or len(next(iter(value.values()))) != 2
+    ):
+        raise _fail(
+            path, "amount", f"expected {{multiply: [a, b]}} or {{subtract: [a, b]}}, got {value!r}"
+        )
+    op, (a, b) = next(iter(value.items()))
+    return (
+        op,
+        _column_ref(path, f"amount.{op}", a, header),
+        _column_ref(path, f"amount.{op}", b, header),
+    )
+
+
+def _exclude_rules(path: Path, value: Any, header: bool) -> tuple:
+    """``exclude: [{column: c, <kind>: v}, ...]`` -> ((column, kind, value), ...)."""
+    if value in (None, []):
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_EXCLUDE:
+        raise _fail(path, "exclude", f"expected a list of at most {MAX_EXCLUDE} rules")
+    rules = []
+    for i, rule in enumerate(value):
+        key = f"exclude[{i}]"
+        kinds = [k for k in (rule or {}) if k != "column"] if isinstance(rule, dict) else []
+        if not isinstance(rule, dict) or "column" not in rule or len(kinds) != 1:
+            raise _fail(
+                path, key, f"expected {{column: ..., one of {EXCLUDE_KINDS}}}, got {rule!r}"
+            )
+        kind, arg = kinds[0], rule[kinds[0]]
+        if kind not in EXCLUDE_KINDS:
+            raise _fail(path, f"{key}.{kind}", f"unknown rule; expected one of {EXCLUDE_KINDS}")
+        if kind == "blank" and arg is not True:
+            raise _fail(path, f"{key}.blank", "expected true")
+        if kind in ("below", "above") and (
+            not isinstance(arg, int | float) or isinstance(arg, bool)
+        ):
+            raise _fail(path, f"{key}.{kind}", f"expected a number, got {arg!r}")
+        if kind in ("prefix", "in"):
+            arg = _values(path, f"{key}.{kind}", arg)
+        if kind == "regex":
+            try:
+                re.compile(_string(path, f"{key}.regex", arg))
+            except re.error as exc:
+                raise _fail(path, f"{key}.regex", f"not a regular expression: {exc}") from None
+        rules.append((_column_ref(path, f"{key}.column", rule["column"], header), kind, arg))
+    return tuple(rules)

@@ -14,8 +14,9 @@ Two readers, same result:
   rejected by the parser. Lines the parser rejects (too few / too many fields, stray
   quotes) and rows whose fields are all blank go through the slow reader, with their raw
   text; a quoted field spanning lines breaks the alignment, is caught by comparing counts,
-  and sends that whole file to the slow reader. ``raw`` is left NULL and fetched for the
-  rejected rows only, after cleaning (:func:`attach_raw`).
+  and sends that whole file to the RFC 4180 record reader (:func:`_records`: one row per
+  record, numbered by its first line, so rows read counts records). ``raw`` is left NULL
+  and fetched for the rejected rows only, after cleaning (:func:`attach_raw`).
 - **slow** (whitespace format, fallback): DuckDB reads each file as whole lines (no
   quoting, one column), which keeps blank and malformed lines in place; the split into
   fields is SQL (:func:`ingest.sql.split_fields`).
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import os
 import shutil
 import tempfile
 import weakref
@@ -65,11 +67,98 @@ def resolve_files(mapping: Mapping) -> list[Path]:
     return found
 
 
+def allowed_roots(value, project_root: Path | None = None) -> tuple[Path, ...]:
+    """The folders ingest may read: the project root plus ``ingest.allowed_roots``.
+
+    Parameters
+    ----------
+    value : list of str or None
+        ``params.yaml`` ``ingest.allowed_roots``: folders outside the project (absolute, or
+        relative to the project root) whose files a mapping may name.
+    project_root : Path, optional
+        The project root; the working directory by default (``dvc repro`` runs there).
+
+    Returns
+    -------
+    tuple of Path
+        Resolved folders, the project root first.
+    """
+    root = Path(os.path.abspath(project_root or Path.cwd()))
+    if value in (None, ""):
+        value = []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise UserError(
+            f"params.yaml: ingest.allowed_roots={value!r} must be a list of folder paths"
+        )
+    roots = [root]
+    for folder in value:
+        resolved = Path(os.path.abspath(root / folder))
+        if not resolved.is_dir():
+            raise UserError(f"params.yaml: ingest.allowed_roots: '{folder}' is not a folder")
+        roots.append(resolved)
+    return tuple(roots)
+
+
+def refuse_outside(files: list[Path], roots: tuple[Path, ...], mapping: Mapping) -> None:
+    """Raise when a file's absolute path (``..`` collapsed) is outside every root.
+
+    Symbolic links inside the project are followed without a check: placing one is a
+    deliberate choice of the project (a data folder on a shared drive), unlike a path in
+    a mapping. Checked before anything is read, so nothing of such a file reaches an error message,
+    the log or ``rejects.csv``.
+    """
+    for path in files:
+        resolved = Path(os.path.abspath(path))
+        if not any(resolved.is_relative_to(root) for root in roots):
+            raise UserError(
+                f"{mapping.path}: files: '{path}' is outside the project ({roots[0]}); "
+                f"list its folder in params.yaml ingest.allowed_roots to read it"
+            )
+
+
+def untracked_patterns(patterns, deps) -> list[str]:
+    """The file patterns that no DVC dependency covers.
+
+    A pattern is covered when the folder part before its first glob character (or the
+    file itself) lies under one of ``deps`` (the ingest stage's ``deps`` in dvc.yaml), so
+    that a change to any file it can match reruns the stage.
+
+    Parameters
+    ----------
+    patterns : iterable of str
+        A mapping's ``files`` (globs relative to the project root).
+    deps : iterable of str
+        DVC dependency paths (files or folders, relative to the project root).
+
+    Returns
+    -------
+    list of str
+        The patterns not covered, in their order.
+    """
+    dep_paths = [Path(os.path.normpath(d)) for d in deps]
+    missing = []
+    for pattern in patterns:
+        if "://" in pattern:
+            continue  # a remote URI: DVC does not track it
+        fixed = []
+        for part in Path(os.path.normpath(pattern)).parts:
+            if glob.has_magic(part):
+                break
+            fixed.append(part)
+        prefix = Path(*fixed) if fixed else Path(".")
+        if not any(prefix == d or prefix.is_relative_to(d) for d in dep_paths):
+            missing.append(pattern)
+    return missing
+
+
 def split_header(line: str, mapping: Mapping) -> list[str]:
     """The column names in a header line (quotes honoured, blanks stripped)."""
     line = line.lstrip("\ufeff").rstrip("\r\n")
     if mapping.format == "whitespace":
         return line.split()
+    if mapping.format == "fixed":
+        starts = [sum(mapping.widths[:i]) for i in range(len(mapping.widths))]
+        return [line[s : s + w].strip() for s, w in zip(starts, mapping.widths, strict=True)]
     delimiter = "\t" if mapping.format == "tsv" else mapping.delimiter
     fields = next(csv.reader([line], delimiter=delimiter), [])
     return [f.strip() for f in fields]
@@ -119,8 +208,56 @@ def _excel_to_csv(path: Path, target: Path) -> None:
     sheet.to_csv(target, header=False, index=False, encoding="utf-8", lineterminator="\n")
 
 
+#: file name endings read as compressed: gzip, or a zip archive of one file
+COMPRESSED = (".gz", ".zip")
+
+
+def decompress(path: Path, tmp: Path, stem: str) -> Path:
+    """``path`` itself, or for a ``.gz`` / ``.zip`` (one member) file its content
+    unpacked into ``tmp`` (streamed: memory does not grow with the file).
+
+    Parameters
+    ----------
+    path : Path
+        The file a mapping names.
+    tmp : Path
+        A folder for the unpacked copy.
+    stem : str
+        The unpacked copy's name.
+
+    Returns
+    -------
+    Path
+        The file to read.
+    """
+    import gzip
+    import zipfile
+
+    suffix = path.suffix.lower()
+    if suffix not in COMPRESSED:
+        return path
+    target = tmp / f"{stem}.unpacked"
+    try:
+        if suffix == ".gz":
+            with gzip.open(path, "rb") as source, open(target, "wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+            return target
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            if len(members) != 1:
+                raise UserError(
+                    f"{path}: a zip archive must hold exactly one file, found {len(members)}"
+                )
+            with archive.open(members[0]) as source, open(target, "wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise UserError(f"{path}: cannot unpack: {str(exc).splitlines()[0]}") from None
+    return target
+
+
 def _text_file(path: Path, mapping: Mapping, tmp: Path, stem: str) -> tuple[Path, str]:
     """The UTF-8 text of one text/Excel file (itself, or a converted copy) and its format."""
+    path = decompress(path, tmp, stem)
     if mapping.format == "excel":
         text_file = tmp / f"{stem}.csv"
         try:
@@ -149,6 +286,7 @@ class Layout:
     n_min: int
     n_max: int | None
     n_columns: int  # fields per row the fast parser expects
+    widths: tuple[int, ...] = ()  # format fixed: each field's characters
 
 
 def _layout(text_file: Path, path: Path, mapping: Mapping, fmt: str) -> Layout:
@@ -164,13 +302,17 @@ def _layout(text_file: Path, path: Path, mapping: Mapping, fmt: str) -> Layout:
     delimiter = "\t" if fmt == "tsv" else mapping.delimiter if fmt == "csv" else ","
     n_min = len(header) if header is not None else max(positions.values()) + 1
     n_max = len(header) if header is not None else None
+    if fmt == "fixed":
+        n_max = len(mapping.widths)
     if header is not None:
         n_columns = len(header)
     elif fmt == "whitespace":
         n_columns = n_min
     else:
         n_columns = max(n_min, len(split_header(first, _as_csv(mapping, delimiter))))
-    return Layout(fmt, delimiter, int(mapping.header), positions, n_min, n_max, n_columns)
+    return Layout(
+        fmt, delimiter, int(mapping.header), positions, n_min, n_max, n_columns, mapping.widths
+    )
 
 
 def _insert_split_lines(
@@ -183,7 +325,13 @@ def _insert_split_lines(
     name: str,
 ) -> None:
     """The slow path: split each ``lines(line, raw)`` row into fields with SQL, insert them."""
-    fields = sql.split_fields(layout.fmt, layout.delimiter)
+    fixed = layout.fmt == "fixed"
+    fields = (
+        sql.fixed_fields(layout.widths) if fixed else sql.split_fields(layout.fmt, layout.delimiter)
+    )
+    n_fields = (
+        sql.fixed_field_count(layout.widths) if fixed else "CAST(array_length(fields) AS INTEGER)"
+    )
     values = ", ".join(
         sql.unquote(f"fields[{layout.positions[role] + 1}]") + f" AS {role}"
         if role in layout.positions
@@ -192,20 +340,91 @@ def _insert_split_lines(
     )
     only_delimiters = (
         "trim(raw) = ''"
-        if layout.fmt == "whitespace"
+        if layout.fmt in ("whitespace", "fixed")
         else f"trim(replace(raw, {sql.literal(layout.delimiter)}, '')) = ''"
     )
     n_max = "NULL" if layout.n_max is None else str(layout.n_max)
     con.execute(
         f"""INSERT INTO {name}
         SELECT {file_id} AS file_id, line, raw,
-               CAST(array_length(fields) AS INTEGER) AS n_fields,
+               {n_fields} AS n_fields,
                {layout.n_min} AS n_min, {n_max} AS n_max,
                {values}
         FROM (SELECT line, raw, {fields} AS fields FROM {lines}
               WHERE line > {layout.header_lines} AND raw IS NOT NULL
                 AND NOT ({only_delimiters}))"""
     )
+
+
+#: records per batch handed to DuckDB by :func:`_insert_records`
+RECORD_BATCH = 100_000
+
+
+def _records(text_file: Path, layout: Layout):
+    """(first line, raw text, fields) of every RFC 4180 record of a UTF-8 CSV file.
+
+    A quoted field may hold delimiters, doubled quotes and line breaks: such a record is
+    one record whose ``raw`` is its physical lines joined, numbered by its first line.
+    Blank lines and lines of only delimiters are skipped, as the line reader skips them.
+    """
+    consumed: list[str] = []
+
+    def lines(handle):
+        for line in handle:
+            consumed.append(line)
+            yield line
+
+    with open(text_file, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(lines(handle), delimiter=layout.delimiter, quotechar='"', strict=False)
+        start = 1
+        for fields in reader:
+            raw = "".join(consumed).rstrip("\r\n")
+            consumed.clear()
+            first, start = start, reader.line_num + 1
+            if first <= layout.header_lines or not raw.replace(layout.delimiter, "").strip(" "):
+                continue
+            yield first, raw, fields
+
+
+def _insert_records(
+    con: duckdb.DuckDBPyConnection,
+    file_id: int,
+    text_file: Path,
+    layout: Layout,
+    roles: tuple[str, ...],
+    name: str,
+) -> None:
+    """Insert the RFC 4180 records of ``text_file`` (:func:`_records`) into ``name``, in
+    batches of :data:`RECORD_BATCH` (memory bounded by a batch, not by the file)."""
+    n_max = None if layout.n_max is None else layout.n_max
+    batch: list[tuple[int, str, list[str]]] = []
+
+    def flush() -> None:
+        columns = {
+            "file_id": pa.array([file_id] * len(batch), pa.int32()),
+            "line": pa.array([b[0] for b in batch], pa.int64()),
+            "raw": pa.array([b[1] for b in batch], pa.string()),
+            "n_fields": pa.array([len(b[2]) for b in batch], pa.int32()),
+            "n_min": pa.array([layout.n_min] * len(batch), pa.int32()),
+            "n_max": pa.array([n_max] * len(batch), pa.int32()),
+        }
+        for role in roles:
+            pos = layout.positions.get(role)
+            columns[role] = pa.array(
+                [b[2][pos] if pos is not None and pos < len(b[2]) else None for b in batch],
+                pa.string(),
+            )
+        con.register("records_arrow", pa.table(columns))
+        con.execute(f"INSERT INTO {name} SELECT * FROM records_arrow")
+        con.unregister("records_arrow")
+        batch.clear()
+
+    for record in _records(text_file, layout):
+        batch.append(record)
+        if len(batch) >= RECORD_BATCH:
+            flush()
+    if batch:
+        flush()
 
 
 def _lines_table(con: duckdb.DuckDBPyConnection, table: str, text_file: Path, lines) -> None:
@@ -329,6 +548,9 @@ def _insert_text_file(
         rows = _insert_parsed_file(con, file_id, path, text_file, mapping, layout, roles, name)
         if rows is not None:
             return rows
+        # a quoted field spans lines: read RFC 4180 records, not physical lines
+        _insert_records(con, file_id, text_file, layout, roles, f"{name}_rows")
+        return None
     table = f"{name}_lines_{file_id}"
     try:
         _read_lines(con, text_file, table)

@@ -48,10 +48,11 @@ from ingest.clean import (
     check_reject_rate,
     cleaning_sql,
     count_metrics,
+    failed_rejects_path,
     output_columns,
 )
 from ingest.mapping import Mapping
-from ingest.read import column_positions, resolve_files, split_header
+from ingest.read import column_positions, decompress, resolve_files, split_header
 from kequn.errors import UserError
 from kequn.io import atomic_path, write_json
 from kequn.log import get_logger, timed
@@ -356,12 +357,17 @@ def _parquet_extract(spark, paths: list[str], mapping: Mapping, roles):
 def read_extract(spark, mapping: Mapping, roles: tuple[str, ...], tmp: Path):
     """The ``extract`` DataFrame of a mapping and the files read (see :mod:`ingest.sql`)."""
     paths = source_files(mapping, spark)
+    if mapping.format == "fixed":
+        raise UserError(f"{mapping.path}: format: fixed is read by engine: duckdb only (for now)")
     if mapping.format == "parquet":
         return _parquet_extract(spark, paths, mapping, roles), paths
     fmt, delimiter, encoding = mapping.format, mapping.delimiter, mapping.encoding
-    read_paths = paths
+    read_paths = [
+        p if is_remote(p) else str(decompress(Path(p), tmp, f"source_{i}"))
+        for i, p in enumerate(paths)
+    ]
     if fmt == "excel":
-        read_paths = [_excel_as_csv(p, tmp, i) for i, p in enumerate(paths)]
+        read_paths = [_excel_as_csv(p, tmp, i) for i, p in enumerate(read_paths)]
         fmt, delimiter, encoding = "csv", ",", "utf-8"
     elif fmt == "tsv":
         delimiter = "\t"
@@ -412,8 +418,7 @@ def _counts(spark, kind: str, paths: list[str]) -> dict[str, Any]:
         row["reason"]: row["n"]
         for row in spark.sql(to_spark_sql(sql.reason_counts_sql(cleaned))).collect()
     }
-    by_reason = {reason: int(found.get(reason, 0)) for reason in sql.REASONS}
-    return count_metrics(int(rows_read), by_reason, paths)
+    return count_metrics(int(rows_read), {r: int(n) for r, n in found.items()}, paths)
 
 
 def ingest_metrics(spark, paths: list[str], clients_paths: list[str] | None) -> dict[str, Any]:
@@ -424,6 +429,8 @@ def ingest_metrics(spark, paths: list[str], clients_paths: list[str] | None) -> 
         customers=int(summary["customers"]),
         first_date=summary["first_date"].isoformat() if summary["first_date"] else None,
         last_date=summary["last_date"].isoformat() if summary["last_date"] else None,
+        amounts_negative=int(summary["amounts_negative"]),
+        amounts_zero=int(summary["amounts_zero"]),
     )
     if clients_paths is not None:
         metrics["clients"] = _counts(spark, "clients", clients_paths)
@@ -498,8 +505,9 @@ def run_ingest(
 ) -> dict[str, Any]:
     """The ingest stage on Spark: writes the same files as the DuckDB engine; returns metrics.
 
-    ``rejects_path`` is written first; when a reject rate is above ``max_reject_rate``
-    a :class:`UserError` follows and nothing else is written (as with DuckDB).
+    When a reject rate is above ``max_reject_rate`` the rejects go to
+    :func:`ingest.clean.failed_rejects_path` and a :class:`UserError` follows; no output
+    is touched (as with DuckDB).
     """
     extract_date = extract_date or mapping.extract_date or dt.date.today()
     staging = Staging(spark)
@@ -512,19 +520,23 @@ def run_ingest(
                 client_paths = _clean(spark, clients_mapping, "clients", extract_date, staging)
         metrics = ingest_metrics(spark, paths, client_paths)
         kinds = ["transactions"] + (["clients"] if clients_mapping is not None else [])
-        with timed(log, f"writing {rejects_path}"):
-            write_rejects(spark, kinds, Path(rejects_path))
         problems = [check_reject_rate(metrics, max_reject_rate, mapping.path)]
         if "clients" in metrics:
             problems.append(
                 check_reject_rate(metrics["clients"], max_reject_rate, clients_mapping.path)
             )
         problems = [p for p in problems if p]
-        if problems:
+        if problems:  # the previous run's outputs stay; this run's rejects go apart
+            write_rejects(spark, kinds, failed_rejects_path(Path(rejects_path)))
             raise UserError("; ".join(problems))
+        with timed(log, f"writing {rejects_path}"):
+            write_rejects(spark, kinds, Path(rejects_path))
+        failed_rejects_path(Path(rejects_path)).unlink(missing_ok=True)
         with timed(log, f"writing {transactions_path}"):
             columns = output_columns(mapping, "transactions")
-            accepted = to_spark_sql(sql.accepted_sql("transactions_cleaned", columns))
+            accepted = to_spark_sql(
+                sql.accepted_sql("transactions_cleaned", columns, mapping.group_lines)
+            )
             write_single_parquet(spark, accepted, columns, Path(transactions_path), staging)
             if clients_mapping is not None:
                 columns = output_columns(clients_mapping, "clients")

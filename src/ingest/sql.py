@@ -16,14 +16,20 @@ cleaning with ``sqlglot.transpile(sql, read="duckdb", write="spark")``.
 Reject reasons are decided in a fixed order, the first that applies wins:
 ``truncated_row`` (fewer fields than the header, or than the highest mapped position),
 ``extra_fields`` (more fields than the header: usually an unquoted delimiter inside a value),
-``filtered``, ``blank_customer_id``, ``bad_date``, ``date_after_extract``, ``bad_amount``,
-then ``duplicate_txn_id`` among the rows still accepted (the first by file, line is kept;
-found with a GROUP BY on ``txn_id`` and a join, cheaper than a window over every row).
+``filtered``, ``blank_customer_id``, ``id_too_long`` (customer or transaction id longer than
+the mapping's ``max_id_length``), ``bad_date`` (not a date, or a digits-only date of the wrong
+length such as ``2023011`` for ``%Y%m%d``), ``date_before_min`` (before the mapping's
+``min_date``), ``date_after_extract``, ``bad_amount`` (not a number, or thousands separators
+in the wrong places such as ``1,2,3``), ``negative_amount`` / ``zero_amount`` (by the
+mapping's ``non_positive_amounts`` rule), then ``duplicate_txn_id`` among the rows still
+accepted (the first by file, line is kept; found with a GROUP BY on ``txn_id`` and a join,
+cheaper than a window over every row).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 
 from kequn.sql_text import literal
@@ -34,9 +40,13 @@ REASONS = (
     "extra_fields",
     "filtered",
     "blank_customer_id",
+    "id_too_long",
     "bad_date",
+    "date_before_min",
     "date_after_extract",
     "bad_amount",
+    "negative_amount",
+    "zero_amount",
     "duplicate_txn_id",
     "duplicate_customer_id",
 )
@@ -74,6 +84,24 @@ def split_fields(fmt: str, delimiter: str) -> str:
     )
 
 
+def fixed_fields(widths: tuple[int, ...]) -> str:
+    """Expression cutting the line ``raw`` into fixed-width fields (an array of strings)."""
+    starts = [sum(widths[:i]) + 1 for i in range(len(widths))]
+    parts = ", ".join(f"substr(raw, {s}, {w})" for s, w in zip(starts, widths, strict=True))
+    return f"list_value({parts})"
+
+
+def fixed_field_count(widths: tuple[int, ...]) -> str:
+    """Expression counting the fields a fixed-width line reaches: the fields that start
+    within it, one more when text goes on past the last field (``extra_fields``)."""
+    starts = [sum(widths[:i]) + 1 for i in range(len(widths))]
+    reached = " + ".join(f"CAST(length(raw) >= {s} AS INTEGER)" for s in starts)
+    return (
+        f"CAST(CASE WHEN length(rtrim(raw)) > {sum(widths)} THEN {len(widths) + 1} "
+        f"ELSE {reached} END AS INTEGER)"
+    )
+
+
 def unquote(expr: str) -> str:
     """Expression removing the CSV quotes around a field and undoubling inner quotes."""
     return (
@@ -82,19 +110,38 @@ def unquote(expr: str) -> str:
     )
 
 
+#: characters stripped around every value: space, tab, CR, LF, no-break and ideographic space
+BLANKS = "' ' || chr(9) || chr(10) || chr(13) || chr(160) || chr(12288)"
+
+#: strptime directives of a fixed number of digits, and that number
+FIXED_WIDTH = {"%Y": 4, "%m": 2, "%d": 2, "%H": 2, "%M": 2, "%S": 2, "%y": 2}
+
+
+def strip(expr: str) -> str:
+    """Expression removing :data:`BLANKS` (tabs too, not only spaces) from both ends."""
+    return f"trim({expr}, {BLANKS})"
+
+
 def blank_to_null(expr: str) -> str:
-    return f"NULLIF(trim({expr}), '')"
+    return f"NULLIF({strip(expr)}, '')"
 
 
 def parse_number(expr: str, thousands: str, decimal: str) -> str:
     """Expression giving the DOUBLE value of a text number, NULL when it is not one."""
-    text = f"replace(trim({expr}), ' ', '')"
+    spaced = f"replace({strip(expr)}, ' ', '')"
+    text = spaced
+    grouped = "TRUE"
     if thousands:
         text = f"replace({text}, {literal(thousands)}, '')"
+        # separators only between groups of three digits: "1,234.50" yes, "1,2,3" no
+        pattern = literal(rf"^[+-]?[0-9]{{1,3}}([{thousands}][0-9]{{3}})+([{decimal}][0-9]*)?$")
+        grouped = (
+            f"(NOT contains({spaced}, {literal(thousands)}) OR regexp_matches({spaced}, {pattern}))"
+        )
     if decimal != ".":
         text = f"replace({text}, {literal(decimal)}, '.')"
     return (
-        f"CASE WHEN regexp_matches({text}, {literal(NUMBER_PATTERN)}) "
+        f"CASE WHEN regexp_matches({text}, {literal(NUMBER_PATTERN)}) AND {grouped} "
         f"THEN TRY_CAST({text} AS DOUBLE) END"
     )
 
@@ -106,7 +153,21 @@ def parse_date(expr: str, date_format: str) -> str:
     data; sqlglot leaves it as is, so the Spark engine must map it to
     ``TRY_TO_TIMESTAMP(x, <Java pattern>)`` (see :func:`spark_date_format`).
     """
-    return f"CAST(try_strptime(trim({expr}), {literal(date_format)}) AS DATE)"
+    parsed = f"CAST(try_strptime({strip(expr)}, {literal(date_format)}) AS DATE)"
+    width = digits_only_width(date_format)
+    if width is None:
+        return parsed
+    # strptime reads 2023011 as 2023-01-1: a digits-only format needs its exact width
+    return f"CASE WHEN length({strip(expr)}) = {width} THEN {parsed} END"
+
+
+def digits_only_width(date_format: str) -> int | None:
+    """The text length of a format made only of fixed-width digit directives
+    (``%Y%m%d`` -> 8), else None (formats with separators delimit their fields)."""
+    parts = re.findall(r"%.|.", date_format)
+    if not parts or any(p not in FIXED_WIDTH for p in parts):
+        return None
+    return sum(FIXED_WIDTH[p] for p in parts)
 
 
 def spark_date_format(date_format: str) -> str:
@@ -131,7 +192,78 @@ def filter_reason(keep: tuple[str, ...]) -> str:
     if not keep:
         return "NULL"
     values = literal_list(keep)
-    return f"CASE WHEN coalesce(trim(filter_value), '') NOT IN ({values}) THEN 'filtered' END"
+    return f"CASE WHEN coalesce({strip('filter_value')}, '') NOT IN ({values}) THEN 'filtered' END"
+
+
+#: the default plausible-date window starts here (dates before it are typing errors)
+DEFAULT_MIN_DATE = dt.date(1900, 1, 1)
+#: the default longest customer / transaction id
+DEFAULT_MAX_ID_LENGTH = 64
+#: rules for amounts <= 0 (see :func:`clean_transactions_sql`)
+NON_POSITIVE_RULES = ("keep", "reject", "return")
+
+
+def id_length_check(*columns: str, limit: int) -> str:
+    """True when any of the (already stripped) id ``columns`` is longer than ``limit``."""
+    return " OR ".join(f"coalesce(length({c}), 0) > {int(limit)}" for c in columns)
+
+
+def non_positive_reasons(rule: str) -> str:
+    """The CASE branches rejecting amounts <= 0 under ``rule`` (see NON_POSITIVE_RULES)."""
+    if rule not in NON_POSITIVE_RULES:
+        raise ValueError(f"non_positive_amounts must be one of {NON_POSITIVE_RULES}, got {rule!r}")
+    zero = "WHEN amount = 0 THEN 'zero_amount'"
+    return {"keep": "", "return": zero, "reject": f"WHEN amount < 0 THEN 'negative_amount' {zero}"}[
+        rule
+    ]
+
+
+#: the reason of a row excluded by a mapping rule: counted apart, never a reject
+EXCLUDED = "excluded"
+
+
+def exclude_reason(rules) -> str:
+    """CASE giving ``'excluded'`` when a row matches any ``exclude`` rule (the i-th rule
+    reads the role column ``exclude_i``), else NULL.
+
+    ``blank``: empty after stripping; ``prefix``: starts with one of the values;
+    ``regex``: matches (anywhere; anchor with ^...$); ``below`` / ``above``: a number
+    strictly below / above; ``in``: one of the values.
+    """
+    tests = []
+    for i, (kind, arg) in enumerate(rules):
+        value = strip(f"exclude_{i}")
+        if kind == "blank":
+            tests.append(f"coalesce({value}, '') = ''")
+        elif kind == "prefix":
+            tests.append(
+                "(" + " OR ".join(f"starts_with({value}, {literal(p)})" for p in arg) + ")"
+            )
+        elif kind == "regex":
+            tests.append(f"coalesce(regexp_matches({value}, {literal(arg)}), FALSE)")
+        elif kind in ("below", "above"):
+            op = "<" if kind == "below" else ">"
+            tests.append(f"coalesce(TRY_CAST({value} AS DOUBLE) {op} {float(arg)!r}, FALSE)")
+        elif kind == "in":
+            tests.append(f"coalesce({value} IN ({literal_list(arg)}), FALSE)")
+    if not tests:
+        return "NULL"
+    return f"CASE WHEN {' OR '.join(tests)} THEN '{EXCLUDED}' END"
+
+
+def amount_expression(op: str | None, thousands: str, decimal: str) -> str:
+    """The line amount: the ``amount`` column, or ``amount`` x ``amount_b`` (``multiply``),
+    or ``amount`` - ``amount_b`` (``subtract``; a blank side is 0, both blank is NULL)."""
+    a = parse_number("amount", thousands, decimal)
+    if op is None:
+        return a
+    b = parse_number("amount_b", thousands, decimal)
+    if op == "multiply":
+        return f"({a}) * ({b})"
+    blank_a, blank_b = (f"coalesce({strip(c)}, '') = ''" for c in ("amount", "amount_b"))
+    a0 = f"CASE WHEN {blank_a} THEN 0 ELSE {a} END"
+    b0 = f"CASE WHEN {blank_b} THEN 0 ELSE {b} END"
+    return f"CASE WHEN {blank_a} AND {blank_b} THEN NULL ELSE ({a0}) - ({b0}) END"
 
 
 def clean_transactions_sql(
@@ -143,16 +275,27 @@ def clean_transactions_sql(
     negative: tuple[str, ...] = (),
     keep: tuple[str, ...] = (),
     source: str = "extract",
+    min_date: dt.date = DEFAULT_MIN_DATE,
+    max_id_length: int = DEFAULT_MAX_ID_LENGTH,
+    non_positive: str = "keep",
+    amount_op: str | None = None,
+    exclude: tuple = (),
+    group_lines: bool = False,
 ) -> str:
     """SELECT over ``source`` giving every row with its parsed values and ``reason``.
 
     ``reason`` is NULL for an accepted row. ``amount`` is ``-|amount|`` when the sign flag
     is one of ``negative`` (debit/credit flag), the parsed value otherwise.
+    ``non_positive`` is the rule for amounts <= 0: ``keep`` (accepted, counted in the
+    metrics), ``reject`` (``negative_amount`` / ``zero_amount``) or ``return`` (negative
+    amounts kept as returns, zero rejected). ``exclude`` rules ((kind, value), ...) mark
+    rows ``excluded`` (:func:`exclude_reason`) right after the structure checks; with
+    ``group_lines`` a repeated txn_id is a line of the same transaction, not a duplicate.
     """
-    amount = parse_number("amount", thousands, decimal)
+    amount = amount_expression(amount_op, thousands, decimal)
     if negative:
         amount = (
-            f"CASE WHEN trim(sign_flag) IN ({literal_list(negative)}) "
+            f"CASE WHEN {strip('sign_flag')} IN ({literal_list(negative)}) "
             f"THEN -abs({amount}) ELSE {amount} END"
         )
     return f"""
@@ -160,6 +303,7 @@ WITH parsed AS (
     SELECT file_id, line, raw,
            {structure_reason()} AS structure_reason,
            {filter_reason(keep)} AS filter_reason,
+           {exclude_reason(exclude)} AS exclude_reason,
            {blank_to_null("customer_id")} AS customer_id,
            {parse_date("date", date_format)} AS date,
            {amount} AS amount,
@@ -172,18 +316,23 @@ reasoned AS (
     SELECT *,
            CASE
                WHEN structure_reason IS NOT NULL THEN structure_reason
+               WHEN exclude_reason IS NOT NULL THEN exclude_reason
                WHEN filter_reason IS NOT NULL THEN filter_reason
                WHEN customer_id IS NULL THEN 'blank_customer_id'
+               WHEN {id_length_check("customer_id", "txn_id", limit=max_id_length)}
+                   THEN 'id_too_long'
                WHEN date IS NULL THEN 'bad_date'
+               WHEN date < CAST({literal(min_date)} AS DATE) THEN 'date_before_min'
                WHEN date > CAST({literal(extract_date)} AS DATE) THEN 'date_after_extract'
                WHEN amount IS NULL THEN 'bad_amount'
+               {non_positive_reasons(non_positive)}
            END AS first_reason
     FROM parsed
 ),
 first_rows AS (
     SELECT txn_id, MIN(file_id * {FILE_STRIDE} + line) AS first_key
     FROM reasoned
-    WHERE first_reason IS NULL AND txn_id IS NOT NULL
+    WHERE first_reason IS NULL AND txn_id IS NOT NULL AND NOT {str(group_lines).upper()}
     GROUP BY txn_id
     HAVING COUNT(*) > 1
 )
@@ -205,6 +354,8 @@ def clean_clients_sql(
     decimal: str,
     keep: tuple[str, ...] = (),
     source: str = "extract",
+    min_date: dt.date = DEFAULT_MIN_DATE,
+    max_id_length: int = DEFAULT_MAX_ID_LENGTH,
 ) -> str:
     """SELECT over ``source`` giving every client-master row, parsed, with ``reason``.
 
@@ -215,6 +366,7 @@ def clean_clients_sql(
     open_date = parse_date("open_date", date_format)
     close_date = parse_date("close_date", date_format)
     balance = parse_number("asset_balance", thousands, decimal)
+    min_day = f"CAST({literal(min_date)} AS DATE)"
     return f"""
 WITH parsed AS (
     SELECT file_id, line, raw,
@@ -241,7 +393,9 @@ reasoned AS (
                WHEN structure_reason IS NOT NULL THEN structure_reason
                WHEN filter_reason IS NOT NULL THEN filter_reason
                WHEN customer_id IS NULL THEN 'blank_customer_id'
+               WHEN {id_length_check("customer_id", limit=max_id_length)} THEN 'id_too_long'
                WHEN bad_open_date OR bad_close_date THEN 'bad_date'
+               WHEN open_date < {min_day} OR close_date < {min_day} THEN 'date_before_min'
                WHEN bad_balance THEN 'bad_amount'
            END AS first_reason
     FROM parsed
@@ -258,8 +412,25 @@ FROM reasoned
 """
 
 
-def accepted_sql(cleaned: str, columns: Iterable[str]) -> str:
-    """The accepted rows of a cleaned table, sorted by customer_id then date/file order."""
+def accepted_sql(cleaned: str, columns: Iterable[str], group_lines: bool = False) -> str:
+    """The accepted rows of a cleaned table, sorted by customer_id then date/file order.
+
+    With ``group_lines`` the accepted lines sharing (txn_id, customer_id, date) become one
+    transaction: amount = the sum of the line amounts, product / channel of its first line.
+    """
+    columns = list(columns)
+    if group_lines:
+        picked = {
+            "amount": "SUM(amount) AS amount",
+            "product": "arg_min(product, file_id * {s} + line) AS product",
+            "channel": "arg_min(channel, file_id * {s} + line) AS channel",
+        }
+        cols = ", ".join(picked.get(c, c).format(s=FILE_STRIDE) for c in columns)
+        return (
+            f"SELECT {cols} FROM {cleaned} WHERE reason IS NULL "
+            f"GROUP BY txn_id, customer_id, date "
+            f"ORDER BY customer_id, date, MIN(file_id * {FILE_STRIDE} + line)"
+        )
     cols = ", ".join(columns)
     order = "customer_id, date, file_id, line" if "date" in columns else "customer_id"
     return f"SELECT {cols} FROM {cleaned} WHERE reason IS NULL ORDER BY {order}"
@@ -280,7 +451,7 @@ def rejects_sql(cleaned: str, files: str = "extract_files", raw_table: str | Non
     return (
         f"SELECT f.source_file, c.line, c.reason, {raw} AS raw "
         f"FROM {cleaned} AS c JOIN {files} AS f ON c.file_id = f.file_id {join}"
-        f"WHERE c.reason IS NOT NULL ORDER BY c.file_id, c.line"
+        f"WHERE c.reason IS NOT NULL AND c.reason <> '{EXCLUDED}' ORDER BY c.file_id, c.line"
     )
 
 
@@ -292,5 +463,8 @@ def summary_sql(cleaned: str) -> str:
     """Accepted rows, customers and date range of a cleaned transaction table."""
     return (
         f"SELECT COUNT(*) AS rows_accepted, COUNT(DISTINCT customer_id) AS customers, "
-        f"MIN(date) AS first_date, MAX(date) AS last_date FROM {cleaned} WHERE reason IS NULL"
+        f"MIN(date) AS first_date, MAX(date) AS last_date, "
+        f"COUNT(CASE WHEN amount < 0 THEN 1 END) AS amounts_negative, "
+        f"COUNT(CASE WHEN amount = 0 THEN 1 END) AS amounts_zero "
+        f"FROM {cleaned} WHERE reason IS NULL"
     )

@@ -1,12 +1,14 @@
 """``python -m kequn ingest``: mappings + extracts -> data/interim/*, reports/metrics/ingest.json.
 
-Nothing is written until every file has been read and cleaned; a reject rate above
-``ingest.max_reject_rate`` still writes ``rejects.csv`` (so the analyst can look) and then
-fails without touching the other outputs.
+Nothing is written until every file has been read and cleaned, and then every output is
+written from the same run or none is (:func:`write_all`). A reject rate above
+``ingest.max_reject_rate`` writes that run's rejects to ``rejects.failed.csv`` (so the
+analyst can look) and fails, leaving the previous run's outputs together as they were.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import tempfile
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import yaml
 
 from ingest import sql
 from ingest.clean import (
@@ -23,11 +26,19 @@ from ingest.clean import (
     clean_clients,
     clean_transactions,
     count_metrics,
+    failed_rejects_path,
     ingest_metrics,
-    reject_counts,
+    reason_counts,
 )
 from ingest.mapping import load_mapping
-from ingest.read import drop_extract, read_extract
+from ingest.read import (
+    allowed_roots,
+    drop_extract,
+    read_extract,
+    refuse_outside,
+    resolve_files,
+    untracked_patterns,
+)
 from kequn.config import section
 from kequn.errors import UserError
 from kequn.io import atomic_path, write_json
@@ -45,6 +56,32 @@ def copy_to(con: duckdb.DuckDBPyConnection, query: str, target: Path, options: s
     """Write the result of ``query`` with DuckDB's COPY, atomically (temp file, rename)."""
     with atomic_path(target) as tmp:
         con.execute(f"COPY ({query}) TO {sql.literal(str(tmp))} ({options})")
+
+
+def write_all(con: duckdb.DuckDBPyConnection, copies, metrics: dict[str, Any]) -> None:
+    """Write every output of one run to temporary files, then rename them all.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The connection holding the cleaned tables.
+    copies : list of (query, target, COPY options)
+        The data outputs.
+    metrics : dict
+        Written to :data:`METRICS` as JSON.
+
+    Returns
+    -------
+    None
+        Either every target is replaced (the renames come after all writing has
+        succeeded) or, on an error, none is.
+    """
+    with contextlib.ExitStack() as stack:
+        for query, target, options in copies:
+            tmp = stack.enter_context(atomic_path(target))
+            con.execute(f"COPY ({query}) TO {sql.literal(str(tmp))} ({options})")
+        tmp = stack.enter_context(atomic_path(METRICS))
+        write_json(tmp, metrics)
 
 
 #: DuckDB's memory budget: beyond it, sorts, joins and tables spill to a temporary directory
@@ -72,6 +109,12 @@ def run(params: dict[str, Any]) -> None:
     mapping = load_mapping(mapping_path, "transactions")
     clients_path = cfg.get("clients_mapping") or ""
     clients_mapping = load_mapping(clients_path, "clients") if clients_path else None
+    roots = allowed_roots(cfg.get("allowed_roots"))
+    for each in (mapping, clients_mapping):
+        if each is not None and not any("://" in f for f in each.files):
+            refuse_outside(resolve_files(each), roots, each)
+        if each is not None:
+            warn_untracked(each)
     extract_date = mapping.extract_date or dt.date.today()
     engine = str(params.get("engine") or "duckdb")
     if engine == "spark":
@@ -98,7 +141,7 @@ def run(params: dict[str, Any]) -> None:
             client_files = read_extract(clients_mapping, con, CLIENT_ROLES, name="clients_extract")
             clients, _ = clean_clients(con, clients_mapping)
             clients_query = clients.sql_query()
-        client_reasons = reject_counts(con, "clients_cleaned")
+        client_reasons = reason_counts(con, "clients_cleaned")
         client_rows = int(con.execute("SELECT COUNT(*) FROM clients_cleaned").fetchone()[0])
         metrics["clients"] = count_metrics(client_rows, client_reasons, client_files)
         reject_queries.append(
@@ -107,19 +150,28 @@ def run(params: dict[str, Any]) -> None:
     else:
         clients_query = "SELECT CAST(NULL AS VARCHAR) AS customer_id WHERE 1 = 0"
 
-    with timed(log, f"writing {REJECTS}"):
-        copy_to(con, " UNION ALL ".join(f"({q})" for q in reject_queries), REJECTS, CSV)
+    rejects_query = " UNION ALL ".join(f"({q})" for q in reject_queries)
     problems = [check_reject_rate(metrics, max_rate, mapping.path)]
     if "clients" in metrics:
         problems.append(check_reject_rate(metrics["clients"], max_rate, str(clients_path)))
     problems = [p for p in problems if p]
     if problems:
+        # the previous run's outputs stay as they were, together; this run's rejects are
+        # kept apart for the analyst to look at
+        copy_to(con, rejects_query, failed_rejects_path(REJECTS), CSV)
         raise UserError("; ".join(problems))
 
-    with timed(log, f"writing {TRANSACTIONS}"):
-        copy_to(con, accepted_query, TRANSACTIONS, PARQUET)
-        copy_to(con, clients_query, CLIENTS, PARQUET)
-    write_json(METRICS, metrics)
+    with timed(log, f"writing {TRANSACTIONS}, {CLIENTS}, {REJECTS}, {METRICS}"):
+        write_all(
+            con,
+            [
+                (accepted_query, TRANSACTIONS, PARQUET),
+                (clients_query, CLIENTS, PARQUET),
+                (rejects_query, REJECTS, CSV),
+            ],
+            metrics,
+        )
+    failed_rejects_path(REJECTS).unlink(missing_ok=True)
     log.info(
         "rows read %d, accepted %d, rejected %d (%s), customers %d, %s..%s",
         metrics["rows_read"],
@@ -130,6 +182,25 @@ def run(params: dict[str, Any]) -> None:
         metrics["first_date"],
         metrics["last_date"],
     )
+
+
+def warn_untracked(mapping) -> None:
+    """Log a warning for each of the mapping's patterns that dvc.yaml's ingest stage does
+    not list under ``deps`` (a change to those files would not rerun ingest)."""
+    dvc_file = Path("dvc.yaml")
+    if not dvc_file.is_file():
+        return
+    try:
+        deps = yaml.safe_load(dvc_file.read_text(encoding="utf-8"))["stages"]["ingest"]["deps"]
+    except (yaml.YAMLError, KeyError, TypeError):
+        return
+    for pattern in untracked_patterns(mapping.files, [str(d) for d in deps]):
+        log.warning(
+            "%s: files '%s' is not under any deps of the ingest stage in dvc.yaml: "
+            "changes to it will not rerun ingest; add its folder to deps",
+            mapping.path,
+            pattern,
+        )
 
 
 def run_on_spark(params, mapping, clients_mapping, max_rate, extract_date) -> None:

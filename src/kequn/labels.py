@@ -89,6 +89,10 @@ LABELS: dict[str, dict[str, str]] = {
     "truncated_row": {"en": "Truncated row", "zh": "行不完整"},
     "extra_fields": {"en": "Extra fields", "zh": "字段数过多"},
     "duplicate_customer_id": {"en": "Duplicate client record", "zh": "客户号重复"},
+    "id_too_long": {"en": "Id too long", "zh": "编号过长"},
+    "date_before_min": {"en": "Date before the plausible window", "zh": "日期早于合理范围"},
+    "negative_amount": {"en": "Negative amount", "zh": "金额为负"},
+    "zero_amount": {"en": "Zero amount", "zh": "金额为零"},
     "filtered": {"en": "Filtered by the mapping (not an error)", "zh": "按映射规则过滤（非错误）"},
     # model names (ltv and churn candidates)
     "bgnbd": {"en": "BG/NBD", "zh": "BG/NBD"},

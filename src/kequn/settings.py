@@ -120,6 +120,7 @@ class Ingest(Section):
     mapping: str = key("")
     clients_mapping: str = key("")
     max_reject_rate: float = key(0.02, ge=0, le=1)
+    allowed_roots: tuple[str, ...] = key([])
 
 
 @dataclass(frozen=True)

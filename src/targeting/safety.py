@@ -26,6 +26,31 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def unmatched_ids(ids, known, n_examples: int = 5) -> tuple[int, list[str]]:
+    """Do-not-contact ids that match no client: how many, and the first few (sorted).
+
+    Such ids usually were mangled before they arrived (Excel turned ``100340082`` into
+    ``1.00340082E+08`` or dropped leading zeros); they suppress nobody, so they are
+    reported instead of ignored.
+
+    Parameters
+    ----------
+    ids : iterable of str
+        The do-not-contact ids.
+    known : iterable of str
+        Every client's ``customer_id``.
+    n_examples : int
+        How many examples to return.
+
+    Returns
+    -------
+    (int, list of str)
+        The number of unmatched ids and up to ``n_examples`` of them.
+    """
+    missing = sorted(set(ids) - set(known))
+    return len(missing), missing[:n_examples]
+
+
 def read_id_list(path: str | Path) -> set[str]:
     """Customer ids from the first column of a CSV (header expected), as stripped strings.
 

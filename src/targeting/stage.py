@@ -25,7 +25,7 @@ from kequn.settings import settings_from
 from targeting.explain import explain_lists
 from targeting.export import write_branch_csvs, write_campaign_csvs, write_workbook
 from targeting.lists import build_target_lists
-from targeting.safety import read_id_list
+from targeting.safety import read_id_list, unmatched_ids
 
 log = get_logger("targets")
 
@@ -142,6 +142,17 @@ def run(params: dict) -> None:
     for line in explain_lists(metrics, len(table), settings.get("campaigns") or {}):
         log.warning("short list: %s", line)
     metrics["do_not_contact_ids"] = len(do_not_contact)
+    unmatched, examples = unmatched_ids(do_not_contact, table["customer_id"].astype(str))
+    metrics["do_not_contact_unmatched"] = unmatched
+    metrics["do_not_contact_unmatched_examples"] = examples
+    if unmatched:
+        log.warning(
+            "%s: %d do-not-contact ids match no client (e.g. %s); check for ids that a "
+            "spreadsheet changed (1.00340082E+08, lost leading zeros)",
+            dnc_path,
+            unmatched,
+            ", ".join(examples),
+        )
     metrics["as_of"] = as_of.isoformat()
     metrics["review"] = review_used
     with timed(log, "writing lists"):
