@@ -15,7 +15,7 @@ from kequn import catalogue
 from kequn.errors import UserError
 
 #: deps that are inputs from outside the pipeline or code, not datasets
-NOT_DATA = ("src/", "mappings", "data/sample", "data/raw")
+NOT_DATA = ("src/", "mappings", "data/sample", "data/raw", "tests/data/")
 
 
 def declared(entries: list) -> set[str]:

@@ -37,6 +37,8 @@ def planted_history(n: int = 6000, seed: int = 5):
         [
             archive_frame({"retention": listed}, dt.date(2025, 6, 1)),
             archive_frame({"retention": listed.head(300)}, dt.date(2025, 12, 1)),
+            # this run's own lists, archived by an earlier run of the same month
+            archive_frame({"retention": listed.head(200)}, dt.date(2025, 12, 31)),
         ]
     )
     return tx, archive

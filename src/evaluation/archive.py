@@ -53,11 +53,16 @@ def closed_lists(
 ) -> tuple[pd.DataFrame, list[dict]]:
     """Split the archive into lists whose window has closed by ``as_of`` and pending ones.
 
+    Only lists issued strictly before ``as_of`` are past lists. A list archived with this
+    run's own ``as_of`` (an earlier run of the same month) or a later one is not, so a rerun
+    reports the same as a first run.
+
     Returns
     -------
     (closed, pending) : tuple
         Archive rows of closed lists; ``[{campaign, as_of, window_closes}]`` of the others.
     """
+    archive = archive.loc[pd.to_datetime(archive["as_of"]) < pd.Timestamp(as_of)]
     dates = pd.to_datetime(archive["as_of"])
     closes = dates + pd.Timedelta(days=window_days)
     done = closes <= pd.Timestamp(as_of)
