@@ -363,7 +363,7 @@ def test_a_candidate_that_did_not_converge_is_refused_with_the_reason(monkeypatc
 def test_degenerate_scoring_model_falls_back_to_one_that_separates_clients():
     from features import customer_features
     from ltv.scale import HistoryCounts
-    from ltv.stage import fit_transaction_model
+    from ltv.scoring import fit_transaction_model
     from test_churn import btyd_population  # purchases with a planted exponential dropout
 
     as_of = dt.date(2025, 6, 30)
