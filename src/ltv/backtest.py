@@ -31,7 +31,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import mean_absolute_error
 
-from features import split_at
+from features import CutoffTables
 from ltv import BetaGeoModel, GammaGammaModel, ModifiedBetaGeoModel, ParetoNBDModel
 from ltv._base import ConvergenceWarning
 from ltv.gbm import GradientBoostingValueModel, backtest_windows, cannot_train, training_table
@@ -365,6 +365,7 @@ def run_backtest(
     penalizer: float = 0.0,
     seed: int = 0,
     candidates: tuple[str, ...] = CANDIDATES,
+    tables: CutoffTables | None = None,
 ) -> BacktestResult:
     """Fit every candidate as of ``as_of - holdout_days`` and predict the holdout.
 
@@ -372,8 +373,14 @@ def run_backtest(
     = that times the Gamma-Gamma expected spend; ``gbm`` is trained one window earlier
     (see :mod:`ltv.gbm`). A candidate whose window starts before the data does, or which
     has too few repeat customers, is skipped with the reason. ``transactions`` must hold
-    nothing after ``as_of``.
+    nothing after ``as_of``. ``tables``: the run's cut-off feature tables over
+    ``transactions`` (built with ``unit_days`` and ``trend_window_days``), shared with the
+    caller so that a cut-off it needs again is not rebuilt; a private one when None.
     """
+    if tables is None:
+        tables = CutoffTables(
+            transactions, unit_days=unit_days, trend_window_days=trend_window_days
+        )
     cutoff = as_of - dt.timedelta(days=holdout_days)
     first_date = pd.to_datetime(transactions["date"]).min().date()
     empty = pd.DataFrame(
@@ -385,9 +392,7 @@ def run_backtest(
         result.skipped = dict.fromkeys(candidates, reason)
         return result
 
-    calibration, frame = _calibration_frame(
-        transactions, cutoff, as_of, unit_days=unit_days, trend_window_days=trend_window_days
-    )
+    calibration, frame = _calibration_frame(tables, cutoff, as_of)
     table = pd.DataFrame(
         {
             "customer_id": frame["customer_id"],
@@ -402,13 +407,11 @@ def run_backtest(
     if "gbm" in candidates:
         _backtest_gbm(
             result,
-            transactions,
+            tables,
             calibration,
             holdout_days=holdout_days,
             first_date=first_date,
             seed=seed,
-            unit_days=unit_days,
-            trend_window_days=trend_window_days,
         )
 
     baseline = past_value_repeats(transactions, cutoff, holdout_days, table["customer_id"])
@@ -426,18 +429,11 @@ def run_backtest(
 
 
 def _calibration_frame(
-    transactions: pd.DataFrame,
-    cutoff: dt.date,
-    as_of: dt.date,
-    *,
-    unit_days: int,
-    trend_window_days: int,
+    tables: CutoffTables, cutoff: dt.date, as_of: dt.date
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The calibration features as of ``cutoff`` and, per calibration customer, (x, t_x, T,
     mean spend) with the holdout's transactions and value in (cutoff, as_of] (0 if none)."""
-    calibration, holdout = split_at(
-        transactions, cutoff, as_of, unit_days=unit_days, trend_window_days=trend_window_days
-    )
+    calibration, holdout = tables.split(cutoff, as_of)
     frame = calibration[["customer_id", "frequency", "recency", "T", "monetary_value"]].merge(
         holdout[["customer_id", "holdout_transactions", "holdout_value"]],
         on="customer_id",
@@ -490,14 +486,12 @@ def _backtest_probabilistic(
 
 def _backtest_gbm(
     result: BacktestResult,
-    transactions: pd.DataFrame,
+    tables: CutoffTables,
     calibration: pd.DataFrame,
     *,
     holdout_days: int,
     first_date: dt.date,
     seed: int,
-    unit_days: int,
-    trend_window_days: int,
 ) -> None:
     """Train gbm one window before the backtest cut-off (:func:`ltv.gbm.backtest_windows`)
     and add its holdout predictions to ``result.holdout``, or say in ``result.skipped`` why
@@ -509,9 +503,7 @@ def _backtest_gbm(
             f"the data start {first_date}"
         )
         return
-    train_features, train_target = training_table(
-        transactions, train, unit_days=unit_days, trend_window_days=trend_window_days
-    )
+    train_features, train_target = training_table(tables, train)
     problem = cannot_train(train_target, train)
     if problem:
         result.skipped["gbm"] = f"gbm: {problem}"

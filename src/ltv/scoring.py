@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features import CutoffTables
 from kequn import catalogue
 from kequn.errors import UserError
 from ltv import customer_lifetime_value
@@ -87,23 +88,19 @@ def score_probabilistic(
 
 
 def train_gbm(
-    transactions: pd.DataFrame, as_of: dt.date, settings: Mapping[str, Any]
+    tables: CutoffTables, as_of: dt.date, settings: Mapping[str, Any]
 ) -> tuple[GradientBoostingValueModel, dict[str, Any]]:
-    """Train on features as of ``as_of - H`` -> (as_of - H, as_of] (``transactions``: all
-    customers or the fit sample)."""
+    """Train on features as of ``as_of - H`` -> (as_of - H, as_of], from the run's cut-off
+    tables over all customers' or the fit sample's transactions (the backtest has usually
+    built that table already)."""
     train, scored = scoring_windows(as_of, settings["holdout_days"])
-    first_date = pd.to_datetime(transactions["date"]).min().date()
+    first_date = pd.to_datetime(tables.transactions["date"]).min().date()
     if train.features_as_of <= first_date:
         raise UserError(
             f"params.yaml: ltv.model=gbm needs history before as_of - ltv.holdout_days "
             f"({train.features_as_of}) to train on; the data start {first_date}"
         )
-    features, target = training_table(
-        transactions,
-        train,
-        unit_days=settings["unit_days"],
-        trend_window_days=settings["trend_window_days"],
-    )
+    features, target = training_table(tables, train)
     problem = cannot_train(target, train)
     if problem:
         raise UserError(f"params.yaml: ltv.model=gbm cannot be trained: {problem}")

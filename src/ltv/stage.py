@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from features import CutoffTables
 from kequn import catalogue, config
 from kequn.chunks import (
     ChunkedParquetWriter,
@@ -294,15 +295,20 @@ def run(params: dict) -> None:
         len(transactions),
         as_of,
     )
-    result, season = _backtest(transactions, as_of, settings)
+    tables = CutoffTables(
+        transactions,
+        unit_days=settings["unit_days"],
+        trend_window_days=settings["trend_window_days"],
+    )
+    result, season = _backtest(tables, as_of, settings)
     sample["backtest_customers"] = int(len(result.holdout))
     choice = choose(settings, result)
     log.info("model %s (%s)", choice["model"], choice["reason"])
     booster = gbm_info = None
     if choice["model"] == "gbm":
         with timed(log, "training gbm"):
-            booster, gbm_info = train_gbm(transactions, as_of, settings)
-    del transactions
+            booster, gbm_info = train_gbm(tables, as_of, settings)
+    del transactions, tables
     transaction_model, spend_model = _fit_scoring_models(choice, settings, scale, ids, sample)
     written, totals = _score(
         customer_columns,
@@ -352,9 +358,10 @@ def _fit_sample(scale: Any, seed: int) -> tuple[pd.Series | None, dict[str, Any]
 
 
 def _backtest(
-    transactions: pd.DataFrame, as_of: dt.date, settings: Mapping[str, Any]
+    tables: CutoffTables, as_of: dt.date, settings: Mapping[str, Any]
 ) -> tuple[BacktestResult, dict[str, Any]]:
     """Run the holdout backtest and the season check; log skipped and far-off candidates."""
+    transactions = tables.transactions
     with timed(log, f"backtest as of {as_of - dt.timedelta(days=settings['holdout_days'])}"):
         result = run_backtest(
             transactions,
@@ -364,6 +371,7 @@ def _backtest(
             trend_window_days=settings["trend_window_days"],
             penalizer=settings["penalizer"],
             seed=settings["seed"],
+            tables=tables,
         )
     horizon_days = round(settings["horizon_months"] * DAYS_PER_MONTH)
     season = season_check(transactions, result.cutoff, as_of, horizon_days)
