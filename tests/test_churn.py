@@ -266,6 +266,9 @@ def test_strategic_clients_hold_half_the_value():
     assert strategic_clients(pd.Series([100.0, 50.0, 30.0, 20.0])).tolist() == [
         True, False, False, False,
     ]  # fmt: skip
+    # equal CLVs share the flag whatever their order: 40% is above each 30
+    assert strategic_clients(pd.Series([30.0, 40.0, 30.0])).tolist() == [True, True, True]
+    assert strategic_clients(pd.Series([30.0, 30.0, 40.0])).tolist() == [True, True, True]
 
 
 # ---------------------------------------------------------------- reasons

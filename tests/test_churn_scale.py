@@ -17,17 +17,19 @@ from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
 from churn.calibration import quantile_map, quantile_map_fitted
-from churn.warning import strategic_by_cut, strategic_clients, strategic_cut
+from churn.warning import strategic_by_cut, strategic_clients
 from conftest import write_run_context
 from features import customer_features
 from kequn.errors import UserError
+from kequn.rules import tier_cut
 from test_churn import btyd_population
 from test_churn_stage import stage_params
 
 AS_OF = dt.date(2025, 6, 30)
 HORIZON = 60  # stage_params' churn.horizon_days
 N = 6000
-TOP = 10  # clients with CLV 100; everyone else has CLV 1
+TOP = 10  # clients with CLV 100
+TIED = 2000  # the next clients, with CLV 3 each; everyone else has CLV 1
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +38,8 @@ def population(tmp_path_factory) -> tuple[Path, np.ndarray]:
 
     Client types: the first 1,500 customers (by id) are all 对公, the rest alternate, so
     the first 997-row chunk lacks the reference level 个人. CLV: the first ``TOP`` customers
-    hold 100 each, the others 1 each, so the 50% strategic cut falls inside a long run of
-    ties that spans several 997-row chunks.
+    hold 100 each, the next ``TIED`` 3 each and the others 1 each, so the strategic clients
+    are a run of ties that spans several 997-row chunks.
     """
     from ltv import BetaGeoModel
 
@@ -54,6 +56,7 @@ def population(tmp_path_factory) -> tuple[Path, np.ndarray]:
     churned = (~customers["customer_id"].isin(returned)).to_numpy().astype(int)
     clv = np.ones(N)
     clv[:TOP] = 100.0
+    clv[TOP : TOP + TIED] = 3.0
     value = pd.DataFrame(
         {
             "customer_id": customers["customer_id"],
@@ -99,13 +102,14 @@ def test_chunks_of_997_give_the_same_table_and_counts(population, full_fit, monk
     pd.testing.assert_frame_equal(chunked, one_chunk, check_exact=True)
     assert chunked_metrics == one_metrics
 
-    # the strategic cut by hand: 10 x 100 + the first k of the 1s, while the CLV ranked
-    # above a client (1000 + j for the j-th one, from 0) is below half of the total,
-    # (1000 + 5990) / 2 = 3495: j <= 2494, k = 2495 (rows 11..2505: three 997-row chunks)
+    # the strategic cut by hand: total 10 x 100 + 2000 x 3 + 3990 x 1 = 10990; the CLV
+    # above a client with 3 is 1000 (9.1% < 50%: every 3 is strategic, ties share the
+    # flag), above a client with 1 it is 7000 (63.7%: not strategic). Rows 0..2009 span
+    # three 997-row chunks.
     expected = np.zeros(N, dtype=bool)
-    expected[: TOP + 2495] = True
+    expected[: TOP + TIED] = True
     assert chunked["strategic_client"].to_numpy().tolist() == expected.tolist()
-    assert chunked_metrics["strategic_clients"] == TOP + 2495
+    assert chunked_metrics["strategic_clients"] == TOP + TIED
     assert chunked_metrics["customers"] == N == chunked_metrics["fit_customers"]
     assert sum(chunked_metrics["warning_levels"].values()) == N
 
@@ -174,16 +178,19 @@ def test_mismatched_ltv_ids_are_a_one_line_user_error(population, tmp_path, monk
 def test_strategic_cut_applied_in_chunks_equals_the_whole_ranking():
     rng = np.random.default_rng(4)
     clv = pd.Series(np.r_[rng.choice([0.0, 1.0, 2.0, 5.0], 300), -1.0, np.nan])
-    expected = strategic_clients(clv, 0.5)
-    threshold, ties = strategic_cut(clv, 0.5)
-    flags, seen = [], 0
-    for start in range(0, len(clv), 37):
-        chunk, marked = strategic_by_cut(clv.iloc[start : start + 37], threshold, ties, seen)
-        flags.append(chunk)
-        seen += marked
+    expected = strategic_clients(clv, 0.7)
+    threshold = tier_cut(clv.to_numpy(dtype=float), 0.7)
+    flags = [
+        strategic_by_cut(clv.iloc[start : start + 37], threshold) for start in range(0, 303, 37)
+    ]
     assert np.concatenate(flags).tolist() == expected.tolist()
-    assert seen == ties > 1  # the cut fell inside a run of ties (values are 0, 1, 2 or 5)
-    assert strategic_cut(pd.Series([0.0, -2.0]), 0.5) == (float("inf"), 0)
+    # by hand: the value above a 2 is under 70% of the positive total, above a 1 it is not,
+    # so every 5 and every 2 (a run of ties across chunks) is strategic
+    value = clv.fillna(0).clip(lower=0).to_numpy()
+    above = {v: value[value > v].sum() / value.sum() for v in (2.0, 1.0)}
+    assert above[2.0] < 0.7 <= above[1.0] and threshold == 2.0
+    assert expected.tolist() == (value >= 2.0).tolist()
+    assert tier_cut(np.array([0.0, -2.0]), 0.5) == float("inf")
 
 
 def test_fitted_quantile_map_on_the_sample_and_between_its_points():

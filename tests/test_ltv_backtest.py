@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features import CutoffTables, cutoffs
 from ltv import backtest, gbm
 from ltv.backtest import (
     aggregate_error,
@@ -22,6 +23,7 @@ from ltv.backtest import (
     window_totals,
 )
 from ltv.gbm import backtest_windows, feature_matrix, horizon_scale, scoring_windows
+from ltv.scoring import train_gbm
 
 
 def simulate_bgnbd_transactions(
@@ -204,20 +206,37 @@ def test_gbm_backtest_trains_on_dates_before_the_evaluated_window(monkeypatch):
     start, as_of = dt.date(2023, 1, 1), dt.date(2024, 6, 30)
     tx = simulate_bgnbd_transactions(300, start=start, birth_weeks=20, end=as_of, seed=3)
     calls = []
-    real_split = backtest.split_at
+    real_split = cutoffs.split_at
 
     def recording_split(transactions, cutoff, end, **kwargs):
         calls.append((cutoff, end, pd.to_datetime(transactions["date"]).max().date()))
         return real_split(transactions, cutoff, end, **kwargs)
 
-    monkeypatch.setattr(backtest, "split_at", recording_split)
-    monkeypatch.setattr(gbm, "split_at", recording_split)
+    monkeypatch.setattr(cutoffs, "split_at", recording_split)
     result = run_backtest(tx, as_of, holdout_days=120, candidates=("gbm",))
     cutoff = as_of - dt.timedelta(days=120)
     assert (cutoff, as_of) in [(c, e) for c, e, _ in calls]  # the evaluated window
     training = [(c, e) for c, e, _ in calls if (c, e) != (cutoff, as_of)]
     assert training == [(cutoff - dt.timedelta(days=120), cutoff)]
     assert "gbm" in result.metrics and "gbm" not in result.skipped
+
+
+def test_scoring_gbm_reuses_the_backtest_calibration_table(monkeypatch):
+    """The scoring gbm trains on (as_of - H, as_of], the backtest's own calibration window:
+    with the run's shared tables it is built once, and the booster is the one a fresh table
+    gives."""
+    start, as_of = dt.date(2023, 1, 1), dt.date(2024, 6, 30)
+    tx = simulate_bgnbd_transactions(300, start=start, birth_weeks=20, end=as_of, seed=3)
+    settings = {"holdout_days": 120, "unit_days": 7, "trend_window_days": 90}
+    settings |= {"interval": (0.1, 0.9), "seed": 0, "horizon_months": 12}
+    tables = CutoffTables(tx, unit_days=7, trend_window_days=90)
+    run_backtest(tx, as_of, holdout_days=120, candidates=("gbm",), tables=tables)
+    assert tables.built == 2  # (as_of - 2H, as_of - H] and (as_of - H, as_of]
+    shared, _ = train_gbm(tables, as_of, settings)
+    assert tables.built == 2
+    fresh, _ = train_gbm(CutoffTables(tx, unit_days=7, trend_window_days=90), as_of, settings)
+    scored = tables.split(as_of - dt.timedelta(days=120), as_of)[0]
+    pd.testing.assert_frame_equal(shared.predict(scored), fresh.predict(scored))
 
 
 def test_feature_matrix_aligns_scoring_columns_to_training():
@@ -363,7 +382,7 @@ def test_a_candidate_that_did_not_converge_is_refused_with_the_reason(monkeypatc
 def test_degenerate_scoring_model_falls_back_to_one_that_separates_clients():
     from features import customer_features
     from ltv.scale import HistoryCounts
-    from ltv.stage import fit_transaction_model
+    from ltv.scoring import fit_transaction_model
     from test_churn import btyd_population  # purchases with a planted exponential dropout
 
     as_of = dt.date(2025, 6, 30)

@@ -50,8 +50,8 @@ from churn.survival import (
     kaplan_meier_curves,
     survival_covariates,
 )
-from churn.warning import strategic_cut
 from kequn.log import get_logger, timed
+from kequn.rules import tier_cut
 
 log = get_logger("churn")
 
@@ -88,22 +88,18 @@ def fit_churn(
     as_of: dt.date,
     params: dict[str, Any],
     transaction_model: Any = None,
-    population: int | None = None,
 ) -> ChurnFit:
     """Learn everything churn scoring needs from a customer sample (or everyone).
 
     ``transactions``, ``customers`` (feature rows as of ``as_of``) and ``value`` (ltv rows)
-    of the same customers; ``population``: how many customers will be scored (scales the
-    strategic ties; default: as many as ``customers``).
+    of the same customers.
 
     BLAS and OpenMP run on one thread: the matrices are small (tens of thousands of rows,
     a few dozen columns), and idle BLAS threads spinning between calls doubled the CPU time
     of the survival fits on a busy 2-core machine.
     """
     with threadpool_limits(1):
-        return _fit_churn(
-            transactions, customers, value, as_of, params, transaction_model, population
-        )
+        return _fit_churn(transactions, customers, value, as_of, params, transaction_model)
 
 
 @dataclass
@@ -218,7 +214,6 @@ def _fit_churn(
     as_of: dt.date,
     params: dict[str, Any],
     transaction_model: Any,
-    population: int | None,
 ) -> ChurnFit:
     s = read_settings(params)
     inp = _inputs(transactions, customers, as_of, s)
@@ -244,7 +239,7 @@ def _fit_churn(
     fit = _models_now(inp, customers, chosen, latest, transaction_model, stack_model, degraded)
     _calibrate(fit, latest, proxy, customers)
     probability = calibrated_probability(fit, customers, _raw_now(fit, customers))[0]
-    value_frame = _value_weighting(fit, customers, value, population)
+    value_frame = _value_weighting(fit, customers, value)
     fit.reasons = fit_reasons(
         customers,
         probability,
@@ -328,8 +323,8 @@ def _calibrate(fit: ChurnFit, latest: Origin | None, proxy: bool, customers) -> 
         fit.calibration_used = "quantile_map_to_btyd"
 
 
-def _value_weighting(fit: ChurnFit, customers, value, population) -> pd.DataFrame | None:
-    """The strategic CLV cut (scaled to the population), and the value rows of customers."""
+def _value_weighting(fit: ChurnFit, customers, value) -> pd.DataFrame | None:
+    """The strategic CLV cut (:func:`kequn.rules.tier_cut`) and the value rows of customers."""
     s = fit.settings
     value_frame = (
         customers[["customer_id"]].merge(value, on="customer_id", how="left")
@@ -338,10 +333,8 @@ def _value_weighting(fit: ChurnFit, customers, value, population) -> pd.DataFram
     )
     if s.value_weighted:
         if value_frame is not None and "clv" in value_frame:
-            threshold, ties = strategic_cut(value_frame["clv"], s.strategic_share)
-            scale = (population or len(customers)) / max(len(customers), 1)
-            fit.strategic_threshold = threshold
-            fit.strategic_ties = int(round(ties * scale))
+            clv = pd.to_numeric(value_frame["clv"], errors="coerce")
+            fit.strategic_threshold = tier_cut(clv.to_numpy(dtype=float), s.strategic_share)
         else:
             fit.value_weighting_skipped = True
     return value_frame

@@ -36,7 +36,7 @@ class ChurnFit:
     ``survival`` (Cox model as of ``as_of``) with its ``client_types`` levels; the chosen
     candidate, its ``classifier`` and ``calibrator``; for the quantile map the fit sample's
     sorted raw scores ``map_scores`` and BTYD probabilities ``map_reference``; the strategic
-    cut ``(strategic_threshold, strategic_ties)`` (None: no value weighting); the reasons'
+    CLV cut ``strategic_threshold`` (None: no value weighting); the reasons'
     surrogate; and the fit's part of churn.json, the plot tables and the degradations.
     """
 
@@ -53,7 +53,6 @@ class ChurnFit:
     map_scores: np.ndarray | None = None
     map_reference: np.ndarray | None = None
     strategic_threshold: float | None = None
-    strategic_ties: int = 0
     value_weighting_skipped: bool = False
     reasons: ReasonModel | None = None
     fit_customers: int = 0

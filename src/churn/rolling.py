@@ -32,6 +32,7 @@ from churn.candidates import (
 from churn.classifier import ChurnClassifier
 from churn.settings import CANDIDATES, ChurnSettings
 from churn.survival import gaps_at
+from features import CutoffTables
 from kequn.log import get_logger, timed
 
 log = get_logger("churn")
@@ -62,30 +63,26 @@ def origin_cutoffs(as_of: dt.date, h: int, n: int, step: int, first: dt.date) ->
 
 
 class FeatureCache:
-    """``split_at`` results by cut-off, so overlapping origins share feature tables."""
+    """Churn tables by cut-off: the run's :class:`features.CutoffTables` plus churn labels,
+    so overlapping origins share feature tables."""
 
     def __init__(self, tx: pd.DataFrame, feature_args: dict[str, Any]):
-        self.tx, self.args, self._cache = tx, feature_args, {}
+        self.tables = CutoffTables(tx, **feature_args)
+        self._labels: dict[tuple[dt.date, int], np.ndarray] = {}
 
     def get(self, cutoff: dt.date, h: int) -> tuple[pd.DataFrame, np.ndarray]:
         """Features as of ``cutoff`` and their churn labels for ``(cutoff, cutoff + h]``."""
-        from features import split_at
-
+        features, holdout = self.tables.split(cutoff, cutoff + dt.timedelta(days=h))
         key = (cutoff, h)
-        if key not in self._cache:
-            with timed(log, f"features as of {cutoff}"):
-                features, holdout = split_at(
-                    self.tx, cutoff, cutoff + dt.timedelta(days=h), **self.args
-                )
-            y = churn_labels(
+        if key not in self._labels:
+            self._labels[key] = churn_labels(
                 features["customer_id"],
                 holdout["holdout_transactions"],
                 cutoff,
                 h,
                 features.get("close_date"),
             )
-            self._cache[key] = (features, y)
-        return self._cache[key]
+        return features, self._labels[key]
 
 
 def train_stacked(

@@ -72,7 +72,6 @@ class ScoredChunk:
 
     table: pd.DataFrame
     missing: int
-    strategic_ties: int
     closing: int
 
 
@@ -93,7 +92,6 @@ class ScoreTotals:
     lapsed: int = 0
     closing: int = 0
     missing: int = 0
-    strategic_ties: int = 0
 
     def add(self, chunk: ScoredChunk) -> None:
         table = chunk.table
@@ -107,7 +105,6 @@ class ScoreTotals:
         self.lapsed += int(table["lapsed"].sum())
         self.closing += chunk.closing
         self.missing += chunk.missing
-        self.strategic_ties += chunk.strategic_ties
 
 
 def score_churn(
@@ -139,22 +136,18 @@ def score_customers(
     fit: ChurnFit,
     customers: pd.DataFrame,
     clv: pd.Series | None = None,
-    strategic_ties_seen: int = 0,
 ) -> ScoredChunk:
     """churn.parquet rows for a chunk of customers (feature rows as of ``fit.as_of``).
 
-    ``clv``: the chunk's CLV, aligned with ``customers`` (None: no value weighting);
-    ``strategic_ties_seen``: clients tied at the strategic threshold marked in earlier
-    chunks. Nothing here depends on the other chunks: the same customer gets the same row
-    whatever the chunking.
+    ``clv``: the chunk's CLV, aligned with ``customers`` (None: no value weighting).
+    Nothing here depends on the other chunks: the same customer gets the same row whatever
+    the chunking.
     """
     with threadpool_limits(1):
-        return _score_customers(fit, customers, clv, strategic_ties_seen)
+        return _score_customers(fit, customers, clv)
 
 
-def _score_customers(
-    fit: ChurnFit, customers: pd.DataFrame, clv: pd.Series | None, strategic_ties_seen: int
-) -> ScoredChunk:
+def _score_customers(fit: ChurnFit, customers: pd.DataFrame, clv: pd.Series | None) -> ScoredChunk:
     s = fit.settings
     h = s.horizon_days
     # the BTYD score is only read when it is the chosen one (the quantile map is stored)
@@ -165,14 +158,8 @@ def _score_customers(
     probability, closing = calibrated_probability(fit, customers, raw)
 
     strategic = np.zeros(len(customers), dtype=bool)
-    ties = 0
     if fit.strategic_threshold is not None and clv is not None:
-        strategic, ties = strategic_by_cut(
-            clv.reset_index(drop=True),
-            fit.strategic_threshold,
-            fit.strategic_ties,
-            strategic_ties_seen,
-        )
+        strategic = strategic_by_cut(clv.to_numpy(), fit.strategic_threshold)
     lapsed = lapsed_clients(customers["days_since_last"].to_numpy(dtype=float), h)
     levels = warning_levels(probability, s.thresholds, strategic, lapsed)
     reasons = explain(
@@ -202,9 +189,7 @@ def _score_customers(
             "raw_score": np.round(raw, 6),
         }
     )
-    return ScoredChunk(
-        table=table, missing=missing, strategic_ties=ties, closing=int(closing.sum())
-    )
+    return ScoredChunk(table=table, missing=missing, closing=int(closing.sum()))
 
 
 def churn_metrics(fit: ChurnFit, totals: ScoreTotals) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from kequn.context import read_context
 from kequn.errors import UserError
 from kequn.io import write_csv, write_json
 from kequn.log import get_logger, timed
+from ltv import load_model
 
 log = get_logger("churn")
 
@@ -81,8 +82,6 @@ def _load_transaction_model(path: Path) -> Any:
     if not path.exists():
         log.warning("%s not found; the BTYD candidate is skipped", path)
         return None
-    from ltv import load_model
-
     return load_model(path)
 
 
@@ -174,7 +173,7 @@ def run(params: dict) -> None:
         transactions = _transactions(ids)
     label = "everyone" if ids is None else f"a sample of {len(customers)}"
     with timed(log, f"churn fit on {label} of {n_customers} customers as of {as_of}"):
-        fit = fit_churn(transactions, customers, value, as_of, params, model, n_customers)
+        fit = fit_churn(transactions, customers, value, as_of, params, model)
     del transactions, customers, value
 
     totals = ScoreTotals()
@@ -184,7 +183,7 @@ def run(params: dict) -> None:
                 clv = (
                     chunk_value["clv"] if chunk_value is not None and "clv" in chunk_value else None
                 )
-                scored = score_customers(fit, chunk_customers, clv, totals.strategic_ties)
+                scored = score_customers(fit, chunk_customers, clv)
                 writer.write(scored.table[COLUMNS])
                 totals.add(scored)
     metrics = churn_metrics(fit, totals)

@@ -3,15 +3,19 @@
 ``red`` when p >= thresholds.red, else ``orange`` when p >= thresholds.orange, else
 ``yellow`` when p >= thresholds.yellow, else ``none``. With value weighting, *strategic*
 clients (the top of the CLV ranking that together hold ``strategic_share`` of the positive
-CLV, the same cumulative-value rule as the segmentation's strategic tier) are raised one
+CLV: :func:`kequn.rules.tier_cut`, the segmentation's rule for its strategic tier) are raised one
 step: yellow -> orange -> red (red stays red; ``none`` stays ``none``: a strategic client
 below every threshold is not at risk).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+
+from kequn.rules import positive_values, tier_cut
 
 LEVELS = ("none", "yellow", "orange", "red")
 
@@ -62,47 +66,15 @@ def warning_levels(
 
 
 def strategic_clients(clv: pd.Series, strategic_share: float = 0.5) -> np.ndarray:
-    """True for the highest-CLV clients that together hold ``strategic_share`` of positive CLV.
-
-    A client is strategic when the CLV of everyone ranked above them is less than the share
-    (so the client who crosses the line is included). Ties are ranked by position.
-    """
-    value = pd.to_numeric(clv, errors="coerce").fillna(0.0).clip(lower=0.0).to_numpy(dtype=float)
-    total = value.sum()
-    if total <= 0:
-        return np.zeros(len(value), dtype=bool)
-    order = np.argsort(-value, kind="mergesort")
-    above = np.concatenate([[0.0], np.cumsum(value[order])[:-1]]) / total
-    strategic = np.zeros(len(value), dtype=bool)
-    strategic[order] = (above < strategic_share) & (value[order] > 0)
-    return strategic
+    """True for the strategic clients: positive CLV at or above
+    :func:`kequn.rules.tier_cut` ``(clv, strategic_share)``, the segmentation's rule for its
+    strategic tier (the client whose CLV crosses the share is included; equal CLVs share
+    the flag)."""
+    value = pd.to_numeric(clv, errors="coerce").to_numpy(dtype=float)
+    return strategic_by_cut(value, tier_cut(value, strategic_share))
 
 
-def strategic_cut(clv: pd.Series, strategic_share: float = 0.5) -> tuple[float, int]:
-    """:func:`strategic_clients` as a rule that can be applied chunk by chunk.
-
-    The strategic clients are a prefix of the clients ranked by CLV (descending, ties by
-    position), so they are exactly: every client with CLV above ``threshold`` (the smallest
-    strategic CLV) and the first ``ties`` clients, in row order, whose CLV equals it.
-    Returns ``(threshold, ties)``; ``(inf, 0)`` when nobody is strategic.
-    """
-    value = pd.to_numeric(clv, errors="coerce").fillna(0.0).clip(lower=0.0).to_numpy(dtype=float)
-    strategic = strategic_clients(clv, strategic_share)
-    if not strategic.any():
-        return float("inf"), 0
-    threshold = float(value[strategic].min())
-    return threshold, int((strategic & (value == threshold)).sum())
-
-
-def strategic_by_cut(
-    clv: pd.Series, threshold: float, ties: int, ties_seen: int = 0
-) -> tuple[np.ndarray, int]:
-    """Apply ``(threshold, ties)`` of :func:`strategic_cut` to one chunk of clients.
-
-    ``ties_seen``: clients with CLV equal to the threshold already marked in earlier chunks.
-    Returns the chunk's strategic flags and the number of tied clients marked in it.
-    """
-    value = pd.to_numeric(clv, errors="coerce").fillna(0.0).clip(lower=0.0).to_numpy(dtype=float)
-    tied = value == threshold
-    marked = tied & (np.cumsum(tied) + int(ties_seen) <= int(ties))
-    return (value > threshold) | marked, int(marked.sum())
+def strategic_by_cut(clv: Any, threshold: float) -> np.ndarray:
+    """The strategic flag of clients given the population's cut (a chunk at a time)."""
+    value = positive_values(pd.to_numeric(pd.Series(np.asarray(clv)), errors="coerce"))
+    return (value > 0) & (value >= threshold)

@@ -5,6 +5,10 @@
 - :func:`customer_margin`: each client's margin on transaction value from ``ltv.margin``;
   the ltv stage writes it to ``ltv.parquet`` (column ``margin``) and targeting reads it
   from there, so both use the same number per client.
+- :func:`share_before` and :func:`tier_cut`: the cumulative-value rule behind the value
+  tiers (战略/价值/基础客群) and the strategic clients of the churn warnings. The
+  segmentation stage computes the same cut in DuckDB
+  (:func:`segmentation.population.value_cuts`); churn applies :func:`tier_cut` to CLV.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from kequn.log import get_logger
 
 #: days in a month on average (365.25 / 12)
 DAYS_PER_MONTH = 30.4375
+#: relative tolerance when a cumulative value share is compared with a tier share
+SHARE_TOL = 1e-12
 
 log = get_logger("rules")
 
@@ -64,3 +70,69 @@ def customer_margin(
     shares = np.nan_to_num(shares, nan=0.0)
     has_share = np.abs(shares).sum(axis=1) > 0
     return np.where(has_share, shares @ rates, mean_margin)
+
+
+def positive_values(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Values as float64 with zero, negative and missing values set to 0."""
+    arr = np.asarray(values, dtype="float64")
+    return np.where(np.isfinite(arr) & (arr > 0), arr, 0.0)
+
+
+def share_before(values: pd.Series | np.ndarray) -> np.ndarray:
+    """``C(v)``: the share of positive value held by customers with strictly greater value.
+
+    Parameters
+    ----------
+    values
+        One value per customer (CLV or historic value); zero, negative and missing values
+        do not count towards the total.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``C(v_i) = sum_{j: v_j > v_i} v_j^+ / sum_j v_j^+`` per customer: the value "before"
+        the customer on the Pareto curve (Juran's cumulative-value reading). Customers with
+        equal values get the same share, so nothing depends on row order. 1.0 for customers
+        without a positive value, and for everyone when the total is 0.
+    """
+    pos = positive_values(values)
+    total = pos.sum()
+    if total <= 0:
+        return np.ones(len(pos))
+    order = np.argsort(-pos, kind="stable")
+    sorted_values = pos[order]
+    # cumulative value *before* each row in sorted order, then the first row of each tie
+    # group gives its value to the whole group (strictly-greater values only)
+    before_sorted = np.concatenate(([0.0], np.cumsum(sorted_values)[:-1]))
+    group_start = np.concatenate(([True], sorted_values[1:] != sorted_values[:-1]))
+    first_of_group = np.maximum.accumulate(np.where(group_start, np.arange(len(pos)), 0))
+    before_sorted = before_sorted[first_of_group] / total
+    before = np.empty(len(pos))
+    before[order] = before_sorted
+    before[pos <= 0] = 1.0
+    return before
+
+
+def tier_cut(values: pd.Series | np.ndarray, share: float) -> float:
+    """The value cut of a tier that holds the top ``share`` of positive value.
+
+    Parameters
+    ----------
+    values
+        One value per customer.
+    share
+        The tier's cumulative share: ``segmentation.tier_shares.strategic`` for the
+        strategic tier, ``strategic + value`` for the value tier's lower cut.
+
+    Returns
+    -------
+    float
+        The smallest positive ``v`` with ``C(v) < share - SHARE_TOL`` (:func:`share_before`),
+        ``inf`` when there is none. A customer is in the tier (or above) when its value is
+        positive and ``>= cut``; the customer whose value crosses the share is included,
+        and equal values share a tier. As a threshold the rule can be applied chunk by
+        chunk.
+    """
+    pos = positive_values(values)
+    inside = (pos > 0) & (share_before(pos) < share - SHARE_TOL)
+    return float(pos[inside].min()) if inside.any() else float("inf")

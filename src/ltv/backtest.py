@@ -31,7 +31,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import mean_absolute_error
 
-from features import split_at
+from features import CutoffTables
 from ltv import BetaGeoModel, GammaGammaModel, ModifiedBetaGeoModel, ParetoNBDModel
 from ltv._base import ConvergenceWarning
 from ltv.gbm import GradientBoostingValueModel, backtest_windows, cannot_train, training_table
@@ -365,6 +365,7 @@ def run_backtest(
     penalizer: float = 0.0,
     seed: int = 0,
     candidates: tuple[str, ...] = CANDIDATES,
+    tables: CutoffTables | None = None,
 ) -> BacktestResult:
     """Fit every candidate as of ``as_of - holdout_days`` and predict the holdout.
 
@@ -372,8 +373,14 @@ def run_backtest(
     = that times the Gamma-Gamma expected spend; ``gbm`` is trained one window earlier
     (see :mod:`ltv.gbm`). A candidate whose window starts before the data does, or which
     has too few repeat customers, is skipped with the reason. ``transactions`` must hold
-    nothing after ``as_of``.
+    nothing after ``as_of``. ``tables``: the run's cut-off feature tables over
+    ``transactions`` (built with ``unit_days`` and ``trend_window_days``), shared with the
+    caller so that a cut-off it needs again is not rebuilt; a private one when None.
     """
+    if tables is None:
+        tables = CutoffTables(
+            transactions, unit_days=unit_days, trend_window_days=trend_window_days
+        )
     cutoff = as_of - dt.timedelta(days=holdout_days)
     first_date = pd.to_datetime(transactions["date"]).min().date()
     empty = pd.DataFrame(
@@ -385,15 +392,7 @@ def run_backtest(
         result.skipped = dict.fromkeys(candidates, reason)
         return result
 
-    calibration, holdout = split_at(
-        transactions, cutoff, as_of, unit_days=unit_days, trend_window_days=trend_window_days
-    )
-    frame = calibration[["customer_id", "frequency", "recency", "T", "monetary_value"]].merge(
-        holdout[["customer_id", "holdout_transactions", "holdout_value"]],
-        on="customer_id",
-        how="left",
-    )
-    frame = frame.fillna({"holdout_transactions": 0, "holdout_value": 0.0})
+    calibration, frame = _calibration_frame(tables, cutoff, as_of)
     table = pd.DataFrame(
         {
             "customer_id": frame["customer_id"],
@@ -403,25 +402,73 @@ def run_backtest(
         }
     )
     result = BacktestResult(cutoff, as_of, table)
-    t = holdout_days / unit_days
+    probabilistic = [c for c in candidates if c in TRANSACTION_MODELS]
+    _backtest_probabilistic(result, frame, probabilistic, holdout_days / unit_days, penalizer)
+    if "gbm" in candidates:
+        _backtest_gbm(
+            result,
+            tables,
+            calibration,
+            holdout_days=holdout_days,
+            first_date=first_date,
+            seed=seed,
+        )
+
+    baseline = past_value_repeats(transactions, cutoff, holdout_days, table["customer_id"])
+    table["past_value_repeats_transactions"] = baseline["predicted_transactions"].to_numpy()
+    table["past_value_repeats_value"] = baseline["predicted_value"].to_numpy()
+
+    for name in (*[c for c in candidates if c not in result.skipped], "past_value_repeats"):
+        result.metrics[name] = evaluate(
+            table["actual_transactions"],
+            table[f"{name}_transactions"],
+            table["actual_value"],
+            table[f"{name}_value"],
+        )
+    return result
+
+
+def _calibration_frame(
+    tables: CutoffTables, cutoff: dt.date, as_of: dt.date
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The calibration features as of ``cutoff`` and, per calibration customer, (x, t_x, T,
+    mean spend) with the holdout's transactions and value in (cutoff, as_of] (0 if none)."""
+    calibration, holdout = tables.split(cutoff, as_of)
+    frame = calibration[["customer_id", "frequency", "recency", "T", "monetary_value"]].merge(
+        holdout[["customer_id", "holdout_transactions", "holdout_value"]],
+        on="customer_id",
+        how="left",
+    )
+    frame = frame.fillna({"holdout_transactions": 0, "holdout_value": 0.0})
+    return calibration, frame
+
+
+def _backtest_probabilistic(
+    result: BacktestResult,
+    frame: pd.DataFrame,
+    names: list[str],
+    t: float,
+    penalizer: float,
+) -> None:
+    """Fit Gamma-Gamma and each BTYD model ``names`` on ``frame`` and add their holdout
+    predictions E[X(T, T + t)] and E[X] * E[spend] to ``result.holdout``; a model that did
+    not converge, or a calibration with too few repeat customers, goes to ``result.skipped``."""
+    cutoff, table = result.cutoff, result.holdout
     f, r, big_t, m = (
         frame[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T", "monetary_value")
     )
-
     n_repeat = int(spend_mask(f, m).sum())
-    probabilistic = [c for c in candidates if c in TRANSACTION_MODELS]
     if n_repeat < MIN_REPEAT_CUSTOMERS:
         reason = (
             f"only {n_repeat} calibration customers with repeat purchases and positive spend "
             f"as of {cutoff} (need {MIN_REPEAT_CUSTOMERS})"
         )
-        result.skipped.update(dict.fromkeys(probabilistic, reason))
-        probabilistic = []
-    else:
-        spend_model = fit_spend_model(f, m, penalizer)
-        result.fits["gamma_gamma"] = fit_summary(spend_model)
-        spend = expected_spend(spend_model, f, m)
-    for name in probabilistic:
+        result.skipped.update(dict.fromkeys(names, reason))
+        return
+    spend_model = fit_spend_model(f, m, penalizer)
+    result.fits["gamma_gamma"] = fit_summary(spend_model)
+    spend = expected_spend(spend_model, f, m)
+    for name in names:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model = TRANSACTION_MODELS[name](penalizer=penalizer).fit(f, r, big_t)
@@ -436,49 +483,44 @@ def run_backtest(
         table[f"{name}_transactions"] = predicted
         table[f"{name}_value"] = predicted * spend
 
-    if "gbm" in candidates:
-        train, evaluated = backtest_windows(as_of, holdout_days)
-        if train.features_as_of <= first_date:
-            result.skipped["gbm"] = (
-                f"gbm needs two windows of ltv.holdout_days={holdout_days} before {as_of}; "
-                f"the data start {first_date}"
-            )
-        else:
-            train_features, train_target = training_table(
-                transactions, train, unit_days=unit_days, trend_window_days=trend_window_days
-            )
-            problem = cannot_train(train_target, train)
-            if problem:
-                result.skipped["gbm"] = f"gbm: {problem}"
-            else:
-                booster = GradientBoostingValueModel(random_state=seed).fit(
-                    train_features,
-                    train_target["holdout_value"],
-                    train_target["holdout_transactions"],
-                )
-                predicted = booster.predict(calibration)
-                table["gbm_transactions"] = predicted["predicted_transactions"].to_numpy()
-                table["gbm_value"] = predicted["predicted_value"].to_numpy()
-                result.fits["gbm"] = {
-                    "train_features_as_of": train.features_as_of.isoformat(),
-                    "train_target_end": train.target_end.isoformat(),
-                    "evaluated_features_as_of": evaluated.features_as_of.isoformat(),
-                    "evaluated_target_end": evaluated.target_end.isoformat(),
-                    "train_customers": int(booster.n_customers_),
-                }
 
-    baseline = past_value_repeats(transactions, cutoff, holdout_days, table["customer_id"])
-    table["past_value_repeats_transactions"] = baseline["predicted_transactions"].to_numpy()
-    table["past_value_repeats_value"] = baseline["predicted_value"].to_numpy()
-
-    for name in (*[c for c in candidates if c not in result.skipped], "past_value_repeats"):
-        result.metrics[name] = evaluate(
-            table["actual_transactions"],
-            table[f"{name}_transactions"],
-            table["actual_value"],
-            table[f"{name}_value"],
+def _backtest_gbm(
+    result: BacktestResult,
+    tables: CutoffTables,
+    calibration: pd.DataFrame,
+    *,
+    holdout_days: int,
+    first_date: dt.date,
+    seed: int,
+) -> None:
+    """Train gbm one window before the backtest cut-off (:func:`ltv.gbm.backtest_windows`)
+    and add its holdout predictions to ``result.holdout``, or say in ``result.skipped`` why
+    it cannot be trained."""
+    train, evaluated = backtest_windows(result.end, holdout_days)
+    if train.features_as_of <= first_date:
+        result.skipped["gbm"] = (
+            f"gbm needs two windows of ltv.holdout_days={holdout_days} before {result.end}; "
+            f"the data start {first_date}"
         )
-    return result
+        return
+    train_features, train_target = training_table(tables, train)
+    problem = cannot_train(train_target, train)
+    if problem:
+        result.skipped["gbm"] = f"gbm: {problem}"
+        return
+    booster = GradientBoostingValueModel(random_state=seed).fit(
+        train_features, train_target["holdout_value"], train_target["holdout_transactions"]
+    )
+    predicted = booster.predict(calibration)
+    result.holdout["gbm_transactions"] = predicted["predicted_transactions"].to_numpy()
+    result.holdout["gbm_value"] = predicted["predicted_value"].to_numpy()
+    result.fits["gbm"] = {
+        "train_features_as_of": train.features_as_of.isoformat(),
+        "train_target_end": train.target_end.isoformat(),
+        "evaluated_features_as_of": evaluated.features_as_of.isoformat(),
+        "evaluated_target_end": evaluated.target_end.isoformat(),
+        "train_customers": int(booster.n_customers_),
+    }
 
 
 #: below this overlap of month-of-year coverage, holdout and horizon are different seasons

@@ -32,6 +32,8 @@ customer on its own), in blocks of at most ``chunk_size`` rows so memory stays b
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
@@ -220,12 +222,7 @@ def customer_lifetime_value(
     n = len(x)
     if len(z) != n:
         raise ValueError(f"monetary_value has {len(z)} rows, frequency {n}")
-    margin = np.asarray(margin, dtype=float)
-    if margin.ndim not in (0, 1) or (margin.ndim == 1 and len(margin) != n):
-        raise ValueError(f"margin must be a scalar or one value per customer ({n})")
-    margin = np.broadcast_to(margin, (n,))
-    if np.any(~np.isfinite(margin)):
-        raise ValueError(f"margin has {int((~np.isfinite(margin)).sum())} NaN/infinite values")
+    margin = _per_customer_margin(margin, n)
 
     months = np.arange(1, int(horizon_months) + 1)
     times = months * DAYS_PER_MONTH / unit_days
@@ -253,31 +250,77 @@ def customer_lifetime_value(
     if n_draws == 0:
         return result
 
+    deltas = _parameter_draws(transaction_model, spend_model, int(n_draws), seed)
+    rows, group = _draw_rows(code, len(histories.weights), x_spend, margin)
+    low, high = _interval_bounds(
+        rows,
+        code[rows],
+        _log_clip(disc_h),
+        jac_h,
+        margin * spend,
+        jac_spend,
+        service_cost_per_transaction,
+        deltas,
+        interval,
+        max(1, min(int(chunk_size), _BLOCK_VALUES // int(n_draws))),
+    )
+    result["clv_low"] = low[group]
+    result["clv_high"] = high[group]
+    return result
+
+
+def _per_customer_margin(margin: Any, n: int) -> np.ndarray:
+    """``margin`` (a scalar or one value per customer) as ``n`` finite floats."""
+    margin = np.asarray(margin, dtype=float)
+    if margin.ndim not in (0, 1) or (margin.ndim == 1 and len(margin) != n):
+        raise ValueError(f"margin must be a scalar or one value per customer ({n})")
+    margin = np.broadcast_to(margin, (n,))
+    if np.any(~np.isfinite(margin)):
+        raise ValueError(f"margin has {int((~np.isfinite(margin)).sum())} NaN/infinite values")
+    return margin
+
+
+def _parameter_draws(
+    transaction_model: TransactionModel, spend_model: GammaGammaModel, n_draws: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n_draws`` offsets of the log-parameters from N(0, Σ) of each fit (Σ: the inverse
+    Hessian), each with a last row of ones so the offset enters the products of
+    :func:`_draw_quantiles` as one more column; float32, one draw per column."""
     rng = np.random.default_rng(seed)
     k_tx = len(transaction_model.theta_)
     delta_tx = rng.multivariate_normal(
-        np.zeros(k_tx), transaction_model.params_cov_, size=int(n_draws), method="eigh"
+        np.zeros(k_tx), transaction_model.params_cov_, size=n_draws, method="eigh"
     ).T
     delta_spend = rng.multivariate_normal(
-        np.zeros(3), spend_model.params_cov_, size=int(n_draws), method="eigh"
+        np.zeros(3), spend_model.params_cov_, size=n_draws, method="eigh"
     ).T
-    # the offsets enter the products as a last column times a row of ones
-    ones = np.ones((1, int(n_draws)))
-    deltas = (
+    ones = np.ones((1, n_draws))
+    return (
         np.vstack([delta_tx, ones]).astype(np.float32),
         np.vstack([delta_spend, ones]).astype(np.float32),
     )
-    rows, group = _draw_rows(code, len(histories.weights), x_spend, margin)
-    row_history = code[rows]
-    log_disc_h = _log_clip(disc_h)
-    margin_spend = margin * spend
+
+
+def _interval_bounds(
+    rows: np.ndarray,
+    row_history: np.ndarray,
+    log_disc_h: np.ndarray,
+    jac_h: np.ndarray,
+    margin_spend: np.ndarray,
+    jac_spend: np.ndarray,
+    service_cost: float,
+    deltas: tuple[np.ndarray, np.ndarray],
+    interval: tuple[float, float],
+    block: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The CLV interval quantiles of the representative ``rows``, ``block`` rows at a time
+    (so the draws of one block bound the memory)."""
     with np.errstate(divide="ignore"):
         log_unit = np.log(np.abs(margin_spend))
     sign = np.sign(margin_spend)
     n_rows = len(rows)
     low = np.empty(n_rows)
     high = np.empty(n_rows)
-    block = max(1, min(int(chunk_size), _BLOCK_VALUES // int(n_draws)))
     # the products have only k + 1 <= 5 inner terms: BLAS threads cost more than they save
     with threadpool_limits(limits=1, user_api="blas"):
         for start in range(0, n_rows, block):
@@ -289,10 +332,8 @@ def customer_lifetime_value(
                 log_unit[rows_part],
                 jac_spend[rows_part],
                 sign[rows_part],
-                service_cost_per_transaction,
+                service_cost,
                 deltas,
                 interval,
             )
-    result["clv_low"] = low[group]
-    result["clv_high"] = high[group]
-    return result
+    return low, high

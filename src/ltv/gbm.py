@@ -27,7 +27,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
-from features import split_at
+from features import CutoffTables
 from kequn.rules import DAYS_PER_MONTH
 
 #: days per month, the same convention the CLV discounting uses
@@ -88,18 +88,11 @@ def scoring_windows(as_of: dt.date, holdout_days: int) -> tuple[Window, Window]:
     return Window(as_of - h, as_of), Window(as_of, as_of + h)
 
 
-def training_table(
-    transactions: pd.DataFrame, window: Window, *, unit_days: int = 7, trend_window_days: int = 90
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def training_table(tables: CutoffTables, window: Window) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Features as of ``window.features_as_of`` and, per customer of those features,
-    holdout_transactions and holdout_value in (features_as_of, target_end] (zeros if none)."""
-    features, target = split_at(
-        transactions,
-        window.features_as_of,
-        window.target_end,
-        unit_days=unit_days,
-        trend_window_days=trend_window_days,
-    )
+    holdout_transactions and holdout_value in (features_as_of, target_end] (zeros if none),
+    from the run's :class:`features.CutoffTables`."""
+    features, target = tables.split(window.features_as_of, window.target_end)
     target = features[["customer_id"]].merge(target, on="customer_id", how="left")
     target = target.fillna({"holdout_transactions": 0, "holdout_value": 0.0})
     return features, target[["customer_id", "holdout_transactions", "holdout_value"]]

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from features import CutoffTables
 from kequn import catalogue, config
 from kequn.chunks import (
     ChunkedParquetWriter,
@@ -54,10 +55,9 @@ from kequn.context import read_context
 from kequn.errors import UserError
 from kequn.io import write_bytes, write_csv, write_json
 from kequn.log import get_logger, timed
-from kequn.rules import customer_margin
+from kequn.rules import DAYS_PER_MONTH, customer_margin
 from kequn.settings import settings_from
 from kequn.sql_text import parquet_source
-from ltv import customer_lifetime_value
 from ltv.backtest import (
     CANDIDATES,
     TRANSACTION_MODELS,
@@ -66,23 +66,20 @@ from ltv.backtest import (
     choose_model,
     decile_table,
     fit_separating,
-    fit_spend_model,
     fit_summary,
     gain_curve,
     run_backtest,
     season_check,
-    spend_inputs,
     spend_mask,
 )
-from ltv.gbm import (
-    GradientBoostingValueModel,
-    cannot_train,
-    horizon_scale,
-    lifetime_value,
-    scoring_windows,
-    training_table,
+from ltv.scale import RANK_KEY, ROW, count_histories, write_ranked
+from ltv.scoring import (
+    fit_spend,
+    fit_transaction_model,
+    score_gbm,
+    score_probabilistic,
+    train_gbm,
 )
-from ltv.scale import RANK_KEY, ROW, HistoryCounts, count_histories, write_ranked
 
 TRANSACTIONS = catalogue.TRANSACTIONS.path
 CUSTOMERS = catalogue.CUSTOMERS.path
@@ -226,113 +223,6 @@ def plot_tables(result: BacktestResult, choice: Mapping[str, Any]) -> dict[Path,
     }
 
 
-def fit_transaction_model(name: str, histories: HistoryCounts, penalizer: float) -> Any:
-    """The BTYD model ``name`` fitted on every customer through the distinct-history counts
-    (the same fit as on the per-customer rows: see :mod:`ltv.scale`)."""
-    return TRANSACTION_MODELS[name](penalizer=penalizer).fit(
-        histories.x, histories.t_x, histories.T, weights=histories.weights
-    )
-
-
-def fit_spend(frequency: Any, monetary_value: Any, penalizer: float) -> Any:
-    """Gamma-Gamma on the repeat customers among the rows given (UserError when impossible)."""
-    try:
-        return fit_spend_model(frequency, monetary_value, penalizer)
-    except ValueError as exc:
-        raise UserError(f"{CUSTOMERS}: cannot fit the Gamma-Gamma spend model: {exc}") from None
-
-
-def score_probabilistic(
-    customers: pd.DataFrame,
-    transaction_model: Any,
-    spend_model: Any,
-    settings: Mapping[str, Any],
-    margin: np.ndarray,
-) -> pd.DataFrame:
-    """CLV columns and probability_alive of ``customers`` (any chunk of them) under fitted
-    models. Every row depends only on its own customer, so chunks score as the whole does."""
-    f, r, big_t, m = (
-        customers[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T", "monetary_value")
-    )
-    try:
-        monetary = spend_inputs(spend_model, f, m)
-    except ValueError as exc:
-        raise UserError(f"{CUSTOMERS}: cannot use the Gamma-Gamma spend model: {exc}") from None
-    scores = customer_lifetime_value(
-        transaction_model,
-        spend_model,
-        f,
-        r,
-        big_t,
-        monetary,
-        horizon_months=settings["horizon_months"],
-        unit_days=settings["unit_days"],
-        discount_rate=settings["discount_rate"],
-        margin=margin,
-        service_cost_per_transaction=settings["service_cost_per_transaction"],
-        acquisition_cost=settings["acquisition_cost"],
-        interval=settings["interval"],
-        n_draws=settings["interval_draws"],
-        seed=settings["seed"],
-    ).reset_index(drop=True)
-    scores["probability_alive"] = np.asarray(transaction_model.probability_alive(f, r, big_t))
-    return scores
-
-
-def train_gbm(
-    transactions: pd.DataFrame, as_of: dt.date, settings: Mapping[str, Any]
-) -> tuple[GradientBoostingValueModel, dict[str, Any]]:
-    """Train on features as of ``as_of - H`` -> (as_of - H, as_of] (``transactions``: all
-    customers or the fit sample)."""
-    train, scored = scoring_windows(as_of, settings["holdout_days"])
-    first_date = pd.to_datetime(transactions["date"]).min().date()
-    if train.features_as_of <= first_date:
-        raise UserError(
-            f"params.yaml: ltv.model=gbm needs history before as_of - ltv.holdout_days "
-            f"({train.features_as_of}) to train on; the data start {first_date}"
-        )
-    features, target = training_table(
-        transactions,
-        train,
-        unit_days=settings["unit_days"],
-        trend_window_days=settings["trend_window_days"],
-    )
-    problem = cannot_train(target, train)
-    if problem:
-        raise UserError(f"params.yaml: ltv.model=gbm cannot be trained: {problem}")
-    booster = GradientBoostingValueModel(
-        interval=settings["interval"], random_state=settings["seed"]
-    )
-    booster.fit(features, target["holdout_value"], target["holdout_transactions"])
-    info = {
-        "train_features_as_of": train.features_as_of.isoformat(),
-        "train_target_end": train.target_end.isoformat(),
-        "scored_features_as_of": scored.features_as_of.isoformat(),
-        "train_customers": int(booster.n_customers_),
-        "horizon_scale": horizon_scale(settings["holdout_days"], settings["horizon_months"]),
-    }
-    return booster, info
-
-
-def score_gbm(
-    booster: GradientBoostingValueModel,
-    customers: pd.DataFrame,
-    settings: Mapping[str, Any],
-    margin: np.ndarray,
-) -> pd.DataFrame:
-    """Apply the trained booster to ``customers`` (features as of ``as_of``; any chunk) and
-    scale the window prediction to the CLV horizon."""
-    return lifetime_value(
-        booster.predict(customers),
-        scale=horizon_scale(settings["holdout_days"], settings["horizon_months"]),
-        horizon_months=settings["horizon_months"],
-        discount_rate=settings["discount_rate"],
-        margin=margin,
-        service_cost_per_transaction=settings["service_cost_per_transaction"],
-        acquisition_cost=settings["acquisition_cost"],
-    )
-
-
 # ------------------------------------------------------------------ stage
 
 
@@ -393,27 +283,85 @@ def run(params: dict) -> None:
     scale = read_scale(params)
     memory_limit = config.memory_limit("KEQUN_LTV_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
     as_of, tx_columns, customer_columns = _check_inputs(params)
-    n_customers = count_rows(CUSTOMERS)
-    with timed(log, "choosing the fit sample"):
-        ids = sample_customer_ids(CUSTOMERS, scale.fit_customers, settings["seed"])
-    sample = {
-        "fit_customers": scale.fit_customers,
-        "customers": n_customers,
-        "sampled_customers": n_customers if ids is None else int(len(ids)),
-        "everyone": ids is None,
-    }
+    ids, sample = _fit_sample(scale, settings["seed"])
     with timed(log, "reading the sample's transactions"):
         transactions = _read_transactions(ids, tx_columns, as_of)
     if transactions.empty:
         raise UserError(f"{TRANSACTIONS}: no transactions on or before as_of {as_of}")
     log.info(
         "%d customers, %d in the fit sample (%d transactions), as_of %s",
-        n_customers,
+        sample["customers"],
         sample["sampled_customers"],
         len(transactions),
         as_of,
     )
+    tables = CutoffTables(
+        transactions,
+        unit_days=settings["unit_days"],
+        trend_window_days=settings["trend_window_days"],
+    )
+    result, season = _backtest(tables, as_of, settings)
+    sample["backtest_customers"] = int(len(result.holdout))
+    choice = choose(settings, result)
+    log.info("model %s (%s)", choice["model"], choice["reason"])
+    booster = gbm_info = None
+    if choice["model"] == "gbm":
+        with timed(log, "training gbm"):
+            booster, gbm_info = train_gbm(tables, as_of, settings)
+    del transactions, tables
+    transaction_model, spend_model = _fit_scoring_models(choice, settings, scale, ids, sample)
+    written, totals = _score(
+        customer_columns,
+        (transaction_model, spend_model, booster),
+        choice,
+        settings,
+        scale,
+        memory_limit,
+    )
+    scoring_fits = {
+        choice["transaction_model"]: fit_summary(transaction_model),
+        "gamma_gamma": fit_summary(spend_model),
+        **({"gbm": gbm_info} if gbm_info else {}),
+    }
+    metrics = build_metrics(
+        as_of, settings, choice, result, season, sample, scoring_fits, written, totals
+    )
+    plots = plot_tables(result, choice)
+    if f"{choice['model']}_value" in result.holdout:
+        metrics["deciles"] = {
+            str(int(row.decile)): {"actual": float(row.actual), "predicted": float(row.predicted)}
+            for row in plots[PLOT_DECILES].itertuples()
+        }
+    with timed(log, "writing models, metrics and plots"):
+        write_bytes(TRANSACTION_MODEL, transaction_model.to_json().encode("utf-8"))
+        write_bytes(SPEND_MODEL, spend_model.to_json().encode("utf-8"))
+        write_json(METRICS, metrics)
+        for path, frame in plots.items():
+            write_csv(path, frame)
+    log.info(
+        "%d customers scored with %s; total CLV %.2f", written, choice["model"], totals["total_clv"]
+    )
 
+
+def _fit_sample(scale: Any, seed: int) -> tuple[pd.Series | None, dict[str, Any]]:
+    """The seeded fit sample's customer ids (None: everyone) and its sizes for the metrics."""
+    n_customers = count_rows(CUSTOMERS)
+    with timed(log, "choosing the fit sample"):
+        ids = sample_customer_ids(CUSTOMERS, scale.fit_customers, seed)
+    sample = {
+        "fit_customers": scale.fit_customers,
+        "customers": n_customers,
+        "sampled_customers": n_customers if ids is None else int(len(ids)),
+        "everyone": ids is None,
+    }
+    return ids, sample
+
+
+def _backtest(
+    tables: CutoffTables, as_of: dt.date, settings: Mapping[str, Any]
+) -> tuple[BacktestResult, dict[str, Any]]:
+    """Run the holdout backtest and the season check; log skipped and far-off candidates."""
+    transactions = tables.transactions
     with timed(log, f"backtest as of {as_of - dt.timedelta(days=settings['holdout_days'])}"):
         result = run_backtest(
             transactions,
@@ -423,11 +371,10 @@ def run(params: dict) -> None:
             trend_window_days=settings["trend_window_days"],
             penalizer=settings["penalizer"],
             seed=settings["seed"],
+            tables=tables,
         )
-    season = season_check(
-        transactions, result.cutoff, as_of, round(settings["horizon_months"] * 30.4375)
-    )
-    sample["backtest_customers"] = int(len(result.holdout))
+    horizon_days = round(settings["horizon_months"] * DAYS_PER_MONTH)
+    season = season_check(transactions, result.cutoff, as_of, horizon_days)
     for name, reason in result.skipped.items():
         log.warning("candidate %s skipped: %s", name, reason)
     for name, m in result.metrics.items():
@@ -438,15 +385,27 @@ def run(params: dict) -> None:
                 name,
                 error,
             )
-    choice = choose(settings, result)
-    log.info("model %s (%s)", choice["model"], choice["reason"])
+    if season["mismatch"]:
+        log.warning(
+            "season: the backtest holdout (months %s) and the CLV horizon (months %s) cover "
+            "different seasons; seasonal correction of the aggregate forecast: %s",
+            season["holdout_months"],
+            season["horizon_months"],
+            season["seasonal_correction"] or "none (fewer than two years of data)",
+        )
+    return result, season
 
-    booster = gbm_info = None
-    if choice["model"] == "gbm":
-        with timed(log, "training gbm"):
-            booster, gbm_info = train_gbm(transactions, as_of, settings)
-    del transactions
 
+def _fit_scoring_models(
+    choice: dict[str, Any],
+    settings: Mapping[str, Any],
+    scale: Any,
+    ids: pd.Series | None,
+    sample: dict[str, Any],
+) -> tuple[Any, Any]:
+    """Fit the chosen transaction model on every customer's distinct history and the
+    Gamma-Gamma spend model on the sample's repeat customers; record sizes in ``sample``
+    and a degenerate-fit fallback in ``choice``."""
     tm = choice["transaction_model"]
     with timed(log, f"fitting {tm} on the distinct histories of all customers"):
         columns = ["frequency", "recency", "T"]
@@ -466,7 +425,6 @@ def run(params: dict) -> None:
             spend_rows["frequency"], spend_rows["monetary_value"], settings["penalizer"]
         )
         sample["spend_customers"] = int(len(spend_rows))
-        del spend_rows
     sample["distinct_histories"] = int(len(histories.weights))
     log.info(
         "%d distinct histories of %d customers; Gamma-Gamma on %d repeat customers",
@@ -474,7 +432,22 @@ def run(params: dict) -> None:
         histories.customers,
         sample["spend_customers"],
     )
+    return transaction_model, spend_model
 
+
+def _score(
+    customer_columns: list[str],
+    models: tuple[Any, Any, Any],
+    choice: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    scale: Any,
+    memory_limit: str,
+) -> tuple[int, dict[str, float]]:
+    """Score customers.parquet chunk by chunk into a scratch file, then rank clv and write
+    ltv.parquet; returns the rows written and the column totals of :data:`TOTALS`.
+
+    ``models`` is (transaction model, Gamma-Gamma model, gbm booster or None)."""
+    transaction_model, spend_model, booster = models
     read_columns = [c for c in customer_columns if c in SCORING_COLUMNS] + [
         c for c in customer_columns if c.startswith("share_product_")
     ]
@@ -482,9 +455,6 @@ def run(params: dict) -> None:
         read_columns = list(customer_columns)
     totals = dict.fromkeys(TOTALS, 0.0)
     scored_columns = [c for c in OUTPUT_COLUMNS if c not in ("value_percentile", "model")]
-    empty = pd.DataFrame({c: pd.Series(dtype=float) for c in OUTPUT_COLUMNS}).astype(
-        {"customer_id": object, "model": object}
-    )
     with tempfile.TemporaryDirectory(prefix=".ltv-", dir=_parent(LTV_TABLE)) as scratch:
         scored_path = Path(scratch) / "scored.parquet"
         with (
@@ -495,16 +465,9 @@ def run(params: dict) -> None:
             for number, chunk in enumerate(
                 iter_chunks(CUSTOMERS, scale.chunk_customers, read_columns)
             ):
-                margin = customer_margin(chunk, settings["margin"], quiet=number > 0)
-                scores = score_probabilistic(
-                    chunk, transaction_model, spend_model, settings, margin
-                )
-                if booster is not None:
-                    gbm_scores = score_gbm(booster, chunk, settings, margin)
-                    for column in gbm_scores.columns:
-                        scores[column] = gbm_scores[column].to_numpy()
-                part = scores.assign(customer_id=chunk["customer_id"].to_numpy(), margin=margin)
-                part = part[scored_columns]
+                part = _score_chunk(
+                    chunk, transaction_model, spend_model, booster, settings, number > 0
+                )[scored_columns]
                 for key, column in TOTALS.items():
                     totals[key] += float(part[column].sum())
                 part[ROW] = np.arange(first_row, first_row + len(part), dtype=np.int64)
@@ -521,10 +484,75 @@ def run(params: dict) -> None:
                 chunk_rows=scale.chunk_customers,
                 memory_limit=memory_limit,
                 temp_directory=Path(scratch),
-                empty=empty,
+                empty=_empty_output(),
             )
+    return written, totals
 
-    metrics = {
+
+def _score_chunk(
+    chunk: pd.DataFrame,
+    transaction_model: Any,
+    spend_model: Any,
+    booster: Any,
+    settings: Mapping[str, Any],
+    quiet: bool,
+) -> pd.DataFrame:
+    """One chunk's scores: the probabilistic columns, overwritten by gbm's when it is chosen."""
+    margin = customer_margin(chunk, settings["margin"], quiet=quiet)
+    scores = score_probabilistic(chunk, transaction_model, spend_model, settings, margin)
+    if booster is not None:
+        gbm_scores = score_gbm(booster, chunk, settings, margin)
+        for column in gbm_scores.columns:
+            scores[column] = gbm_scores[column].to_numpy()
+    return scores.assign(customer_id=chunk["customer_id"].to_numpy(), margin=margin)
+
+
+def _empty_output() -> pd.DataFrame:
+    """ltv.parquet's schema with no rows (written when there are no customers)."""
+    empty = pd.DataFrame({c: pd.Series(dtype=float) for c in OUTPUT_COLUMNS})
+    return empty.astype({"customer_id": object, "model": object})
+
+
+def build_metrics(
+    as_of: dt.date,
+    settings: Mapping[str, Any],
+    choice: dict[str, Any],
+    result: BacktestResult,
+    season: dict[str, Any],
+    sample: dict[str, Any],
+    scoring_fits: dict[str, Any],
+    written: int,
+    totals: dict[str, float],
+) -> dict[str, Any]:
+    """reports/metrics/ltv.json: the choice, the backtest against its baselines, the fits.
+
+    Parameters
+    ----------
+    as_of : datetime.date
+        Scoring date.
+    settings : Mapping
+        :func:`read_settings`'s dict.
+    choice : dict
+        :func:`choose`'s result.
+    result : ltv.backtest.BacktestResult
+        The holdout backtest.
+    season : dict
+        :func:`ltv.backtest.season_check`'s result.
+    sample : dict
+        Fit-sample sizes.
+    scoring_fits : dict
+        Fit summaries of the models scored as of ``as_of``.
+    written : int
+        Customers scored.
+    totals : dict
+        Sums over all customers (:data:`TOTALS`).
+
+    Returns
+    -------
+    dict
+        The metrics, JSON-ready.
+    """
+    return {
         "as_of": as_of.isoformat(),
         "backtest_cutoff": result.cutoff.isoformat(),
         "holdout_days": settings["holdout_days"],
@@ -542,41 +570,9 @@ def run(params: dict) -> None:
         "season": season,
         "skipped": result.skipped,
         "sample": sample,
-        "scoring_fits": {
-            choice["transaction_model"]: fit_summary(transaction_model),
-            "gamma_gamma": fit_summary(spend_model),
-            **({"gbm": gbm_info} if gbm_info else {}),
-        },
+        "scoring_fits": scoring_fits,
         "scores": {"customers": written, **totals},
     }
-    if metrics["season"]["mismatch"]:
-        log.warning(
-            "season: the backtest holdout (months %s) and the CLV horizon (months %s) cover "
-            "different seasons; seasonal correction of the aggregate forecast: %s",
-            metrics["season"]["holdout_months"],
-            metrics["season"]["horizon_months"],
-            metrics["season"]["seasonal_correction"] or "none (fewer than two years of data)",
-        )
-    plots = plot_tables(result, choice)
-    if f"{choice['model']}_value" in result.holdout:
-        deciles = plots[PLOT_DECILES]
-        metrics["deciles"] = {
-            str(int(row.decile)): {"actual": float(row.actual), "predicted": float(row.predicted)}
-            for row in deciles.itertuples()
-        }
-
-    with timed(log, "writing models, metrics and plots"):
-        write_bytes(TRANSACTION_MODEL, transaction_model.to_json().encode("utf-8"))
-        write_bytes(SPEND_MODEL, spend_model.to_json().encode("utf-8"))
-        write_json(METRICS, metrics)
-        for path, frame in plots.items():
-            write_csv(path, frame)
-    log.info(
-        "%d customers scored with %s; total CLV %.2f",
-        written,
-        choice["model"],
-        metrics["scores"]["total_clv"],
-    )
 
 
 def _parent(path: Path) -> Path:

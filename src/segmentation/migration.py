@@ -20,7 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features import sql
+from features.duckdb_engine import connect
 from kequn.sql_text import literal, parquet_source
+from segmentation.population import value_cuts
 from segmentation.value_tiers import TIERS
 
 TIER_RANK = {"strategic": 3, "value": 2, "basic": 1}
@@ -53,9 +56,6 @@ def historic_values(transactions: pd.DataFrame | str | Path, date: dt.date) -> p
     summed exactly as DECIMAL) summed per customer -- without computing every other feature
     (about ten times faster on the sample). ``transactions``: a data frame or a Parquet path.
     """
-    from features import sql
-    from features.duckdb_engine import connect
-
     con, _ = connect(transactions)
     with con:
         return con.sql(
@@ -123,9 +123,6 @@ def write_review_baseline(
     """Write ``customer_id``, ``value_tier`` as of ``date`` (historic value basis, the value
     tiers' rule) to the Parquet file ``target``, sorted by customer_id, all inside DuckDB
     (``con``: a connection with a memory limit). Returns the number of customers."""
-    from features import sql
-    from segmentation.population import value_cuts
-
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW {sql.SOURCE} AS SELECT * FROM {parquet_source(transactions)}"
     )

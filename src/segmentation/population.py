@@ -8,7 +8,7 @@ however many customers there are.
 - :func:`value_cuts`: the value-tier cut-offs. Distinct positive values ``v`` with counts
   ``n_v``, sorted descending; ``S(v)`` = running sum of ``n_u u`` over ``u >= v`` and
   ``before(v) = S(previous u) / total`` = the share of positive value held by customers with
-  strictly greater value (``value_tiers.share_before``). The strategic cut-off is the smallest
+  strictly greater value (:func:`kequn.rules.share_before`). The strategic cut-off is the smallest
   ``v`` with ``before(v) < s_strategic - tol``, the value cut-off the smallest with
   ``before(v) < s_strategic + s_value - tol``; a customer's tier is then ``value >= cut``
   (``before`` never decreases as ``v`` falls). The same table gives the top-``k`` sums
@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 
 from kequn import config
+from kequn.rules import SHARE_TOL
 from kequn.sql_text import identifier, literal
 from segmentation.rfm import N_BINS, few_values_scores, greedy_bin_ends
-from segmentation.value_tiers import _TOL
 
 DEFAULT_MEMORY_LIMIT = "1GB"
 INF = float("inf")
@@ -103,7 +103,7 @@ FROM w"""
         if total <= 0:
             return INF
         (found,) = con.execute(
-            "SELECT min(v) FROM value_groups WHERE s_before / $1 < $2", [total, share - _TOL]
+            "SELECT min(v) FROM value_groups WHERE s_before / $1 < $2", [total, share - SHARE_TOL]
         ).fetchall()[0]
         return INF if found is None else float(found)
 
@@ -129,7 +129,7 @@ JOIN value_groups ON k > n_before AND k <= n_incl ORDER BY k"""
     if n == 0 or total <= 0:
         concentration = top_share = float("nan")
     else:
-        target = value_share * total * (1 - _TOL)
+        target = value_share * total * (1 - SHARE_TOL)
         found = con.execute(
             """SELECT n_before + GREATEST(LEAST(CAST(ceil(($1 - s_before) / v) AS BIGINT), n), 1)
 FROM value_groups WHERE s_incl >= $1 ORDER BY v DESC LIMIT 1""",
@@ -137,7 +137,7 @@ FROM value_groups WHERE s_incl >= $1 ORDER BY v DESC LIMIT 1""",
         ).fetchall()
         needed = n + 1 if not found else int(found[0][0])
         concentration = min(needed, n) / n
-        top = int(np.floor(customer_share * n + _TOL))
+        top = int(np.floor(customer_share * n + SHARE_TOL))
         top_share = float(top_sums(np.array([top]))[0] / total)
     ks = np.unique(np.linspace(0, n, num=min(max_points, n + 1)).round().astype(np.int64))
     cumulative = top_sums(ks)

@@ -34,11 +34,9 @@ import numpy as np
 import pandas as pd
 
 from kequn.errors import UserError
+from kequn.rules import SHARE_TOL, positive_values, tier_cut
 
 TIERS = ("strategic", "value", "basic")
-
-#: relative tolerance for comparing cumulative shares with the cut points (float sums)
-_TOL = 1e-12
 
 
 def check_tier_shares(shares: dict) -> tuple[float, float]:
@@ -59,43 +57,12 @@ def check_tier_shares(shares: dict) -> tuple[float, float]:
     return strategic, value
 
 
-def _positive(values: pd.Series | np.ndarray) -> np.ndarray:
-    """Values as float64 with zero, negative and missing values set to 0."""
-    arr = np.asarray(values, dtype="float64")
-    return np.where(np.isfinite(arr) & (arr > 0), arr, 0.0)
-
-
-def share_before(values: pd.Series | np.ndarray) -> np.ndarray:
-    """``C(v)``: share of the positive total held by customers with strictly greater value.
-
-    1.0 for customers with no positive value (and for everyone when the total is 0).
-    """
-    pos = _positive(values)
-    total = pos.sum()
-    if total <= 0:
-        return np.ones(len(pos))
-    order = np.argsort(-pos, kind="stable")
-    sorted_values = pos[order]
-    # cumulative value *before* each row in sorted order, then the first row of each tie
-    # group gives its value to the whole group (strictly-greater values only)
-    before_sorted = np.concatenate(([0.0], np.cumsum(sorted_values)[:-1]))
-    group_start = np.concatenate(([True], sorted_values[1:] != sorted_values[:-1]))
-    first_of_group = np.maximum.accumulate(np.where(group_start, np.arange(len(pos)), 0))
-    before_sorted = before_sorted[first_of_group] / total
-    before = np.empty(len(pos))
-    before[order] = before_sorted
-    before[pos <= 0] = 1.0
-    return before
-
-
 def assign_value_tiers(values: pd.Series | np.ndarray, shares: dict) -> np.ndarray:
-    """Tier code per customer (``strategic`` / ``value`` / ``basic``), see the module doc."""
+    """Tier code per customer (``strategic`` / ``value`` / ``basic``), see the module doc:
+    the cuts of :func:`kequn.rules.tier_cut` at ``s_strategic`` and ``s_strategic + s_value``.
+    """
     strategic, value = check_tier_shares(shares)
-    before = share_before(values)
-    tiers = np.full(len(before), "basic", dtype=object)
-    tiers[before < strategic + value - _TOL] = "value"
-    tiers[before < strategic - _TOL] = "strategic"
-    return tiers
+    return tiers_from_cuts(values, tier_cut(values, strategic), tier_cut(values, strategic + value))
 
 
 def concentration(values: pd.Series | np.ndarray, value_share: float = 0.8) -> float:
@@ -104,22 +71,22 @@ def concentration(values: pd.Series | np.ndarray, value_share: float = 0.8) -> f
     Values 50, 30, 10, 5, 5: the top two make 80 % -> 2 / 5 = 0.4. NaN when nobody has a
     positive value.
     """
-    pos = _positive(values)
+    pos = positive_values(values)
     total = pos.sum()
     if len(pos) == 0 or total <= 0:
         return float("nan")
     cumulative = np.cumsum(np.sort(pos)[::-1])
-    needed = int(np.searchsorted(cumulative, value_share * total * (1 - _TOL))) + 1
+    needed = int(np.searchsorted(cumulative, value_share * total * (1 - SHARE_TOL))) + 1
     return min(needed, len(pos)) / len(pos)
 
 
 def value_share_of_top(values: pd.Series | np.ndarray, customer_share: float = 0.2) -> float:
     """Share of positive value held by the top ``customer_share`` of customers (rounded down)."""
-    pos = _positive(values)
+    pos = positive_values(values)
     total = pos.sum()
     if len(pos) == 0 or total <= 0:
         return float("nan")
-    top = int(np.floor(customer_share * len(pos) + _TOL))
+    top = int(np.floor(customer_share * len(pos) + SHARE_TOL))
     return float(np.sort(pos)[::-1][:top].sum() / total)
 
 
@@ -131,7 +98,7 @@ def pareto_curve(values: pd.Series | np.ndarray, max_points: int = 500) -> pd.Da
     positive). Points are taken at evenly spaced customer counts, so the curve keeps its
     shape.
     """
-    pos = _positive(values)
+    pos = positive_values(values)
     n = len(pos)
     total = pos.sum()
     cumulative = np.concatenate(([0.0], np.cumsum(np.sort(pos)[::-1])))
@@ -147,7 +114,7 @@ def pareto_curve(values: pd.Series | np.ndarray, max_points: int = 500) -> pd.Da
 
 def tier_summary(tiers: np.ndarray, values: pd.Series | np.ndarray) -> dict:
     """Per tier: customers, share of customers, value (positive), share of positive value."""
-    pos = _positive(values)
+    pos = positive_values(values)
     total = pos.sum()
     n = len(pos)
     summary = {}
@@ -167,7 +134,7 @@ def tiers_from_cuts(values: pd.Series | np.ndarray, strategic: float, value: flo
     strategic when ``value >= strategic``, value when ``value >= value``, else basic (zero,
     negative and missing values are basic). Equal to :func:`assign_value_tiers` on the
     population the cut-offs were computed from."""
-    arr = _positive(values)
+    arr = positive_values(values)
     tiers = np.full(len(arr), "basic", dtype=object)
     tiers[(arr > 0) & (arr >= value)] = "value"
     tiers[(arr > 0) & (arr >= strategic)] = "strategic"

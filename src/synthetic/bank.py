@@ -75,11 +75,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from scipy.special import hyp2f1
 
 from kequn import io as kio
 from kequn.errors import UserError
 from kequn.log import get_logger, timed
 from synthetic.branches import assign_branches
+from synthetic.campaigns import CampaignTruth, plant_campaign, write_campaign
 
 PRODUCTS = ("存款", "贷款", "理财", "中间业务")
 CHANNELS = ("柜面", "手机银行", "网上银行")
@@ -278,8 +280,6 @@ def _group_starts(counts: np.ndarray) -> np.ndarray:
 
 def expected_repeat_transactions(t: Any, r: float, alpha: float, a: float, b: float) -> Any:
     """BG/NBD E[X(t)], Fader, Hardie & Lee (2005) eq. (9)."""
-    from scipy.special import hyp2f1
-
     t = np.asarray(t, dtype=float)
     z = t / (alpha + t)
     return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, z))
@@ -750,8 +750,6 @@ def write_csv_utf8(extract: SyntheticExtract, target: str | Path) -> None:
 
 def _write_past_campaign(extract: SyntheticExtract, out: Path, end: str) -> None:
     """The past campaign of :mod:`synthetic.campaigns` when its window closes by ``end``."""
-    from synthetic.campaigns import CampaignTruth, plant_campaign, write_campaign
-
     truth = CampaignTruth()
     if dt.date.fromisoformat(str(end)) >= dt.date.fromisoformat(truth.contact_date) + dt.timedelta(
         90

@@ -25,6 +25,7 @@ outcomes and the true uplift of every listed client). The transactions are not c
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -129,8 +130,6 @@ def plant_campaign(
 
 def write_campaign(campaign: pd.DataFrame, out_dir) -> None:
     """Write ``responses.csv`` (the CRM export) and ``true_campaign.parquet`` (the truth)."""
-    from pathlib import Path
-
     out = Path(out_dir)
     export = pd.DataFrame(
         {
