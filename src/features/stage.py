@@ -11,6 +11,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+from features.signals import add_signals_to_file
 from kequn import catalogue, context
 from kequn.errors import UserError
 from kequn.log import get_logger, timed
@@ -78,6 +79,11 @@ def run(params: dict[str, Any]) -> None:
             trend_window_days=trend_window_days,
             clients=CLIENTS,
         )
+    with timed(log, "balance and event features"):
+        added = add_signals_to_file(
+            CUSTOMERS, as_of, catalogue.BALANCES.path, catalogue.EVENTS.path, settings.engine
+        )
+    log.info("balance/event columns: %s", ", ".join(added) or "none (no such extracts)")
     run_context = context.make_context(
         as_of,
         first,

@@ -62,6 +62,21 @@ CLIENT_COLUMNS = (
     ),
 )
 
+#: columns of a balance-snapshot extract: required, then optional
+BALANCE_COLUMNS = (("customer_id", "date", "balance"), ("product",))
+#: columns of a service-event extract: required, then optional
+EVENT_COLUMNS = (
+    ("customer_id", "date", "type"),
+    ("event_id", "severity", "score", "resolved_date"),
+)
+#: the columns of each kind of extract
+KIND_COLUMNS = {
+    "transactions": TRANSACTION_COLUMNS,
+    "clients": CLIENT_COLUMNS,
+    "balances": BALANCE_COLUMNS,
+    "events": EVENT_COLUMNS,
+}
+
 KEYS = (
     "files",
     "format",
@@ -82,6 +97,7 @@ KEYS = (
     "exclude",
     "group_lines",
     "widths",
+    "values",
 )
 
 #: the most ``exclude`` rules a mapping may have (each reads one column)
@@ -187,7 +203,7 @@ def _date(path: Path, key: str, value: Any) -> dt.date | None:
 
 
 def load_mapping(path: str | Path, kind: str = "transactions") -> Mapping:
-    """Read and validate a mapping file; ``kind`` is ``"transactions"`` or ``"clients"``.
+    """Read and validate a mapping file; ``kind`` is a key of :data:`KIND_COLUMNS`.
 
     Unknown keys, missing required keys and bad values raise a :class:`UserError` naming
     the mapping file and the key.
@@ -233,7 +249,7 @@ def load_mapping(path: str | Path, kind: str = "transactions") -> Mapping:
     if fmt in ("csv", "tsv") and (len(delimiter) != 1 or delimiter in '"\r\n'):
         raise _fail(path, "delimiter", f"expected one character (not a quote), got {delimiter!r}")
 
-    required, optional = TRANSACTION_COLUMNS if kind == "transactions" else CLIENT_COLUMNS
+    required, optional = KIND_COLUMNS[kind]
     columns = raw["columns"]
     if not isinstance(columns, dict):
         raise _fail(path, "columns", f"expected {{role: column}}, got {columns!r}")
@@ -339,7 +355,30 @@ def load_mapping(path: str | Path, kind: str = "transactions") -> Mapping:
         exclude=exclude,
         group_lines=group_lines,
         widths=tuple(widths or ()),
+        extra={"values": _value_maps(path, raw.get("values"), refs)},
     )
+
+
+def _value_maps(path: Path, value: Any, refs: dict) -> dict[str, dict[str, str]]:
+    """``values: {role: {canonical: [value in the file, ...]}}`` -> {role: {file value:
+    canonical}}; a file value listed twice, or a role not mapped, is an error."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _fail(path, "values", f"expected {{role: {{canonical: [values]}}}}, got {value!r}")
+    maps: dict[str, dict[str, str]] = {}
+    for role, table in value.items():
+        if role not in refs:
+            raise _fail(path, f"values.{role}", "the role is not mapped in columns")
+        if not isinstance(table, dict) or not table:
+            raise _fail(path, f"values.{role}", f"expected {{canonical: [values]}}, got {table!r}")
+        maps[role] = {}
+        for canonical, raws in table.items():
+            for raw_value in _values(path, f"values.{role}.{canonical}", raws):
+                if raw_value in maps[role]:
+                    raise _fail(path, f"values.{role}", f"'{raw_value}' is listed twice")
+                maps[role][raw_value] = str(canonical)
+    return maps
 
 
 def _amount_expression(path: Path, value: Any, header: bool):

@@ -39,6 +39,7 @@ from ingest.read import (
     resolve_files,
     untracked_patterns,
 )
+from ingest.signals import clean_signal
 from kequn.config import section
 from kequn.errors import UserError
 from kequn.io import atomic_path, write_json
@@ -46,6 +47,11 @@ from kequn.log import get_logger, timed
 
 TRANSACTIONS = Path("data/interim/transactions.parquet")
 CLIENTS = Path("data/interim/clients.parquet")
+#: the optional extracts (kind -> output), :mod:`ingest.signals`
+SIGNALS = {
+    "balances": Path("data/interim/balances.parquet"),
+    "events": Path("data/interim/events.parquet"),
+}
 REJECTS = Path("data/interim/rejects.csv")
 METRICS = Path("reports/metrics/ingest.json")
 
@@ -116,8 +122,14 @@ def run(params: dict[str, Any]) -> None:
         if each is not None:
             warn_untracked(each)
     extract_date = mapping.extract_date or dt.date.today()
+    signal_mappings = load_signal_mappings(cfg, roots)
     engine = str(params.get("engine") or "duckdb")
     if engine == "spark":
+        if signal_mappings:
+            raise UserError(
+                "params.yaml: ingest.balances_mapping / ingest.events_mapping are read with "
+                'engine: duckdb only; set them to "" for engine: spark'
+            )
         run_on_spark(params, mapping, clients_mapping, max_rate, extract_date)
         return
     if engine != "duckdb":
@@ -150,10 +162,25 @@ def run(params: dict[str, Any]) -> None:
     else:
         clients_query = "SELECT CAST(NULL AS VARCHAR) AS customer_id WHERE 1 = 0"
 
+    signal_copies = []
+    for kind, target in SIGNALS.items():
+        if kind not in signal_mappings:
+            signal_copies.append((EMPTY[kind], target, PARQUET))
+            continue
+        each = signal_mappings[kind]
+        with timed(log, f"reading {each.path}"):
+            accepted_q, rejects_q, metrics[kind] = clean_signal(
+                con, each, kind, each.extract_date or extract_date
+            )
+        signal_copies.append((accepted_q, target, PARQUET))
+        reject_queries.append(rejects_q)
+
     rejects_query = " UNION ALL ".join(f"({q})" for q in reject_queries)
     problems = [check_reject_rate(metrics, max_rate, mapping.path)]
     if "clients" in metrics:
         problems.append(check_reject_rate(metrics["clients"], max_rate, str(clients_path)))
+    for kind, each in signal_mappings.items():
+        problems.append(check_reject_rate(metrics[kind], max_rate, each.path))
     problems = [p for p in problems if p]
     if problems:
         # the previous run's outputs stay as they were, together; this run's rejects are
@@ -167,6 +194,7 @@ def run(params: dict[str, Any]) -> None:
             [
                 (accepted_query, TRANSACTIONS, PARQUET),
                 (clients_query, CLIENTS, PARQUET),
+                *signal_copies,
                 (rejects_query, REJECTS, CSV),
             ],
             metrics,
@@ -182,6 +210,29 @@ def run(params: dict[str, Any]) -> None:
         metrics["first_date"],
         metrics["last_date"],
     )
+
+
+#: the outputs written when an optional extract is not configured (no rows)
+EMPTY = {
+    "balances": "SELECT CAST(NULL AS VARCHAR) AS customer_id, CAST(NULL AS DATE) AS date, "
+    "CAST(NULL AS DOUBLE) AS balance WHERE 1 = 0",
+    "events": "SELECT CAST(NULL AS VARCHAR) AS customer_id, CAST(NULL AS DATE) AS date, "
+    "CAST(NULL AS VARCHAR) AS type WHERE 1 = 0",
+}
+
+
+def load_signal_mappings(cfg: dict[str, Any], roots) -> dict[str, Any]:
+    """The mappings of the optional extracts that params.yaml turns on (kind -> mapping)."""
+    mappings = {}
+    for kind in SIGNALS:
+        path = cfg.get(f"{kind}_mapping") or ""
+        if not path:
+            continue
+        mappings[kind] = load_mapping(path, kind)
+        if not any("://" in f for f in mappings[kind].files):
+            refuse_outside(resolve_files(mappings[kind]), roots, mappings[kind])
+        warn_untracked(mappings[kind])
+    return mappings
 
 
 def warn_untracked(mapping) -> None:

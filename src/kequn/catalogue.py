@@ -82,6 +82,18 @@ TRANSACTIONS = Dataset(
 CLIENTS = Dataset(
     "clients", Path("data/interim/clients.parquet"), "ingest", columns=_columns(f"customer_id:{S}")
 )
+BALANCES = Dataset(
+    "balances",
+    Path("data/interim/balances.parquet"),
+    "ingest",
+    columns=_columns(f"customer_id:{S} date:{D} balance:{F}"),
+)
+EVENTS = Dataset(
+    "events",
+    Path("data/interim/events.parquet"),
+    "ingest",
+    columns=_columns(f"customer_id:{S} date:{D} type:{S}"),
+)
 REJECTS = Dataset("rejects", Path("data/interim/rejects.csv"), "ingest", "file")
 INGEST_METRICS = Dataset("ingest_metrics", Path("reports/metrics/ingest.json"), "ingest", "metrics")
 
@@ -185,6 +197,8 @@ FIGURES = Dataset("figures", Path("reports/figures"), "report", "folder")
 DATASETS: tuple[Dataset, ...] = (
     TRANSACTIONS,
     CLIENTS,
+    BALANCES,
+    EVENTS,
     REJECTS,
     INGEST_METRICS,
     CUSTOMERS,

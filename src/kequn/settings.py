@@ -119,6 +119,8 @@ class Ingest(Section):
 
     mapping: str = key("")
     clients_mapping: str = key("")
+    balances_mapping: str = key("")
+    events_mapping: str = key("")
     max_reject_rate: float = key(0.02, ge=0, le=1)
     allowed_roots: tuple[str, ...] = key([])
 

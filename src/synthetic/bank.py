@@ -720,6 +720,9 @@ def write_bank_extract(extract: SyntheticExtract, out_dir: str | Path) -> dict[s
     params["counts"]["rows_written"] = sum(rows_per_file.values())
     kio.write_json(out / "true_params.json", params)
     _write_past_campaign(extract, out, params["end"])
+    from synthetic.signals import write_signals  # balances.csv, events.csv (own streams)
+
+    write_signals(extract, out)
     return rows_per_file
 
 

@@ -1,0 +1,340 @@
+"""Balance (AUM) and service-event features as of ``as_of``, on DuckDB or Spark.
+
+Both read only rows dated strictly before ``as_of``. The SQL is DuckDB's dialect; the Spark
+engine runs the same text through :func:`kequn.spark.to_spark_sql`.
+
+**Balances.** Months are calendar months; ``M0`` is the latest month with any snapshot
+before ``as_of``, ``k`` months back is ``M0 - k``. A line's balance in a month is its last
+snapshot of that month, carried forward for at most :data:`CARRY_MONTHS` months when a
+month is missing. AUM of a month ``A_k`` is the sum of the positive line balances (loans
+are negative and are not assets; their sum is ``loan_balance``). From the customer's first
+snapshot month on, a month with no line is ``A_k = 0`` (the money has gone); before it,
+unknown.
+
+- ``aum_latest = A_0``;
+- ``aum_change_{1,3,6}m = A_0 / A_j - 1`` (NaN when ``A_j`` is 0 or unknown);
+- ``aum_decline_months``: the largest ``n`` (at most 12) with ``A_0 < A_1 < ... < A_n``;
+- ``aum_share_<line> = `` the line's balance in ``M0`` / ``A_0`` (positive lines only).
+
+**Events** (canonical types of the events mapping's ``values``): ``complaints_90d`` and
+``complaints_365d`` (complaints dated in ``[as_of - d, as_of)``), ``unresolved_complaints``
+(complaints before ``as_of`` with no resolved date before ``as_of``),
+``days_since_unresolved`` (days from the latest of those to ``as_of``) and
+``last_survey_score`` (the latest survey's score; on one day, the lowest).
+
+**Neutral values** for a customer without snapshots: NaN for ``aum_*`` and
+``loan_balance``, 0 for ``aum_decline_months``; without events: 0 for the counts, NaN for
+``days_since_unresolved`` and ``last_survey_score``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ingest.signals import COMPLAINT, SURVEY
+from kequn.sql_text import identifier, literal, parquet_source
+
+BALANCES, EVENTS = "balances", "events"
+#: a missing month takes the line's previous balance for at most this many months
+CARRY_MONTHS = 2
+#: the longest decline counted
+MAX_DECLINE = 12
+CHANGE_MONTHS = (1, 3, 6)
+#: every balance feature but the per-line shares, and every event feature
+BALANCE_COLUMNS = (
+    "aum_latest",
+    "aum_change_1m",
+    "aum_change_3m",
+    "aum_change_6m",
+    "aum_decline_months",
+    "loan_balance",
+)
+EVENT_COLUMNS = (
+    "complaints_90d",
+    "complaints_365d",
+    "unresolved_complaints",
+    "days_since_unresolved",
+    "last_survey_score",
+)
+
+Run = Callable[[str], pd.DataFrame]
+
+
+def _day(day: dt.date) -> str:
+    return f"CAST({literal(day.isoformat())} AS DATE)"
+
+
+def lines_query(as_of: dt.date) -> str:
+    """The product lines with a positive balance before ``as_of``, sorted."""
+    return (
+        f"SELECT DISTINCT coalesce(product, '') AS line FROM {BALANCES} "
+        f"WHERE date < {_day(as_of)} AND balance > 0 ORDER BY line"
+    )
+
+
+def balance_query(as_of: dt.date, lines: list[str], has_product: bool = True) -> str:
+    """One row per customer with a snapshot before ``as_of``: the balance features."""
+    product = "coalesce(product, '')" if has_product else "''"
+    changes = ",\n       ".join(
+        f"MAX(CASE WHEN k = 0 THEN aum END) / NULLIF(MAX(CASE WHEN k = {j} THEN aum END), 0)"
+        f" - 1 AS aum_change_{j}m"
+        for j in CHANGE_MONTHS
+    )
+    shares = "".join(
+        f",\n       SUM(CASE WHEN k = 0 AND line = {literal(name)} AND balance > 0 "
+        f"THEN balance ELSE 0 END) / NULLIF(MAX(a0), 0) AS {identifier('aum_share_' + name)}"
+        for name in lines
+    )
+    return f"""
+WITH snaps AS (
+    SELECT customer_id, {product} AS line, date, balance,
+           year(date) * 12 + month(date) - 1 AS m
+    FROM {BALANCES} WHERE date < {_day(as_of)}
+),
+monthly AS (
+    SELECT customer_id, line, m, balance FROM (
+        SELECT *, ROW_NUMBER() OVER (
+            PARTITION BY customer_id, line, m ORDER BY date DESC, balance) AS rn
+        FROM snaps) AS t
+    WHERE rn = 1
+),
+valid AS (
+    SELECT customer_id, line, m, balance,
+           LEAST(coalesce(LEAD(m) OVER (PARTITION BY customer_id, line ORDER BY m),
+                          m + {CARRY_MONTHS + 1}), m + {CARRY_MONTHS + 1}) AS until_m
+    FROM monthly
+),
+months AS (
+    SELECT DISTINCT s.m, g.m0 - s.m AS k
+    FROM snaps AS s CROSS JOIN (SELECT MAX(m) AS m0 FROM snaps) AS g
+    WHERE g.m0 - s.m <= {MAX_DECLINE}
+),
+line_month AS (
+    SELECT v.customer_id, v.line, o.k, v.balance
+    FROM valid AS v JOIN months AS o ON o.m >= v.m AND o.m < v.until_m
+),
+per_month AS (
+    SELECT customer_id, k, SUM(CASE WHEN balance > 0 THEN balance ELSE 0 END) AS aum,
+           SUM(CASE WHEN balance < 0 THEN balance ELSE 0 END) AS debt
+    FROM line_month GROUP BY customer_id, k
+),
+series AS (
+    SELECT f.customer_id, o.k, coalesce(p.aum, 0) AS aum, coalesce(p.debt, 0) AS debt,
+           LEAD(coalesce(p.aum, 0)) OVER (PARTITION BY f.customer_id ORDER BY o.k) AS aum_before
+    FROM (SELECT customer_id, MIN(m) AS first_m FROM snaps GROUP BY customer_id) AS f
+    JOIN months AS o ON o.m >= f.first_m
+    LEFT JOIN per_month AS p ON p.customer_id = f.customer_id AND p.k = o.k
+),
+summary AS (
+    SELECT customer_id,
+           MAX(CASE WHEN k = 0 THEN aum END) AS aum_latest,
+       {changes},
+           coalesce(MIN(CASE WHEN NOT coalesce(aum < aum_before, FALSE) THEN k END),
+                    {MAX_DECLINE}) AS aum_decline_months,
+           MAX(CASE WHEN k = 0 THEN debt END) AS loan_balance
+    FROM series GROUP BY customer_id
+),
+latest_lines AS (
+    SELECT l.customer_id, l.line, l.k, l.balance, s.aum_latest AS a0
+    FROM line_month AS l JOIN summary AS s ON s.customer_id = l.customer_id
+    WHERE l.k = 0
+)
+SELECT s.customer_id, s.aum_latest, s.aum_change_1m, s.aum_change_3m, s.aum_change_6m,
+       CAST(s.aum_decline_months AS BIGINT) AS aum_decline_months,
+       coalesce(s.loan_balance, 0.0) AS loan_balance{shares}
+FROM summary AS s LEFT JOIN latest_lines AS l ON l.customer_id = s.customer_id
+GROUP BY s.customer_id, s.aum_latest, s.aum_change_1m, s.aum_change_3m, s.aum_change_6m,
+         s.aum_decline_months, s.loan_balance
+ORDER BY s.customer_id
+"""
+
+
+def event_query(as_of: dt.date, columns: list[str]) -> str:
+    """One row per customer with an event before ``as_of``: the event features.
+
+    Without a mapped ``resolved_date`` the unresolved columns are NaN; without ``score``,
+    ``last_survey_score`` is.
+    """
+    day = _day(as_of)
+    complaint = f"type = {literal(COMPLAINT)}"
+    if "resolved_date" in columns:
+        unresolved = f"{complaint} AND (resolved_date IS NULL OR resolved_date >= {day})"
+        n_unresolved = f"CAST(COUNT(CASE WHEN {unresolved} THEN 1 END) AS DOUBLE)"
+        since = f"CAST(MIN(CASE WHEN {unresolved} THEN DATEDIFF('day', date, {day}) END) AS DOUBLE)"
+    else:
+        n_unresolved = since = "CAST(NULL AS DOUBLE)"
+    score = "CAST(score AS DOUBLE)" if "score" in columns else "CAST(NULL AS DOUBLE)"
+    windows = "".join(
+        f"CAST(COUNT(CASE WHEN {complaint} AND date >= {_day(as_of - dt.timedelta(days=d))} "
+        f"THEN 1 END) AS BIGINT) AS complaints_{d}d, "
+        for d in (90, 365)
+    )
+    return f"""
+WITH before AS (SELECT * FROM {EVENTS} WHERE date < {day}),
+surveys AS (
+    SELECT customer_id, score FROM (
+        SELECT customer_id, {score} AS score, ROW_NUMBER() OVER (
+            PARTITION BY customer_id ORDER BY date DESC, {score} ASC) AS rn
+        FROM before WHERE type = {literal(SURVEY)} AND {score} IS NOT NULL) AS t
+    WHERE rn = 1
+),
+counts AS (
+    SELECT customer_id, {windows}
+           {n_unresolved} AS unresolved_complaints,
+           {since} AS days_since_unresolved
+    FROM before GROUP BY customer_id
+)
+SELECT c.*, s.score AS last_survey_score
+FROM counts AS c LEFT JOIN surveys AS s ON s.customer_id = c.customer_id
+ORDER BY c.customer_id
+"""
+
+
+def signal_features(
+    run: Run,
+    as_of: dt.date,
+    balance_columns: list[str] | None,
+    event_columns: list[str] | None,
+) -> pd.DataFrame | None:
+    """The balance and event features of every customer found in either, by customer_id.
+
+    Parameters
+    ----------
+    run : callable
+        Runs one DuckDB-dialect query over the views ``balances`` / ``events`` and returns
+        a pandas frame (the engine's).
+    as_of : date
+        Nothing dated on or after it is read.
+    balance_columns, event_columns : list of str or None
+        The columns of each view, or None when the extract is not configured (empty).
+
+    Returns
+    -------
+    DataFrame or None
+        ``customer_id`` plus the columns of the configured extracts (module docstring);
+        None when neither is configured.
+    """
+    parts = []
+    if balance_columns is not None:
+        lines = run(lines_query(as_of))["line"].tolist()
+        parts.append(run(balance_query(as_of, lines, "product" in balance_columns)))
+    if event_columns is not None:
+        parts.append(run(event_query(as_of, event_columns)))
+    if not parts:
+        return None
+    merged = parts[0]
+    for part in parts[1:]:
+        merged = merged.merge(part, on="customer_id", how="outer")
+    return merged.sort_values("customer_id", ignore_index=True)
+
+
+def join_signals(
+    customers: pd.DataFrame,
+    signals: pd.DataFrame | None,
+    balances: bool,
+    events: bool,
+) -> pd.DataFrame:
+    """``customers`` with the signal columns, the neutral values (module docstring) for
+    customers without snapshots or events; rows and order of ``customers`` kept."""
+    if signals is None:
+        return customers
+    out = customers.merge(signals, on="customer_id", how="left", validate="one_to_one")
+    if balances:
+        out["aum_decline_months"] = out["aum_decline_months"].fillna(0).astype("int64")
+    if events:
+        for column in ("complaints_90d", "complaints_365d"):
+            out[column] = out[column].fillna(0).astype("int64")
+        if signals["unresolved_complaints"].notna().any():  # resolved_date is mapped
+            out["unresolved_complaints"] = out["unresolved_complaints"].fillna(0).astype("int64")
+    for column in out.columns.difference(customers.columns):
+        if out[column].dtype == object:
+            out[column] = out[column].astype("float64")
+    return out.astype({c: np.float64 for c in ("last_survey_score",) if c in out})
+
+
+Source = pd.DataFrame | str | Path | None
+
+
+def _present(source: Source) -> bool:
+    """A configured extract: a non-empty frame or a Parquet file with rows."""
+    if source is None:
+        return False
+    if isinstance(source, pd.DataFrame):
+        return len(source) > 0
+    import pyarrow.parquet as pq
+
+    return Path(source).exists() and pq.ParquetFile(source).metadata.num_rows > 0
+
+
+def compute_signals(
+    as_of: dt.date, balances: Source, events: Source, engine: str = "duckdb", spark=None
+) -> pd.DataFrame | None:
+    """:func:`signal_features` over ``balances`` / ``events`` (frames or Parquet paths;
+    None or empty = not configured) on ``engine`` (``duckdb`` or ``spark``)."""
+    sources = {BALANCES: balances, EVENTS: events}
+    sources = {name: src for name, src in sources.items() if _present(src)}
+    if not sources:
+        return None
+    if engine == "spark":
+        from kequn.spark import get_session, to_spark_sql
+
+        spark = spark or get_session()
+        columns = {}
+        for name, src in sources.items():
+            if isinstance(src, pd.DataFrame):
+                frame = spark.createDataFrame(src)
+            else:
+                frame = spark.read.parquet(Path(src).resolve().as_uri())
+            frame.createOrReplaceTempView(name)
+            columns[name] = list(frame.columns)
+        run = lambda query: spark.sql(to_spark_sql(query)).toPandas()  # noqa: E731
+        return signal_features(run, as_of, columns.get(BALANCES), columns.get(EVENTS))
+    import duckdb
+
+    con = duckdb.connect()
+    with con:
+        for name, src in sources.items():
+            if isinstance(src, pd.DataFrame):
+                con.register(name, src)
+            else:
+                con.execute(f"CREATE VIEW {name} AS SELECT * FROM {parquet_source(src)}")
+        columns = {n: list(con.sql(f"SELECT * FROM {n} LIMIT 0").columns) for n in sources}
+        run = lambda query: con.execute(query).df()  # noqa: E731
+        return signal_features(run, as_of, columns.get(BALANCES), columns.get(EVENTS))
+
+
+def add_signals(
+    customers: pd.DataFrame, as_of: dt.date, balances: Source, events: Source, engine="duckdb"
+) -> pd.DataFrame:
+    """``customers`` (a feature table as of ``as_of``) with the signal features joined."""
+    signals = compute_signals(as_of, balances, events, engine)
+    return join_signals(customers, signals, _present(balances), _present(events))
+
+
+def add_signals_to_file(
+    path: str | Path, as_of: dt.date, balances: Source, events: Source, engine="duckdb"
+) -> list[str]:
+    """Append the signal features to the customer table in ``path`` (rewritten atomically,
+    its own columns untouched); returns the columns added."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from kequn.io import atomic_path
+
+    signals = compute_signals(as_of, balances, events, engine)
+    if signals is None:
+        return []
+    table = pq.read_table(path)
+    ids = pd.DataFrame({"customer_id": table["customer_id"].to_pandas()})
+    joined = join_signals(ids, signals, _present(balances), _present(events))
+    added = [c for c in joined.columns if c != "customer_id"]
+    for column in added:
+        table = table.append_column(column, pa.array(joined[column].to_numpy()))
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+    return added

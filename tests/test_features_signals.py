@@ -1,0 +1,129 @@
+"""Balance and event features on small hand-made extracts whose every value is worked out
+by hand in the comments (months are month ends; as_of 2025-07-15)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.signals import add_signals, compute_signals
+
+AS_OF = dt.date(2025, 7, 15)
+
+
+def _snap(cid, day, product, balance):
+    return {
+        "customer_id": cid,
+        "date": dt.date.fromisoformat(day),
+        "product": product,
+        "balance": balance,
+    }
+
+
+@pytest.fixture()
+def balances():
+    rows = []
+    # A: deposit 100 -> 90 -> 80 -> 70 -> 60 over Feb..Jun (4 months of decline), a loan
+    # of -500 throughout, and a July snapshot on as_of's month that is *after* as_of
+    for day, value in zip(
+        ["2025-02-28", "2025-03-31", "2025-04-30", "2025-05-31", "2025-06-30"],
+        [100.0, 90.0, 80.0, 70.0, 60.0],
+        strict=True,
+    ):
+        rows += [_snap("A", day, "存款", value), _snap("A", day, "贷款", -500.0)]
+    rows.append(_snap("A", "2025-07-31", "存款", 1.0))
+    # B: deposit 100 and fund 300 in Jan; the deposit's Apr..Jun are missing: carried for
+    # two months (Apr, May), gone in Jun. Fund steady 300 Jan..Jun.
+    rows += [
+        _snap("B", "2025-01-31", "存款", 100.0),
+        _snap("B", "2025-02-28", "存款", 100.0),
+        _snap("B", "2025-03-31", "存款", 100.0),
+    ]
+    rows += [
+        _snap("B", d, "基金", 300.0)
+        for d in [
+            "2025-01-31",
+            "2025-02-28",
+            "2025-03-31",
+            "2025-04-30",
+            "2025-05-31",
+            "2025-06-30",
+        ]
+    ]
+    # C: one snapshot in May only, then nothing: carried to Jun (k = 0)
+    rows.append(_snap("C", "2025-05-31", "存款", 50.0))
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture()
+def events():
+    def ev(cid, day, kind, resolved=None, score=None):
+        return {
+            "customer_id": cid,
+            "date": dt.date.fromisoformat(day),
+            "type": kind,
+            "severity": None,
+            "score": score,
+            "resolved_date": None if resolved is None else dt.date.fromisoformat(resolved),
+        }
+
+    return pd.DataFrame(
+        [
+            ev("A", "2025-07-01", "complaint"),  # 14 days ago, unresolved
+            ev("A", "2025-05-01", "complaint", resolved="2025-08-01"),  # resolved after as_of
+            ev("A", "2024-09-01", "complaint", resolved="2024-09-05"),  # in 365 d, resolved
+            ev("A", "2025-07-15", "complaint"),  # on as_of: not read
+            ev("A", "2025-06-01", "survey", score=2.0),
+            ev("A", "2025-03-01", "survey", score=5.0),
+            ev("D", "2024-01-01", "complaint", resolved="2024-01-03"),  # older than 365 d
+            ev("D", "2025-07-10", "service_request", resolved="2025-07-11"),
+        ]
+    )
+
+
+def test_balance_features_by_hand(balances):
+    f = compute_signals(AS_OF, balances, None).set_index("customer_id")
+    a, b, c = f.loc["A"], f.loc["B"], f.loc["C"]
+    assert a["aum_latest"] == 60.0  # June; the July row is after as_of
+    assert a["aum_change_1m"] == pytest.approx(60 / 70 - 1)
+    assert a["aum_change_3m"] == pytest.approx(60 / 90 - 1)
+    assert np.isnan(a["aum_change_6m"])  # Dec 2024: before A's first snapshot
+    assert a["aum_decline_months"] == 4
+    assert a["loan_balance"] == -500.0
+    assert a["aum_share_存款"] == 1.0 and a["aum_share_基金"] == 0.0
+    # B: Jun = fund 300 only (the deposit carried Apr, May, then gone)
+    assert b["aum_latest"] == 300.0
+    assert b["aum_change_1m"] == pytest.approx(300 / 400 - 1)
+    assert b["aum_change_3m"] == pytest.approx(300 / 400 - 1)  # March: deposit + fund
+    assert b["aum_decline_months"] == 1
+    assert b["aum_share_基金"] == 1.0
+    assert c["aum_latest"] == 50.0 and c["aum_change_1m"] == 0.0  # May carried to Jun
+    assert np.isnan(c["aum_change_3m"])  # March: before its first snapshot
+
+
+def test_event_features_by_hand(events):
+    f = compute_signals(AS_OF, None, events).set_index("customer_id")
+    assert f.loc["A", "complaints_90d"] == 2  # Jul 1 and May 1
+    assert f.loc["A", "complaints_365d"] == 3
+    assert f.loc["A", "unresolved_complaints"] == 2  # Jul 1, and May 1 resolved after as_of
+    assert f.loc["A", "days_since_unresolved"] == 14
+    assert f.loc["A", "last_survey_score"] == 2.0
+    assert f.loc["D", "complaints_365d"] == 0 and f.loc["D", "unresolved_complaints"] == 0
+    assert np.isnan(f.loc["D", "last_survey_score"])
+
+
+def test_neutral_values_for_customers_without_extract_rows(balances, events):
+    customers = pd.DataFrame({"customer_id": ["A", "Z"], "frequency": [3, 1]})
+    out = add_signals(customers, AS_OF, balances, events).set_index("customer_id")
+    z = out.loc["Z"]
+    assert np.isnan(z["aum_latest"]) and np.isnan(z["aum_change_3m"])
+    assert z["aum_decline_months"] == 0
+    assert z["complaints_90d"] == 0 and z["unresolved_complaints"] == 0
+    assert np.isnan(z["last_survey_score"]) and np.isnan(z["days_since_unresolved"])
+    assert out.index.tolist() == ["A", "Z"]  # rows and order of the customer table
+    # nothing configured: the table is unchanged
+    same = add_signals(customers, AS_OF, None, balances.iloc[:0])
+    pd.testing.assert_frame_equal(same, customers)
