@@ -75,7 +75,9 @@ def events():
             ev("A", "2025-07-01", "complaint"),  # 14 days ago, unresolved
             ev("A", "2025-05-01", "complaint", resolved="2025-08-01"),  # resolved after as_of
             ev("A", "2024-09-01", "complaint", resolved="2024-09-05"),  # in 365 d, resolved
-            ev("A", "2025-07-15", "complaint"),  # on as_of: not read
+            ev("A", "2025-07-16", "complaint"),  # after as_of: not read
+            ev("A", "2025-07-15", "survey", score=4.0),  # on as_of: read, the latest
+            ev("D", "2025-04-20", "complaint", resolved="2025-07-15"),  # resolved on as_of
             ev("A", "2025-06-01", "survey", score=2.0),
             ev("A", "2025-03-01", "survey", score=5.0),
             ev("D", "2024-01-01", "complaint", resolved="2024-01-03"),  # older than 365 d
@@ -110,8 +112,9 @@ def test_event_features_by_hand(events):
     assert f.loc["A", "complaints_365d"] == 3
     assert f.loc["A", "unresolved_complaints"] == 2  # Jul 1, and May 1 resolved after as_of
     assert f.loc["A", "days_since_unresolved"] == 14
-    assert f.loc["A", "last_survey_score"] == 2.0
-    assert f.loc["D", "complaints_365d"] == 0 and f.loc["D", "unresolved_complaints"] == 0
+    assert f.loc["A", "last_survey_score"] == 4.0  # the survey on as_of
+    assert f.loc["D", "complaints_90d"] == 1  # Apr 20 is in (Apr 16, Jul 15]
+    assert f.loc["D", "complaints_365d"] == 1 and f.loc["D", "unresolved_complaints"] == 0
     assert np.isnan(f.loc["D", "last_survey_score"])
 
 

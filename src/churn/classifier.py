@@ -15,6 +15,19 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
 
+from features.signals import BALANCE_COLUMNS, EVENT_COLUMNS
+
+#: the balance and event features (features.signals) used when present, besides the
+#: per-line AUM shares ``aum_share_<line>``
+SIGNAL_FEATURES = (*BALANCE_COLUMNS, *EVENT_COLUMNS)
+SIGNAL_PREFIX = "aum_share_"
+
+
+def is_signal_feature(column: str) -> bool:
+    """True for a balance or event feature column (:mod:`features.signals`)."""
+    return column in SIGNAL_FEATURES or column.startswith(SIGNAL_PREFIX)
+
+
 #: numeric feature columns used when present (docs/outputs.md)
 NUMERIC_FEATURES = [
     "days_since_last",
@@ -38,6 +51,8 @@ NUMERIC_FEATURES = [
     "recent_n_products",
     "prior_n_products",
     "asset_balance",
+    # balances and service events (features.signals), when those extracts are configured
+    *SIGNAL_FEATURES,
     # stacking: the BTYD outputs at the same cut-off (churn.candidates.btyd_features)
     "btyd_p_alive",
     "btyd_expected_transactions",
@@ -63,7 +78,7 @@ def feature_matrix(features: pd.DataFrame) -> pd.DataFrame:
             out["gap_mean_days"] > 0
         )
     for column in sorted(
-        c for c in f.columns if c.startswith(("share_product_", "share_channel_"))
+        c for c in f.columns if c.startswith(("share_product_", "share_channel_", SIGNAL_PREFIX))
     ):
         out[column] = pd.to_numeric(f[column], errors="coerce").astype(float)
     for column in CATEGORICAL_FEATURES:

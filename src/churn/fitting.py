@@ -40,6 +40,7 @@ from churn.rolling import (
     origin_cutoffs,
     origin_metrics,
     rolling_backtest,
+    signal_summary,
     summarise,
 )
 from churn.settings import ChurnSettings, read_settings
@@ -88,18 +89,23 @@ def fit_churn(
     as_of: dt.date,
     params: dict[str, Any],
     transaction_model: Any = None,
+    signals: tuple[Any, Any] = (None, None),
 ) -> ChurnFit:
     """Learn everything churn scoring needs from a customer sample (or everyone).
 
     ``transactions``, ``customers`` (feature rows as of ``as_of``) and ``value`` (ltv rows)
-    of the same customers.
+    of the same customers. ``signals``: the balance snapshots and service events (frames or
+    Parquet paths, None when not configured), whose features the backtest tables get at
+    each cut-off as customers.parquet has them as of ``as_of``.
 
     BLAS and OpenMP run on one thread: the matrices are small (tens of thousands of rows,
     a few dozen columns), and idle BLAS threads spinning between calls doubled the CPU time
     of the survival fits on a busy 2-core machine.
     """
     with threadpool_limits(1):
-        return _fit_churn(transactions, customers, value, as_of, params, transaction_model)
+        s = read_settings(params)
+        inp = _inputs(transactions, customers, as_of, s, signals)
+        return _fit_churn(inp, customers, value, transaction_model)
 
 
 @dataclass
@@ -113,7 +119,7 @@ class _Inputs:
     cache: FeatureCache
 
 
-def _inputs(transactions, customers, as_of, s: ChurnSettings) -> _Inputs:
+def _inputs(transactions, customers, as_of, s: ChurnSettings, signals) -> _Inputs:
     dates = pd.to_datetime(transactions["date"])
     tx = transactions.loc[dates <= pd.Timestamp(as_of)]
     first_date = dates[dates <= pd.Timestamp(as_of)].min().date() if len(tx) else as_of
@@ -121,6 +127,8 @@ def _inputs(transactions, customers, as_of, s: ChurnSettings) -> _Inputs:
         "unit_days": s.unit_days,
         "trend_window_days": s.trend_window_days,
         "clients": clients_from_customers(customers),
+        "balances": signals[0],
+        "events": signals[1],
     }
     # Arrow-backed columns for the feature tables at the backtest cut-offs
     cache = FeatureCache(_columnar(tx), feature_args)
@@ -208,15 +216,9 @@ def _refused(origins: list[Origin]) -> dict[str, list[str]]:
 
 
 def _fit_churn(
-    transactions: pd.DataFrame,
-    customers: pd.DataFrame,
-    value: pd.DataFrame | None,
-    as_of: dt.date,
-    params: dict[str, Any],
-    transaction_model: Any,
+    inp: _Inputs, customers: pd.DataFrame, value: pd.DataFrame | None, transaction_model: Any
 ) -> ChurnFit:
-    s = read_settings(params)
-    inp = _inputs(transactions, customers, as_of, s)
+    s, as_of = inp.s, inp.as_of
     degraded: list[str] = []
 
     def degrade(message: str) -> None:
@@ -377,6 +379,7 @@ def _fit_metrics(fit, inp, origins, per_origin, summary, backtest_h, why) -> dic
             ],
             "summary": summary,
         },
+        "signals_backtest": signal_summary(origins),
         "refused": _refused(origins),
         "backtest_customers": int(len(y_eval)),
         "backtest_is_proxy": bool(backtest_h != h and backtest_h > 0),

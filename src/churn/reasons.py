@@ -34,6 +34,9 @@ REASONS = (
     "channel_shift",
     "fewer_visits",
     "infrequent",
+    "aum_down",
+    "unresolved_complaints",
+    "recent_complaints",
 )
 
 
@@ -74,11 +77,43 @@ def _window_words(trend_window_days: int) -> tuple[str, str]:
     return f"the previous {int(trend_window_days)} days", f"前{int(trend_window_days)}天"
 
 
+Reason = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
 def reason_table(
     features: pd.DataFrame, as_of: dt.date, horizon_days: int, trend_window_days: int
-) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """``code -> (applies, signal, text_en, text_zh)`` for every candidate reason."""
+) -> dict[str, Reason]:
+    """``code -> (applies, signal, text_en, text_zh)`` for every candidate reason, in the
+    order of :data:`REASONS`."""
+    table = {
+        "account_closing": _closing_reason(features, as_of, horizon_days),
+        **_activity_reasons(features, horizon_days, trend_window_days),
+        **_signal_reasons(features),
+    }
+    return {code: table[code] for code in REASONS}
+
+
+def _closing_reason(features: pd.DataFrame, as_of: dt.date, horizon_days: int) -> Reason:
     n = len(features)
+    close = pd.to_datetime(features["close_date"]) if "close_date" in features else None
+    end = pd.Timestamp(as_of) + pd.Timedelta(days=int(horizon_days))
+    closing = np.zeros(n, bool) if close is None else (close <= end).fillna(False).to_numpy(bool)
+    s_close = (
+        np.full(n, "", object)
+        if close is None
+        else close.dt.strftime("%Y-%m-%d").fillna("").to_numpy(dtype=object)
+    )
+    return (
+        closing,
+        closing.astype(float),
+        "account closes on " + s_close,
+        "账户将于" + s_close + "销户",
+    )
+
+
+def _activity_reasons(
+    features: pd.DataFrame, horizon_days: int, trend_window_days: int
+) -> dict[str, Reason]:
     silence = _num(features, "days_since_last")
     usual_gap = _num(features, "gap_mean_days")
     frequency = _num(features, "frequency", 0.0)
@@ -102,23 +137,8 @@ def reason_table(
     s_pp, s_rp = _fmt_int(prior_products), _fmt_int(recent_products)
     s_pd, s_rd = _fmt_int(prior_days), _fmt_int(recent_days)
     s_gap = _fmt_int(usual_gap)
-
-    close = pd.to_datetime(features["close_date"]) if "close_date" in features else None
-    end = pd.Timestamp(as_of) + pd.Timedelta(days=int(horizon_days))
-    closing = np.zeros(n, bool) if close is None else (close <= end).fillna(False).to_numpy(bool)
-    s_close = (
-        np.full(n, "", object)
-        if close is None
-        else close.dt.strftime("%Y-%m-%d").fillna("").to_numpy(dtype=object)
-    )
     one_product = recent_products == 1
     return {
-        "account_closing": (
-            closing,
-            closing.astype(float),
-            "account closes on " + s_close,
-            "账户将于" + s_close + "销户",
-        ),
         "long_gap": (
             np.nan_to_num(ratio) > 1.0,
             np.log(np.clip(np.nan_to_num(ratio, nan=1.0), 1e-3, None)),
@@ -166,6 +186,42 @@ def reason_table(
             np.log1p(np.nan_to_num(usual_gap)),
             "transacts only every " + s_gap + " days on average",
             "平均每" + s_gap + "天才交易一次",
+        ),
+    }
+
+
+def _signal_reasons(features: pd.DataFrame) -> dict[str, Reason]:
+    """The balance and complaint reasons (:mod:`features.signals`): never applicable when
+    the columns are absent. ``aum_down`` names the window (1, 3 or 6 months) with the
+    largest fall of AUM; its signal is that fall's share."""
+    change = np.column_stack([_num(features, f"aum_change_{m}m") for m in (1, 3, 6)])
+    fall = np.where(np.isnan(change), -np.inf, -change)
+    best = np.argmax(fall, axis=1) if len(features) else np.zeros(0, dtype=int)
+    largest = np.take_along_axis(fall, best[:, None], axis=1)[:, 0] if len(features) else fall[:, 0]
+    down = np.isfinite(largest) & (largest > 0)
+    s_months = pd.Series(np.asarray([1, 3, 6])[best]).astype(str).to_numpy(dtype=object)
+    s_fall = _fmt_int(100 * np.where(down, largest, 0.0))
+    unresolved = _num(features, "unresolved_complaints", 0.0)
+    recent = _num(features, "complaints_90d", 0.0)
+    s_unresolved, s_recent = _fmt_int(unresolved), _fmt_int(recent)
+    return {
+        "aum_down": (
+            down,
+            np.where(down, largest, 0.0),
+            "AUM down " + s_fall + "% in " + s_months + " months",
+            "资产(AUM)近" + s_months + "个月下降" + s_fall + "%",
+        ),
+        "unresolved_complaints": (
+            np.nan_to_num(unresolved) >= 1,
+            np.nan_to_num(unresolved),
+            s_unresolved + " unresolved complaint(s)",
+            s_unresolved + "笔投诉未解决",
+        ),
+        "recent_complaints": (
+            np.nan_to_num(recent) >= 1,
+            np.nan_to_num(recent),
+            s_recent + " complaint(s) in the last 90 days",
+            "近90天投诉" + s_recent + "次",
         ),
     }
 

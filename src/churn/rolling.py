@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from churn.backtest import churn_labels
 from churn.calibration import cross_fitted, score_metrics
@@ -29,7 +30,7 @@ from churn.candidates import (
     refit_btyd,
     survival_scores,
 )
-from churn.classifier import ChurnClassifier
+from churn.classifier import ChurnClassifier, is_signal_feature
 from churn.settings import CANDIDATES, ChurnSettings
 from churn.survival import gaps_at
 from features import CutoffTables
@@ -54,6 +55,9 @@ class Origin:
     info: dict[str, dict[str, Any]] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)
     classifier: ChurnClassifier | None = None
+    #: the classifier's raw ROC AUC with and without the balance/event features (``with``,
+    #: ``without``), when the features hold any (:func:`signal_effect`)
+    signal_auc: dict[str, float] | None = None
 
 
 def origin_cutoffs(as_of: dt.date, h: int, n: int, step: int, first: dt.date) -> list[dt.date]:
@@ -67,6 +71,7 @@ class FeatureCache:
     so overlapping origins share feature tables."""
 
     def __init__(self, tx: pd.DataFrame, feature_args: dict[str, Any]):
+        """``feature_args``: :class:`features.CutoffTables`' keyword arguments."""
         self.tables = CutoffTables(tx, **feature_args)
         self._labels: dict[tuple[dt.date, int], np.ndarray] = {}
 
@@ -91,10 +96,12 @@ def train_stacked(
     first: dt.date,
     s: ChurnSettings,
     template: Any,
+    without: tuple[str, ...] = (),
 ) -> tuple[ChurnClassifier | None, str | None]:
     """The stacked classifier trained at ``cutoff - h`` for scoring at ``cutoff``, or
     ``(None, why)``. Its BTYD columns come from a BTYD fit at ``cutoff - h`` (NaN when that
-    fit is refused or there is no transaction model)."""
+    fit is refused or there is no transaction model); ``without``: feature columns left
+    out."""
     h = s.horizon_days
     train_cut = cutoff - dt.timedelta(days=h)
     if train_cut <= first:
@@ -108,7 +115,7 @@ def train_stacked(
             f"window (need {MIN_CLASS_TO_TRAIN} of each); classifier dropped"
         )
     btyd = refit_btyd(template, features)[0] if template is not None else None
-    stacked = btyd_features(btyd, features, h, s.unit_days)
+    stacked = btyd_features(btyd, features.drop(columns=list(without)), h, s.unit_days)
     with timed(log, f"stacked classifier on {len(y)} customers as of {train_cut}"):
         return ChurnClassifier(seed=s.seed).fit(stacked, y), None
 
@@ -152,9 +159,57 @@ def evaluate_origin(
                 "n_train": classifier.n_train_,
                 "train_churn_rate": classifier.churn_rate_,
             }
+            origin.signal_auc = signal_effect(
+                cache, cutoff, first, s, template, stacked, y, origin.scores["gbm"]
+            )
     for name, score in origin.scores.items():
         origin.scores[name] = np.nan_to_num(score, nan=float(np.mean(y)))
     return origin
+
+
+def signal_effect(
+    cache: FeatureCache,
+    cutoff: dt.date,
+    first: dt.date,
+    s: ChurnSettings,
+    template: Any,
+    stacked: pd.DataFrame,
+    y: np.ndarray,
+    with_signals: np.ndarray,
+) -> dict[str, float] | None:
+    """The stacked classifier's raw ROC AUC at ``cutoff`` with the balance and event
+    features and retrained without them (``{with, without}``); None when the features
+    hold none (the extracts are not configured) or a class is missing."""
+    columns = tuple(c for c in stacked.columns if is_signal_feature(c))
+    if not columns or len(np.unique(y)) < 2:
+        return None
+    classifier, _ = train_stacked(cache, cutoff, first, s, template, without=columns)
+    if classifier is None:
+        return None
+    without = classifier.predict_proba(stacked.drop(columns=list(columns)))
+    return {
+        "with": float(roc_auc_score(y, with_signals)),
+        "without": float(roc_auc_score(y, np.nan_to_num(without, nan=float(np.mean(y))))),
+    }
+
+
+def signal_summary(origins: list[Origin]) -> dict[str, Any] | None:
+    """churn.json ``signals_backtest``: per cut-off and on the mean, the classifier's ROC AUC
+    with and without the balance/event features; None when no cut-off had them."""
+    rows = [
+        {"features_as_of": o.cutoff.isoformat(), **o.signal_auc}
+        for o in origins
+        if o.signal_auc is not None
+    ]
+    if not rows:
+        return None
+    with_, without = (float(np.mean([r[k] for r in rows])) for k in ("with", "without"))
+    return {
+        "cutoffs": rows,
+        "roc_auc_with": with_,
+        "roc_auc_without": without,
+        "gain": with_ - without,
+    }
 
 
 def _finite(value: float) -> float | None:

@@ -39,6 +39,13 @@ from churn.model import (
 )
 from churn.reasons import explain
 from churn.settings import CANDIDATES, ChurnSettings, read_settings
+from churn.signal_warnings import (
+    NO_COMPLAINT,
+    NO_OUTFLOW,
+    alert_level,
+    complaint_warning,
+    outflow_warning,
+)
 from churn.warning import lapsed_clients, strategic_by_cut, warning_levels
 from kequn.log import get_logger
 
@@ -75,6 +82,14 @@ class ScoredChunk:
     closing: int
 
 
+#: the warnings counted besides the churn level (alert: the highest of all three)
+SIGNAL_KINDS = ("outflow", "complaint", "alert")
+
+
+def _no_levels() -> dict[str, int]:
+    return {lvl: 0 for lvl in ("red", "orange", "yellow", "none")}
+
+
 @dataclass
 class ScoreTotals:
     """Counts accumulated over the scored chunks (churn.json's population figures).
@@ -85,8 +100,10 @@ class ScoreTotals:
 
     customers: int = 0
     micro_sum: int = 0
-    levels: dict[str, int] = field(
-        default_factory=lambda: {lvl: 0 for lvl in ("red", "orange", "yellow", "none")}
+    levels: dict[str, int] = field(default_factory=lambda: _no_levels())
+    #: per kind of warning (outflow, complaint, alert: churn.signal_warnings), level counts
+    signal_levels: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {kind: _no_levels() for kind in SIGNAL_KINDS}
     )
     strategic: int = 0
     lapsed: int = 0
@@ -101,6 +118,10 @@ class ScoreTotals:
         counts = table["warning_level"].value_counts()
         for lvl in self.levels:
             self.levels[lvl] += int(counts.get(lvl, 0))
+        for kind, levels in self.signal_levels.items():
+            counts = table[f"{kind}_warning" if kind != "alert" else "alert_level"].value_counts()
+            for lvl in levels:
+                levels[lvl] += int(counts.get(lvl, 0))
         self.strategic += int(table["strategic_client"].sum())
         self.lapsed += int(table["lapsed"].sum())
         self.closing += chunk.closing
@@ -114,15 +135,17 @@ def score_churn(
     as_of: dt.date,
     params: dict[str, Any],
     transaction_model: Any = None,
+    signals: tuple[Any, Any] = (None, None),
 ) -> ChurnResult:
     """Backtest, choose, calibrate and score churn for every customer of ``customers``:
     :func:`fit_churn` on everyone, then :func:`score_customers` in one chunk.
 
     ``customers``: the feature table as of ``as_of`` (customers.parquet); ``value``:
     ``customer_id, clv[, value_percentile]`` (ltv.parquet) or None; ``transaction_model``:
-    the fitted BTYD model from the ltv stage (its class is refitted at the backtest cut-off).
+    the fitted BTYD model from the ltv stage (its class is refitted at the backtest cut-off);
+    ``signals``: the balance snapshots and service events (:func:`fit_churn`).
     """
-    fit = fit_churn(transactions, customers, value, as_of, params, transaction_model)
+    fit = fit_churn(transactions, customers, value, as_of, params, transaction_model, signals)
     clv = None
     if value is not None and "clv" in value:
         clv = customers[["customer_id"]].merge(value, on="customer_id", how="left")["clv"]
@@ -162,10 +185,17 @@ def _score_customers(fit: ChurnFit, customers: pd.DataFrame, clv: pd.Series | No
         strategic = strategic_by_cut(clv.to_numpy(), fit.strategic_threshold)
     lapsed = lapsed_clients(customers["days_since_last"].to_numpy(dtype=float), h)
     levels = warning_levels(probability, s.thresholds, strategic, lapsed)
+    active = customers.loc[~lapsed]
+    outflow = outflow_warning(active, s.outflow_warning).set_index(active.index)
+    outflow = outflow.reindex(customers.index).fillna(NO_OUTFLOW)
+    outflow["outflow_window_months"] = outflow["outflow_window_months"].astype("int64")
+    complaints = complaint_warning(active, s.complaint_warning).set_index(active.index)
+    complaints = complaints.reindex(customers.index).fillna(NO_COMPLAINT)
+    alert = alert_level(levels, outflow["outflow_warning"], complaints["complaint_warning"])
     reasons = explain(
         customers,
         probability,
-        (levels != "none") | lapsed,
+        (alert != "none") | lapsed,
         as_of=fit.as_of,
         horizon_days=h,
         trend_window_days=s.trend_window_days,
@@ -187,6 +217,9 @@ def _score_customers(fit: ChurnFit, customers: pd.DataFrame, clv: pd.Series | No
             "strategic_client": strategic,
             "lapsed": lapsed,
             "raw_score": np.round(raw, 6),
+            **{c: outflow[c].to_numpy() for c in outflow},
+            **{c: complaints[c].to_numpy() for c in complaints},
+            "alert_level": alert,
         }
     )
     return ScoredChunk(table=table, missing=missing, closing=int(closing.sum()))
@@ -214,6 +247,13 @@ def churn_metrics(fit: ChurnFit, totals: ScoreTotals) -> dict[str, Any]:
         "lapsed_clients": int(totals.lapsed),
         "active_clients": int(n - totals.lapsed),
         "active_at_risk": {k: v for k, v in totals.levels.items() if k != "none"},
+        "outflow_warnings": dict(totals.signal_levels["outflow"]),
+        "complaint_warnings": dict(totals.signal_levels["complaint"]),
+        "alert_levels": dict(totals.signal_levels["alert"]),
+        "warning_rules": {
+            "outflow": fit.settings.outflow_warning.as_dict(),
+            "complaint": fit.settings.complaint_warning.as_dict(),
+        },
         "strategic_clients": int(totals.strategic),
         "closing_accounts": int(totals.closing),
         "degraded": degraded,

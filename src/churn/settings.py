@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from churn.warning import check_thresholds
 from kequn.errors import UserError
-from kequn.settings import settings_from
+from kequn.settings import ComplaintWarning, OutflowWarning, settings_from
 
 CANDIDATES = ("btyd", "survival", "gbm")
 
@@ -32,6 +32,8 @@ class ChurnSettings:
     seed: int
     backtest_origins: int = 3
     origin_step_days: int = 91
+    outflow_warning: OutflowWarning = field(default_factory=OutflowWarning)
+    complaint_warning: ComplaintWarning = field(default_factory=ComplaintWarning)
 
 
 def read_settings(params: dict[str, Any]) -> ChurnSettings:
@@ -56,4 +58,6 @@ def read_settings(params: dict[str, Any]) -> ChurnSettings:
         seed=settings.seed,
         backtest_origins=churn.backtest_origins,
         origin_step_days=churn.origin_step_days,
+        outflow_warning=churn.outflow_warning,
+        complaint_warning=churn.complaint_warning,
     )

@@ -48,6 +48,8 @@ log = get_logger("churn")
 
 TRANSACTIONS = catalogue.TRANSACTIONS.path
 CUSTOMERS = catalogue.CUSTOMERS.path
+BALANCES = catalogue.BALANCES.path
+EVENTS = catalogue.EVENTS.path
 VALUE = catalogue.LTV.path
 TRANSACTION_MODEL = catalogue.TRANSACTION_MODEL.path
 OUTPUT = catalogue.CHURN.path
@@ -66,6 +68,13 @@ COLUMNS = [
     "strategic_client",
     "lapsed",
     "raw_score",
+    "outflow_warning",
+    "outflow_drop",
+    "outflow_window_months",
+    "outflow_rule",
+    "complaint_warning",
+    "complaint_rule",
+    "alert_level",
 ]
 #: transaction columns the fit reads (when present)
 TRANSACTION_COLUMNS = ["customer_id", "date", "amount", "product", "channel"]
@@ -173,7 +182,8 @@ def run(params: dict) -> None:
         transactions = _transactions(ids)
     label = "everyone" if ids is None else f"a sample of {len(customers)}"
     with timed(log, f"churn fit on {label} of {n_customers} customers as of {as_of}"):
-        fit = fit_churn(transactions, customers, value, as_of, params, model)
+        signals = tuple(p if p.exists() else None for p in (BALANCES, EVENTS))
+        fit = fit_churn(transactions, customers, value, as_of, params, model, signals)
     del transactions, customers, value
 
     totals = ScoreTotals()

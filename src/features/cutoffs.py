@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from features.duckdb_engine import split_at
+from features.signals import add_signals
 from kequn.log import get_logger, timed
 
 log = get_logger("features")
@@ -30,6 +31,11 @@ class CutoffTables:
         dated after the latest ``end`` asked for is read into a table.
     unit_days, trend_window_days, clients
         Passed to :func:`features.split_at` for every table.
+    balances, events
+        The balance snapshots and service events (frames or Parquet paths; None when the
+        extract is not configured): when given, each table gets their features as of its
+        cut-off (:func:`features.signals.add_signals`), as customers.parquet has them as of
+        ``as_of``.
 
     Notes
     -----
@@ -45,8 +51,11 @@ class CutoffTables:
         unit_days: float = 7,
         trend_window_days: int = 90,
         clients: Any = None,
+        balances: Any = None,
+        events: Any = None,
     ) -> None:
         self.transactions = transactions
+        self.signals = (balances, events)
         self._args = {
             "unit_days": unit_days,
             "trend_window_days": trend_window_days,
@@ -75,6 +84,8 @@ class CutoffTables:
         key = (cutoff, end)
         if key not in self._tables:
             with timed(log, f"features as of {cutoff} (holdout to {end})"):
-                self._tables[key] = split_at(self.transactions, cutoff, end, **self._args)
+                calibration, holdout = split_at(self.transactions, cutoff, end, **self._args)
+                calibration = add_signals(calibration, cutoff, *self.signals)
+                self._tables[key] = calibration, holdout
             self.built += 1
         return self._tables[key]

@@ -1,10 +1,11 @@
 """Balance (AUM) and service-event features as of ``as_of``, on DuckDB or Spark.
 
-Both read only rows dated strictly before ``as_of``. The SQL is DuckDB's dialect; the Spark
+Both read only rows dated on or before ``as_of``, as the transaction features do (the
+outcomes of a backtest are after its cut-off). The SQL is DuckDB's dialect; the Spark
 engine runs the same text through :func:`kequn.spark.to_spark_sql`.
 
 **Balances.** Months are calendar months; ``M0`` is the latest month with any snapshot
-before ``as_of``, ``k`` months back is ``M0 - k``. A line's balance in a month is its last
+on or before ``as_of``, ``k`` months back is ``M0 - k``. A line's balance in a month is its last
 snapshot of that month, carried forward for at most :data:`CARRY_MONTHS` months when a
 month is missing. AUM of a month ``A_k`` is the sum of the positive line balances (loans
 are negative and are not assets; their sum is ``loan_balance``). From the customer's first
@@ -17,8 +18,8 @@ unknown.
 - ``aum_share_<line> = `` the line's balance in ``M0`` / ``A_0`` (positive lines only).
 
 **Events** (canonical types of the events mapping's ``values``): ``complaints_90d`` and
-``complaints_365d`` (complaints dated in ``[as_of - d, as_of)``), ``unresolved_complaints``
-(complaints before ``as_of`` with no resolved date before ``as_of``),
+``complaints_365d`` (complaints dated in ``(as_of - d, as_of]``), ``unresolved_complaints``
+(complaints on or before ``as_of`` with no resolved date on or before it),
 ``days_since_unresolved`` (days from the latest of those to ``as_of``) and
 ``last_survey_score`` (the latest survey's score; on one day, the lowest).
 
@@ -70,15 +71,15 @@ def _day(day: dt.date) -> str:
 
 
 def lines_query(as_of: dt.date) -> str:
-    """The product lines with a positive balance before ``as_of``, sorted."""
+    """The product lines with a positive balance on or before ``as_of``, sorted."""
     return (
         f"SELECT DISTINCT coalesce(product, '') AS line FROM {BALANCES} "
-        f"WHERE date < {_day(as_of)} AND balance > 0 ORDER BY line"
+        f"WHERE date <= {_day(as_of)} AND balance > 0 ORDER BY line"
     )
 
 
 def balance_query(as_of: dt.date, lines: list[str], has_product: bool = True) -> str:
-    """One row per customer with a snapshot before ``as_of``: the balance features."""
+    """One row per customer with a snapshot on or before ``as_of``: the balance features."""
     product = "coalesce(product, '')" if has_product else "''"
     changes = ",\n       ".join(
         f"MAX(CASE WHEN k = 0 THEN aum END) / NULLIF(MAX(CASE WHEN k = {j} THEN aum END), 0)"
@@ -94,7 +95,7 @@ def balance_query(as_of: dt.date, lines: list[str], has_product: bool = True) ->
 WITH snaps AS (
     SELECT customer_id, {product} AS line, date, balance,
            year(date) * 12 + month(date) - 1 AS m
-    FROM {BALANCES} WHERE date < {_day(as_of)}
+    FROM {BALANCES} WHERE date <= {_day(as_of)}
 ),
 monthly AS (
     SELECT customer_id, line, m, balance FROM (
@@ -155,7 +156,7 @@ ORDER BY s.customer_id
 
 
 def event_query(as_of: dt.date, columns: list[str]) -> str:
-    """One row per customer with an event before ``as_of``: the event features.
+    """One row per customer with an event on or before ``as_of``: the event features.
 
     Without a mapped ``resolved_date`` the unresolved columns are NaN; without ``score``,
     ``last_survey_score`` is.
@@ -163,19 +164,19 @@ def event_query(as_of: dt.date, columns: list[str]) -> str:
     day = _day(as_of)
     complaint = f"type = {literal(COMPLAINT)}"
     if "resolved_date" in columns:
-        unresolved = f"{complaint} AND (resolved_date IS NULL OR resolved_date >= {day})"
+        unresolved = f"{complaint} AND (resolved_date IS NULL OR resolved_date > {day})"
         n_unresolved = f"CAST(COUNT(CASE WHEN {unresolved} THEN 1 END) AS DOUBLE)"
         since = f"CAST(MIN(CASE WHEN {unresolved} THEN DATEDIFF('day', date, {day}) END) AS DOUBLE)"
     else:
         n_unresolved = since = "CAST(NULL AS DOUBLE)"
     score = "CAST(score AS DOUBLE)" if "score" in columns else "CAST(NULL AS DOUBLE)"
     windows = "".join(
-        f"CAST(COUNT(CASE WHEN {complaint} AND date >= {_day(as_of - dt.timedelta(days=d))} "
+        f"CAST(COUNT(CASE WHEN {complaint} AND date > {_day(as_of - dt.timedelta(days=d))} "
         f"THEN 1 END) AS BIGINT) AS complaints_{d}d, "
         for d in (90, 365)
     )
     return f"""
-WITH before AS (SELECT * FROM {EVENTS} WHERE date < {day}),
+WITH before AS (SELECT * FROM {EVENTS} WHERE date <= {day}),
 surveys AS (
     SELECT customer_id, score FROM (
         SELECT customer_id, {score} AS score, ROW_NUMBER() OVER (
@@ -209,7 +210,7 @@ def signal_features(
         Runs one DuckDB-dialect query over the views ``balances`` / ``events`` and returns
         a pandas frame (the engine's).
     as_of : date
-        Nothing dated on or after it is read.
+        Nothing dated after it is read.
     balance_columns, event_columns : list of str or None
         The columns of each view, or None when the extract is not configured (empty).
 

@@ -144,7 +144,9 @@ CHURN = Dataset(
     columns=_columns(
         f"customer_id:{S} churn_probability:{F} warning_level:{S} "
         f"median_days_to_inactivity:{F} reason_codes:{S} reasons_en:{S} reasons_zh:{S} "
-        "strategic_client:bool"
+        f"strategic_client:bool outflow_warning:{S} outflow_drop:{F} "
+        f"outflow_window_months:{INT} outflow_rule:{S} complaint_warning:{S} "
+        f"complaint_rule:{S} alert_level:{S}"
     ),
 )
 CHURN_METRICS = Dataset("churn_metrics", Path("reports/metrics/churn.json"), "churn", "metrics")

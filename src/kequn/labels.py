@@ -80,6 +80,9 @@ LABELS: dict[str, dict[str, str]] = {
     "channel_shift": {"en": "Channel shift", "zh": "渠道迁移"},
     "fewer_visits": {"en": "Fewer transaction days", "zh": "交易天数减少"},
     "infrequent": {"en": "Infrequent", "zh": "交易频率低"},
+    "aum_down": {"en": "Assets flowing out", "zh": "资产流失"},
+    "unresolved_complaints": {"en": "Unresolved complaints", "zh": "投诉未解决"},
+    "recent_complaints": {"en": "Recent complaints", "zh": "近期投诉"},
     # ingest reject reasons (rejects.csv reason)
     "bad_date": {"en": "Invalid date", "zh": "日期无效"},
     "blank_customer_id": {"en": "Blank customer id", "zh": "客户号为空"},

@@ -174,6 +174,108 @@ class Thresholds(Section):
 
 
 @dataclass(frozen=True)
+class OutflowLevel(Section):
+    """One level of ``churn.outflow_warning``: AUM down by at least ``drop`` (a share of the
+    earlier AUM) over 1, 3 or 6 months, and falling for at least ``months`` months. Each
+    level is a subclass with its own defaults, so a level given in part keeps its own."""
+
+    drop: float = key(0.3, gt=0, le=1)
+    months: int = key(1, ge=0, le=12)
+
+
+@dataclass(frozen=True)
+class RedOutflow(OutflowLevel):
+    """``churn.outflow_warning.red``."""
+
+    drop: float = key(0.5, gt=0, le=1)
+    months: int = key(2, ge=0, le=12)
+
+
+@dataclass(frozen=True)
+class OrangeOutflow(OutflowLevel):
+    """``churn.outflow_warning.orange``."""
+
+    drop: float = key(0.3, gt=0, le=1)
+    months: int = key(2, ge=0, le=12)
+
+
+@dataclass(frozen=True)
+class YellowOutflow(OutflowLevel):
+    """``churn.outflow_warning.yellow``."""
+
+    drop: float = key(0.2, gt=0, le=1)
+    months: int = key(0, ge=0, le=12)
+
+
+@dataclass(frozen=True)
+class OutflowWarning(Section):
+    """``churn.outflow_warning`` (资产流失预警): the levels, and the least AUM before the fall
+    that is graded at all."""
+
+    red: RedOutflow = section_of(RedOutflow)
+    orange: OrangeOutflow = section_of(OrangeOutflow)
+    yellow: YellowOutflow = section_of(YellowOutflow)
+    min_aum: float = key(10_000.0, ge=0)
+
+    def check(self) -> list[tuple[str, str]]:
+        r, o, y = self.red, self.orange, self.yellow
+        if y.drop <= o.drop <= r.drop and y.months <= o.months <= r.months:
+            return []
+        return [("", "needs yellow <= orange <= red in both drop and months")]
+
+
+@dataclass(frozen=True)
+class ComplaintLevel(Section):
+    """One level of ``churn.complaint_warning``: at least ``unresolved`` unresolved
+    complaints, or at least ``recent`` complaints in the last 90 days (subclassed per level
+    for its defaults, as :class:`OutflowLevel`)."""
+
+    unresolved: int = key(1, ge=1)
+    recent: int = key(1, ge=1)
+
+
+@dataclass(frozen=True)
+class RedComplaint(ComplaintLevel):
+    """``churn.complaint_warning.red``."""
+
+    unresolved: int = key(2, ge=1)
+    recent: int = key(3, ge=1)
+
+
+@dataclass(frozen=True)
+class OrangeComplaint(ComplaintLevel):
+    """``churn.complaint_warning.orange``."""
+
+    unresolved: int = key(1, ge=1)
+    recent: int = key(2, ge=1)
+
+
+@dataclass(frozen=True)
+class YellowComplaint(ComplaintLevel):
+    """``churn.complaint_warning.yellow``."""
+
+    unresolved: int = key(1, ge=1)
+    recent: int = key(1, ge=1)
+
+
+@dataclass(frozen=True)
+class ComplaintWarning(Section):
+    """``churn.complaint_warning`` (投诉预警): the levels; unresolved complaints count only
+    while the latest of them is at most ``max_age_days`` old."""
+
+    red: RedComplaint = section_of(RedComplaint)
+    orange: OrangeComplaint = section_of(OrangeComplaint)
+    yellow: YellowComplaint = section_of(YellowComplaint)
+    max_age_days: int = key(365, ge=1)
+
+    def check(self) -> list[tuple[str, str]]:
+        r, o, y = self.red, self.orange, self.yellow
+        if y.unresolved <= o.unresolved <= r.unresolved and y.recent <= o.recent <= r.recent:
+            return []
+        return [("", "needs yellow <= orange <= red in both unresolved and recent")]
+
+
+@dataclass(frozen=True)
 class Churn(Section):
     """``churn``: the churn definition, model choice, calibration and warnings."""
 
@@ -185,6 +287,8 @@ class Churn(Section):
     max_reasons: int = key(3, ge=0)
     backtest_origins: int = key(3, ge=1)
     origin_step_days: int = key(91, ge=1)
+    outflow_warning: OutflowWarning = section_of(OutflowWarning)
+    complaint_warning: ComplaintWarning = section_of(ComplaintWarning)
 
 
 @dataclass(frozen=True)
