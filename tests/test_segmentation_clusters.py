@@ -243,3 +243,26 @@ def test_tiny_and_empty_inputs(customers):
         segment_customers(customers.head(0), SETTINGS, seed=3)
     with pytest.raises(UserError, match="value_basis"):
         segment_customers(customers.drop(columns=["clv"]), SETTINGS, seed=3)
+
+
+def test_asset_tiers_on_aum_when_balance_snapshots_exist(customers):
+    # AUM is the reverse order of asset_balance, so the two bases give opposite tiers;
+    # the first 200 customers have no snapshot
+    frame = customers.copy()
+    frame["aum_latest"] = -frame["asset_balance"]
+    frame.loc[:199, "aum_latest"] = np.nan
+    auto = segment_customers(frame, SETTINGS, seed=3)
+    tiers = auto.segments["asset_tier"]
+    assert auto.metrics["asset_tiers"]["basis"] == "aum_latest"
+    assert (tiers[:200] == "unknown").all()
+    top = frame["aum_latest"][200:].rank(method="min", pct=False)
+    share_below = (top - 1) / top.notna().sum()
+    assert ((tiers[200:] == "large") == (share_below >= 0.9)).all()
+    assert "no balance snapshot" in auto.metrics["asset_tiers"]["unknown_reason"]
+    settings = {**SETTINGS, "asset_tiers": {**SETTINGS["asset_tiers"], "basis": "asset_balance"}}
+    master = segment_customers(frame, settings, seed=3)
+    assert master.metrics["asset_tiers"]["basis"] == "asset_balance"
+    assert not (master.segments["asset_tier"] == "unknown").any()
+    # without snapshots, auto falls back to the client master's balance
+    fallback = segment_customers(customers, SETTINGS, seed=3)
+    assert fallback.metrics["asset_tiers"]["basis"] == "asset_balance"

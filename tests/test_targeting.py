@@ -75,6 +75,37 @@ def test_retention_ranks_by_value_at_risk_computed_by_hand():
     assert got["rank"].tolist() == [1, 2, 3]
 
 
+def test_with_balances_retention_takes_outflow_clients_and_ranks_by_assets_at_risk():
+    table = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "e"],
+            "clv": [1000.0, 4000.0, 3000.0, 9000.0, 500.0],
+            "churn_probability": [0.9, 0.5, 0.8, 0.4, 0.1],
+            "probability_alive": 0.5,
+            "warning_level": ["red", "orange", "red", "none", "none"],
+            # d: no churn warning but its assets flow out; e: a yellow outflow is not enough
+            "outflow_warning": ["none", "none", "none", "red", "yellow"],
+            "aum_latest": [50_000.0, 10_000.0, np.nan, 200_000.0, 90_000.0],
+            "value_tier": "value",
+            "rfm_segment": "at_risk",
+            "n_products": 1,
+            "days_since_last": 10.0,
+            "days_since_contact": 10.0,
+            "tenure_days": 500.0,
+            "total_value": 100.0,
+        }
+    )
+    retention = {"capacity": 10, "cost_per_contact": 0.0, "response_rate": 0.5}
+    lists, _ = build_target_lists(table, settings(retention=retention), CONTEXT)
+    got = lists["retention"]
+    # assets at risk: d 80,000, a 45,000, b 5,000; c has no snapshot: last
+    assert got["customer_id"].tolist() == ["d", "a", "b", "c"]
+    assert got["aum_at_risk"].tolist()[:3] == [80_000.0, 45_000.0, 5_000.0]
+    assert np.isnan(got["aum_at_risk"].iloc[3])
+    # the expected value stays response rate x CLV x P(churn)
+    assert got["expected_value"].tolist() == [1800.0, 450.0, 1000.0, 1200.0]
+
+
 def test_list_stops_where_a_contact_no_longer_pays_and_at_capacity_and_budget():
     table = customer_table(2000)
     base = {"cost_per_contact": 40.0, "response_rate": 0.1, "min_expected_return": 10.0}

@@ -306,8 +306,10 @@ class TierShares(Section):
 
 @dataclass(frozen=True)
 class AssetTiers(Section):
-    """``segmentation.asset_tiers``: cuts of the asset tiers (quantiles or amounts)."""
+    """``segmentation.asset_tiers``: what is tiered (``auto``: AUM when balance snapshots
+    exist, else the client master's asset_balance) and the cuts (quantiles or amounts)."""
 
+    basis: Literal["auto", "aum", "asset_balance"] = key("auto")
     method: Literal["quantile", "amount"] = key("quantile")
     large: float = key(0.9, ge=0)
     medium: float = key(0.6, ge=0)

@@ -1,4 +1,5 @@
-"""Asset-size tiers (大/中/小客户) from the client master's ``asset_balance``.
+"""Asset-size tiers (大/中/小客户) from the AUM of the balance snapshots (``aum_latest``)
+or the client master's ``asset_balance`` (``segmentation.asset_tiers.basis``).
 
 ``segmentation.asset_tiers`` chooses the cut:
 
@@ -24,6 +25,7 @@ from kequn.errors import UserError
 ASSET_TIERS = ("large", "medium", "small", "unknown")
 NOT_MAPPED = "asset_balance is not mapped in the client master (ingest.clients_mapping)"
 NO_VALUES = "asset_balance is mapped but empty for every customer"
+NO_AUM = "segmentation.asset_tiers.basis is aum but no customer has a balance snapshot"
 
 
 def _check_spec(spec: dict) -> tuple[str, float, float]:

@@ -30,6 +30,7 @@ import pandas as pd
 from kequn.errors import UserError
 from segmentation.asset_tiers import (
     ASSET_TIERS,
+    NO_AUM,
     NO_VALUES,
     NOT_MAPPED,
     check_spec,
@@ -72,6 +73,7 @@ READ_COLUMNS = (
     "tenure_days",
     "gap_mean_days",
     "asset_balance",
+    "aum_latest",
     "clv",
     "churn_probability",
 )
@@ -134,6 +136,8 @@ class SegmentModel:
     values: ValueCuts
     asset_cuts: tuple[float, float]
     asset_reason: str | None
+    #: the column the asset tiers are cut on (aum_latest or asset_balance), None: unknown
+    asset_column: str | None
     rfm_bins: dict
     product_lines: dict
     threshold: float
@@ -228,18 +232,7 @@ def fit_population(
 
     value_column = VALUE_BASES[basis]
     values = value_cuts(con, population.values, value_column, tier_shares, population.n)
-    reason = None
-    cuts = (large, medium)
-    if "asset_balance" not in columns:
-        reason, cuts = NOT_MAPPED, (np.inf, np.inf)
-    else:
-        large_cut, medium_cut, known = asset_cuts(
-            con, population.customers, "asset_balance", large, medium
-        )
-        if known == 0:
-            reason, cuts = NO_VALUES, (np.inf, np.inf)
-        elif method == "quantile":
-            cuts = (large_cut, medium_cut)
+    asset_column, cuts, reason = _asset_model(population, asset_spec, (method, large, medium))
     bins = {
         name: score_bins(con, population.customers, f'{"-" if sign < 0 else ""}"{column}"')
         for name, (column, sign) in RFM_COLUMNS.items()
@@ -274,6 +267,7 @@ def fit_population(
         values=values,
         asset_cuts=cuts,
         asset_reason=reason,
+        asset_column=asset_column,
         rfm_bins=bins,
         product_lines=lines,
         threshold=threshold,
@@ -290,6 +284,39 @@ def fit_population(
     model.names = name_clusters(profile)
     model.profile = model.names.merge(profile, on="cluster")
     return model
+
+
+def _asset_model(
+    population: Population, spec: dict, checked: tuple[str, float, float]
+) -> tuple[str | None, tuple[float, float], str | None]:
+    """``(column, (large, medium) cuts, reason)`` of the asset tiers.
+
+    The basis (``segmentation.asset_tiers.basis``): ``aum`` cuts ``aum_latest`` (the AUM of
+    the balance snapshots, :mod:`features.signals`), ``asset_balance`` the client master's
+    balance; ``auto`` takes AUM when any customer has it, else the balance. The reason says
+    why nobody can be tiered (None when some can).
+    """
+    method, large, medium = checked
+    basis = str(spec.get("basis", "auto"))
+    columns = population.columns
+    has_aum = "aum_latest" in columns and _known(population, "aum_latest") > 0
+    column = {"aum": "aum_latest", "asset_balance": "asset_balance"}.get(basis)
+    if column is None:
+        column = "aum_latest" if has_aum else "asset_balance"
+    if column not in columns:
+        return None, (np.inf, np.inf), NOT_MAPPED if column == "asset_balance" else NO_AUM
+    large_cut, medium_cut, known = asset_cuts(
+        population.con, population.customers, column, large, medium
+    )
+    if known == 0:
+        return None, (np.inf, np.inf), NO_VALUES if column == "asset_balance" else NO_AUM
+    return column, (large_cut, medium_cut) if method == "quantile" else (large, medium), None
+
+
+def _known(population: Population, column: str) -> int:
+    return population.con.execute(
+        f'SELECT count("{column}") FROM {population.customers}'
+    ).fetchone()[0]
 
 
 def _check_unique(population: Population) -> None:
@@ -376,8 +403,8 @@ def assign_chunk(chunk: pd.DataFrame, model: SegmentModel) -> pd.DataFrame:
     segments = pd.DataFrame({"customer_id": chunk["customer_id"].astype("string")})
     segments["value_tier"] = tiers_from_cuts(value, model.values.strategic, model.values.value)
     segments["tier_value"] = value
-    if "asset_balance" in chunk:
-        segments["asset_tier"] = asset_tiers_from_cuts(chunk["asset_balance"], *model.asset_cuts)
+    if model.asset_column is not None:
+        segments["asset_tier"] = asset_tiers_from_cuts(chunk[model.asset_column], *model.asset_cuts)
     else:
         segments["asset_tier"] = "unknown"
     for name, (column, sign) in RFM_COLUMNS.items():
@@ -497,7 +524,11 @@ def metrics(model: SegmentModel, counts: _Counts, migration: dict) -> dict:
     asset = counts.labels["asset_tier"]
     asset_reason = model.asset_reason
     if asset_reason is None and asset["unknown"] > 0:
-        asset_reason = "asset_balance missing for some customers in the client master"
+        asset_reason = (
+            "aum_latest missing for some customers: no balance snapshot before as_of"
+            if model.asset_column == "aum_latest"
+            else "asset_balance missing for some customers in the client master"
+        )
     clusters = model.clusters
     return {
         "customers": n,
@@ -516,6 +547,8 @@ def metrics(model: SegmentModel, counts: _Counts, migration: dict) -> dict:
             "negative_value_sum": _round(float(counts.negative.fraction(0, 0))),
         },
         "asset_tiers": {
+            "basis": model.asset_column,
+            "cuts": {"large": _round(model.asset_cuts[0]), "medium": _round(model.asset_cuts[1])},
             "counts": {k: int(v) for k, v in asset.items()},
             "unknown_reason": asset_reason,
         },

@@ -8,7 +8,11 @@ into candidates with a ``score`` (what the list is ranked on) and an ``expected_
 
 where ``value`` is the campaign's value at stake for that customer:
 
-- retention (挽留): warning level red or orange; value = value at risk = CLV x P(churn).
+- retention (挽留): warning level red or orange, or (with balance snapshots) an asset-outflow
+  warning red or orange; value = value at risk = CLV x P(churn). With balance snapshots
+  (an ``aum_latest`` column) the list is ranked by the assets at risk,
+  ``aum_at_risk = AUM x P(churn)``: what the bank keeps by keeping the client (clients
+  without a snapshot rank last, by CLV x P(churn)).
 - growth (提升): not strategic, at most ``max_products`` product lines, low churn risk
   (warning none or yellow); value = CLV x (1 - P(churn)), the value a next-tier move builds on;
   ranked by that value scaled by the room left in product lines.
@@ -56,7 +60,10 @@ def _eligible(customers: pd.DataFrame, campaign: str, settings: dict, context: d
     level = customers["warning_level"]
     tier = customers["value_tier"]
     if campaign == "retention":
-        return level.isin(["red", "orange"])
+        urgent = level.isin(["red", "orange"])
+        if "outflow_warning" in customers:
+            urgent |= customers["outflow_warning"].isin(["red", "orange"])
+        return urgent
     if campaign == "growth":
         n_products = customers.get("n_products", pd.Series(1, index=customers.index))
         return (
@@ -94,6 +101,11 @@ def candidates(
         max_products = float(settings.get("max_products", 2))
         room = (max_products + 1.0 - chosen.get("n_products", 1)).clip(lower=1.0) / max_products
         chosen["score"] = chosen["value_at_stake"] * room
+    elif campaign == "retention" and "aum_latest" in chosen:
+        chosen["aum_at_risk"] = chosen["aum_latest"].clip(lower=0.0) * chosen["churn_probability"]
+        # without a snapshot: below every client with assets, in CLV x P(churn) order
+        fallback = chosen["value_at_stake"].rank(pct=True) - 1.0
+        chosen["score"] = chosen["aum_at_risk"].fillna(fallback)
     else:
         chosen["score"] = chosen["value_at_stake"]
     if settings.get("rank_by") == "uplift" and "uplift" in chosen:

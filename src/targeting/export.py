@@ -41,6 +41,9 @@ COLUMN_DOCS = {
     "cadence_days": ("Contact cadence of the tier, days (回访频率)", "回访频率(天)"),
     "reasons": ("Up to three reasons, with the client's own numbers", "入选原因"),
     "control": ("1 = control group: do NOT contact (measures the campaign's effect)", "对照组"),
+    "aum_latest": ("Assets under management at the last balance snapshot", "最新资产(AUM)"),
+    "aum_at_risk": ("Assets at risk = AUM x churn probability (retention rank)", "风险资产"),
+    "outflow_warning": ("Asset-outflow warning: red, orange, yellow, none", "资产流失预警"),
 }
 
 

@@ -161,6 +161,9 @@ def build_target_lists(
         extra = ["uplift"] if campaign_settings.get("rank_by") == "uplift" else []
         if extra:
             chosen["uplift"] = chosen["uplift"].round(4)
+        if "aum_at_risk" in chosen:  # retention with balance snapshots
+            extra += ["aum_latest", "aum_at_risk", "outflow_warning"]
+            chosen[["aum_latest", "aum_at_risk"]] = chosen[["aum_latest", "aum_at_risk"]].round(2)
         lists[campaign] = chosen[LIST_COLUMNS + extra].reset_index(drop=True)
 
         contacted = chosen["control"] == 0
