@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.signals import add_signals, compute_signals
+from features.signals import add_signals, aum_trend, compute_signals
 
 AS_OF = dt.date(2025, 7, 15)
 
@@ -130,3 +130,22 @@ def test_neutral_values_for_customers_without_extract_rows(balances, events):
     # nothing configured: the table is unchanged
     same = add_signals(customers, AS_OF, None, balances.iloc[:0])
     pd.testing.assert_frame_equal(same, customers)
+
+
+def test_aum_trend_by_group_by_hand(balances, tmp_path):
+    groups = tmp_path / "groups.parquet"
+    pd.DataFrame({"customer_id": ["A", "B"], "tier": ["x", "y"]}).to_parquet(groups)
+    trend = aum_trend(balances, groups, "tier", AS_OF)
+    got = trend.set_index(["month", "group"])
+    # June (M0): A 60 (its loan is not an asset), B 300 (the deposit gone), C 50 (May
+    # carried) in no group; May: A 70, B 100 + 300 (the March deposit carried), C 50
+    assert got.loc[("2025-06-01", "x"), "aum"] == 60.0
+    assert got.loc[("2025-06-01", "y"), "aum"] == 300.0
+    assert got.loc[("2025-06-01", ""), "aum"] == 50.0
+    assert got.loc[("2025-05-01", "y"), "aum"] == 400.0
+    assert got.loc[("2025-05-01", ""), "aum"] == 50.0
+    # C's first snapshot is in May: nothing for it before
+    assert ("2025-04-01", "") not in got.index
+    assert got.loc[("2025-02-01", "x"), "customers"] == 1
+    assert trend["month"].max() == "2025-06-01"  # the July snapshot is after as_of
+    assert aum_trend(None, groups, "tier", AS_OF).empty

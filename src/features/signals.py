@@ -34,10 +34,14 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ingest.signals import COMPLAINT, SURVEY
+from kequn.io import atomic_path
 from kequn.sql_text import identifier, literal, parquet_source
 
 BALANCES, EVENTS = "balances", "events"
@@ -78,19 +82,11 @@ def lines_query(as_of: dt.date) -> str:
     )
 
 
-def balance_query(as_of: dt.date, lines: list[str], has_product: bool = True) -> str:
-    """One row per customer with a snapshot on or before ``as_of``: the balance features."""
+def _series_ctes(as_of: dt.date, has_product: bool) -> str:
+    """The CTEs up to ``series``: one row per customer and month ``k`` (0 = ``M0``) from
+    their first snapshot month on, with ``aum``, ``debt`` and the month before's
+    ``aum_before`` (module docstring)."""
     product = "coalesce(product, '')" if has_product else "''"
-    changes = ",\n       ".join(
-        f"MAX(CASE WHEN k = 0 THEN aum END) / NULLIF(MAX(CASE WHEN k = {j} THEN aum END), 0)"
-        f" - 1 AS aum_change_{j}m"
-        for j in CHANGE_MONTHS
-    )
-    shares = "".join(
-        f",\n       SUM(CASE WHEN k = 0 AND line = {literal(name)} AND balance > 0 "
-        f"THEN balance ELSE 0 END) / NULLIF(MAX(a0), 0) AS {identifier('aum_share_' + name)}"
-        for name in lines
-    )
     return f"""
 WITH snaps AS (
     SELECT customer_id, {product} AS line, date, balance,
@@ -125,12 +121,27 @@ per_month AS (
     FROM line_month GROUP BY customer_id, k
 ),
 series AS (
-    SELECT f.customer_id, o.k, coalesce(p.aum, 0) AS aum, coalesce(p.debt, 0) AS debt,
+    SELECT f.customer_id, o.k, o.m, coalesce(p.aum, 0) AS aum, coalesce(p.debt, 0) AS debt,
            LEAD(coalesce(p.aum, 0)) OVER (PARTITION BY f.customer_id ORDER BY o.k) AS aum_before
     FROM (SELECT customer_id, MIN(m) AS first_m FROM snaps GROUP BY customer_id) AS f
     JOIN months AS o ON o.m >= f.first_m
     LEFT JOIN per_month AS p ON p.customer_id = f.customer_id AND p.k = o.k
-),
+)"""
+
+
+def balance_query(as_of: dt.date, lines: list[str], has_product: bool = True) -> str:
+    """One row per customer with a snapshot on or before ``as_of``: the balance features."""
+    changes = ",\n       ".join(
+        f"MAX(CASE WHEN k = 0 THEN aum END) / NULLIF(MAX(CASE WHEN k = {j} THEN aum END), 0)"
+        f" - 1 AS aum_change_{j}m"
+        for j in CHANGE_MONTHS
+    )
+    shares = "".join(
+        f",\n       SUM(CASE WHEN k = 0 AND line = {literal(name)} AND balance > 0 "
+        f"THEN balance ELSE 0 END) / NULLIF(MAX(a0), 0) AS {identifier('aum_share_' + name)}"
+        for name in lines
+    )
+    return f"""{_series_ctes(as_of, has_product)},
 summary AS (
     SELECT customer_id,
            MAX(CASE WHEN k = 0 THEN aum END) AS aum_latest,
@@ -152,6 +163,20 @@ FROM summary AS s LEFT JOIN latest_lines AS l ON l.customer_id = s.customer_id
 GROUP BY s.customer_id, s.aum_latest, s.aum_change_1m, s.aum_change_3m, s.aum_change_6m,
          s.aum_decline_months, s.loan_balance
 ORDER BY s.customer_id
+"""
+
+
+def aum_trend_query(as_of: dt.date, groups: str, column: str, has_product: bool = True) -> str:
+    """Total AUM per month (the last :data:`MAX_DECLINE` + 1 months to ``as_of``'s latest
+    snapshot month) and group: ``month`` (first day), ``k``, ``grp``, ``aum``, ``customers``
+    (with a positive AUM). ``groups``: a relation with ``customer_id`` and ``column``;
+    customers not in it are group ``''``."""
+    return f"""{_series_ctes(as_of, has_product)}
+SELECT make_date(CAST(s.m // 12 AS INTEGER), CAST(s.m % 12 + 1 AS INTEGER), 1) AS month, s.k,
+       coalesce(CAST(g.{identifier(column)} AS VARCHAR), '') AS grp,
+       SUM(s.aum) AS aum, COUNT(CASE WHEN s.aum > 0 THEN 1 END) AS customers
+FROM series AS s LEFT JOIN {groups} AS g ON g.customer_id = s.customer_id
+GROUP BY ALL ORDER BY month, grp
 """
 
 
@@ -267,8 +292,6 @@ def _present(source: Source) -> bool:
         return False
     if isinstance(source, pd.DataFrame):
         return len(source) > 0
-    import pyarrow.parquet as pq
-
     return Path(source).exists() and pq.ParquetFile(source).metadata.num_rows > 0
 
 
@@ -295,8 +318,6 @@ def compute_signals(
             columns[name] = list(frame.columns)
         run = lambda query: spark.sql(to_spark_sql(query)).toPandas()  # noqa: E731
         return signal_features(run, as_of, columns.get(BALANCES), columns.get(EVENTS))
-    import duckdb
-
     con = duckdb.connect()
     with con:
         for name, src in sources.items():
@@ -307,6 +328,49 @@ def compute_signals(
         columns = {n: list(con.sql(f"SELECT * FROM {n} LIMIT 0").columns) for n in sources}
         run = lambda query: con.execute(query).df()  # noqa: E731
         return signal_features(run, as_of, columns.get(BALANCES), columns.get(EVENTS))
+
+
+#: the columns of :func:`aum_trend`
+TREND_COLUMNS = ["month", "group", "aum", "customers"]
+
+
+def aum_trend(balances: Source, groups: str | Path, column: str, as_of: dt.date) -> pd.DataFrame:
+    """AUM per month and group for the last :data:`MAX_DECLINE` + 1 months (DuckDB).
+
+    Parameters
+    ----------
+    balances : frame or Parquet path
+        The balance snapshots (None or empty: not configured).
+    groups : path
+        A Parquet file with ``customer_id`` and ``column`` (e.g. segments.parquet and
+        ``value_tier``).
+    column : str
+        The group column.
+    as_of : date
+        Snapshots after it are not read.
+
+    Returns
+    -------
+    DataFrame
+        :data:`TREND_COLUMNS`: ``month`` (ISO date of its first day), ``group``, total
+        ``aum`` (the module docstring's ``A_k`` summed over the group's customers, with the
+        same carry-forward rule as the features) and ``customers`` with a positive AUM;
+        no rows when there are no snapshots.
+    """
+    if not _present(balances):
+        return pd.DataFrame(columns=TREND_COLUMNS)
+    con = duckdb.connect()
+    with con:
+        if isinstance(balances, pd.DataFrame):
+            con.register(BALANCES, balances)
+        else:
+            con.execute(f"CREATE VIEW {BALANCES} AS SELECT * FROM {parquet_source(balances)}")
+        has_product = "product" in con.sql(f"SELECT * FROM {BALANCES} LIMIT 0").columns
+        query = aum_trend_query(as_of, parquet_source(groups), column, has_product)
+        frame = con.execute(query).df()
+    frame["month"] = pd.to_datetime(frame["month"]).dt.strftime("%Y-%m-%d")
+    frame = frame.rename(columns={"grp": "group"})
+    return frame[TREND_COLUMNS].astype({"aum": float, "customers": "int64"})
 
 
 def add_signals(
@@ -322,11 +386,6 @@ def add_signals_to_file(
 ) -> list[str]:
     """Append the signal features to the customer table in ``path`` (rewritten atomically,
     its own columns untouched); returns the columns added."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from kequn.io import atomic_path
-
     signals = compute_signals(as_of, balances, events, engine)
     if signals is None:
         return []

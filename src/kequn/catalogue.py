@@ -173,6 +173,7 @@ SEGMENT_METRICS = Dataset(
 SEGMENT_PLOTS = (
     Dataset("pareto", Path("reports/plots/pareto.csv"), "segment", "plot"),
     Dataset("cluster_profiles", Path("reports/plots/cluster_profiles.csv"), "segment", "plot"),
+    Dataset("aum_trend", Path("reports/plots/aum_trend.csv"), "segment", "plot"),
 )
 
 # ------------------------------------------------------------------------ evaluate

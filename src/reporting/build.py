@@ -18,6 +18,7 @@ from kequn.labels import label
 from kequn.log import get_logger, progress
 from reporting import charts
 from reporting import html as h
+from reporting.assets import assets_section
 from reporting.formatting import format_count, format_money, format_number, format_percent
 from reporting.inputs import RunOutputs
 from reporting.review import review_section
@@ -525,6 +526,7 @@ def build_report(outputs: RunOutputs, settings: ReportSettings) -> Report:
         lambda: _survival(b, frame),
         lambda: _ltv_backtest(b),
         lambda: _churn_backtest(b),
+        lambda: assets_section(b, frame),
         lambda: review_section(b),
         lambda: _targets(b),
         lambda: _quality(b),

@@ -34,6 +34,7 @@ PLOTS = (
     "pareto",
     "cluster_profiles",
     "campaign_lift",
+    "aum_trend",
 )
 REJECTS = catalogue.REJECTS.path
 
@@ -48,9 +49,21 @@ CUSTOMER_COLUMNS = {
         "frequency",
         "total_value",
         "client_type",
+        "branch",
+        "aum_latest",
+        "complaints_365d",
+        "unresolved_complaints",
     ],
     "ltv": ["customer_id", "clv", "revenue_contribution", "probability_alive"],
-    "churn": ["customer_id", "churn_probability", "warning_level"],
+    "churn": [
+        "customer_id",
+        "churn_probability",
+        "warning_level",
+        "outflow_warning",
+        "outflow_drop",
+        "outflow_window_months",
+        "complaint_warning",
+    ],
     "segments": [
         "customer_id",
         "value_tier",

@@ -525,7 +525,7 @@ def metrics(model: SegmentModel, counts: _Counts, migration: dict) -> dict:
     asset_reason = model.asset_reason
     if asset_reason is None and asset["unknown"] > 0:
         asset_reason = (
-            "aum_latest missing for some customers: no balance snapshot before as_of"
+            "aum_latest missing for some customers: no balance snapshot on or before as_of"
             if model.asset_column == "aum_latest"
             else "asset_balance missing for some customers in the client master"
         )

@@ -6,6 +6,8 @@ checked chunk by chunk -- ``data/interim/transactions.parquet`` (for ``as_of`` a
 migration baseline) and ``models/clusters.json`` (last run's clusters, when present). Writes
 ``data/processed/segments.parquet`` chunk by chunk, ``reports/metrics/segments.json``,
 ``reports/plots/pareto.csv``, ``reports/plots/cluster_profiles.csv``,
+``reports/plots/aum_trend.csv`` (AUM by month and value tier, from
+``data/interim/balances.parquet``; header only without snapshots),
 ``models/clusters.json`` and a copy of the segments under ``data/history/<as_of>/`` for the
 next run's migration.
 
@@ -26,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
+from features.signals import aum_trend
 from kequn import catalogue
 from kequn.chunks import (
     ChunkedParquetWriter,
@@ -58,6 +61,8 @@ CHURN = catalogue.CHURN.path
 SEGMENTS = catalogue.SEGMENTS.path
 HISTORY = Path("data/history")
 MODEL = catalogue.CLUSTER_MODEL.path
+BALANCES = catalogue.BALANCES.path
+AUM_TREND = catalogue.BY_NAME["aum_trend"].path
 METRICS = catalogue.SEGMENT_METRICS.path
 PARETO = catalogue.SEGMENT_PLOTS[0].path
 PROFILES = catalogue.SEGMENT_PLOTS[1].path
@@ -196,6 +201,8 @@ def run(params: dict) -> None:
     write_json(MODEL, model.clusters.to_dict())
     write_csv(PARETO, model.values.pareto.round(6))
     write_csv(PROFILES, model.profile.round(6))
+    with timed(log, "AUM trend by value tier"):
+        write_csv(AUM_TREND, aum_trend(BALANCES, SEGMENTS, "value_tier", as_of).round(2))
     tiers = metrics["value_tiers"]["tiers"]
     log.info(
         "tiers %s; %.1f%% of customers make 80%% of value; k=%d",

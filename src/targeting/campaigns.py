@@ -12,7 +12,8 @@ where ``value`` is the campaign's value at stake for that customer:
   warning red or orange; value = value at risk = CLV x P(churn). With balance snapshots
   (an ``aum_latest`` column) the list is ranked by the assets at risk,
   ``aum_at_risk = AUM x P(churn)``: what the bank keeps by keeping the client (clients
-  without a snapshot rank last, by CLV x P(churn)).
+  without a snapshot rank last, by CLV x P(churn)), unless the list is ranked by uplift
+  (below): the learnt incremental value is in CLV units, netted against the contact cost.
 - growth (提升): not strategic, at most ``max_products`` product lines, low churn risk
   (warning none or yellow); value = CLV x (1 - P(churn)), the value a next-tier move builds on;
   ranked by that value scaled by the room left in product lines.
