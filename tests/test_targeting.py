@@ -104,6 +104,7 @@ def test_with_balances_retention_takes_outflow_clients_and_ranks_by_assets_at_ri
     assert np.isnan(got["aum_at_risk"].iloc[3])
     # the expected value stays response rate x CLV x P(churn)
     assert got["expected_value"].tolist() == [1800.0, 450.0, 1000.0, 1200.0]
+    assert got["outflow_warning"].tolist() == ["red", "none", "none", "none"]  # on the list
 
 
 def test_list_stops_where_a_contact_no_longer_pays_and_at_capacity_and_budget():

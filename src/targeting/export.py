@@ -44,6 +44,7 @@ COLUMN_DOCS = {
     "aum_latest": ("Assets under management at the last balance snapshot", "最新资产(AUM)"),
     "aum_at_risk": ("Assets at risk = AUM x churn probability (retention rank)", "风险资产"),
     "outflow_warning": ("Asset-outflow warning: red, orange, yellow, none", "资产流失预警"),
+    "complaint_warning": ("Complaint warning: red, orange, yellow, none", "投诉预警"),
 }
 
 

@@ -162,8 +162,9 @@ def build_target_lists(
         if extra:
             chosen["uplift"] = chosen["uplift"].round(4)
         if "aum_at_risk" in chosen:  # retention with balance snapshots
-            extra += ["aum_latest", "aum_at_risk", "outflow_warning"]
+            extra += ["aum_latest", "aum_at_risk"]
             chosen[["aum_latest", "aum_at_risk"]] = chosen[["aum_latest", "aum_at_risk"]].round(2)
+        extra += [c for c in ("outflow_warning", "complaint_warning") if c in chosen]
         lists[campaign] = chosen[LIST_COLUMNS + extra].reset_index(drop=True)
 
         contacted = chosen["control"] == 0
