@@ -99,7 +99,12 @@ def test_target_lists_honour_do_not_contact_and_one_campaign_per_customer(output
     # the listed warning level and tier are the churn and segment stages' own
     retention = lists["retention"].merge(tables["churn"], on="customer_id", suffixes=("", "_c"))
     assert (retention["warning_level"] == retention["warning_level_c"]).all()
-    assert set(retention["warning_level"]) <= {"red", "orange"}
+    # retention: a red or orange churn warning, or a red or orange asset outflow
+    urgent = {"red", "orange"}
+    assert (
+        retention["warning_level"].isin(urgent) | retention["outflow_warning_c"].isin(urgent)
+    ).all()
+    assert (retention["outflow_warning"] == retention["outflow_warning_c"]).all()
 
 
 def test_rerunning_the_lists_gives_byte_identical_csvs(outputs, tmp_path):
