@@ -297,37 +297,159 @@ def customer_table_query(
     ``W = trend_window_days``, *recent* is ``(as_of - W, as_of]`` and *prior* is
     ``(as_of - 2W, as_of - W]``; ``recent_n_days`` = rows in the window that start a day.
 
-    ``categories`` maps ``product`` / ``channel`` to their category names (from
-    :func:`categories_query`, each kind's names sorted). Each row carries its category as
-    one bit, placed by the row's window (:func:`_bit`; 0 older, 1 prior, 2 recent); the
-    same aggregation sums each category's value (overall, and per window for channels)
-    and ORs the bits into masks of the (category, window) pairs that have rows. From
-    them: ``share_<kind>_<name>`` (value / total value, 0 when the total is 0),
-    ``n_products`` (categories with a row, a bit count of the masks; also per window) and
+    Each row carries its product and its channel category as one bit each, placed by the
+    row's window (:func:`_bit`; 0 older, 1 prior, 2 recent); the same aggregation sums
+    each category's value (overall, and per window for channels) and ORs the bits into
+    masks of the (category, window) pairs that have rows. From them:
+    ``share_<kind>_<name>`` (value / total value, 0 when the total is 0), ``n_products``
+    (categories with a row, a bit count of the masks; also per window) and
     ``main_channel`` (largest value among the channels with a row; also per window).
-    ``client_columns``: the columns of the relation :data:`CLIENTS`, left-joined on
-    ``customer_id`` (``None``: no client master). ``money``: the decimal type rows'
-    amounts are cast to (:func:`money_type`).
+
+    The query is built from one fragment per common table expression: ``tx`` (the rows
+    up to ``as_of`` with their window and category bits), ``windowed`` (gap and day
+    rank), ``ordered`` (amounts as ``money``, per-window bits), ``per_customer`` (the one
+    aggregation), ``measures`` (the sums as doubles, the channel maxima) and ``features``.
+
+    Parameters
+    ----------
+    as_of : datetime.date
+        The scoring date: rows dated after it are left out.
+    unit_days : float
+        Days per time unit of ``recency`` and ``T``.
+    trend_window_days : int
+        ``W``, the length of the recent and prior windows.
+    categories : dict of str to list of str, optional
+        ``product`` / ``channel`` -> their category names (from :func:`categories_query`,
+        each kind's names sorted).
+    client_columns : list of str, optional
+        The columns of the relation :data:`CLIENTS`, left-joined on ``customer_id``
+        (``None``: no client master).
+    money : str
+        The decimal type rows' amounts are cast to (:func:`money_type`).
+
+    Returns
+    -------
+    str
+        The query, in the DuckDB dialect.
     """
     categories = {kind: list(names) for kind, names in (categories or {}).items() if names}
-    products = categories.get("product", [])
     channels = categories.get("channel", [])
+    features = _feature_columns(as_of, float(unit_days), categories)
+    carried = "".join(
+        f", {kind}_bits_{block}" for kind, names in categories.items() for block in _blocks(names)
+    )
+    query = (
+        "WITH "
+        + _rows_cte(as_of, trend_window_days, categories)
+        + f""",
+windowed AS (
+  SELECT
+    customer_id, date, amount, win{carried},
+    DATEDIFF('day', LAG(date) OVER (PARTITION BY customer_id ORDER BY date), date) AS gap,
+    RANK() OVER (PARTITION BY customer_id ORDER BY date) AS day_rank
+  FROM tx
+),
+ordered AS (
+  SELECT
+    customer_id, date, gap, day_rank{carried},
+    CAST(amount AS {money}) AS amount,
+    win{_window_bits(categories)}
+  FROM windowed
+),
+"""
+        + _per_customer_cte(categories)
+        + ",\n"
+        + _measures_cte(channels)
+        + f""",
+features AS (
+  SELECT
+  {_select(features)}
+  FROM measures
+)"""
+    )
+    if client_columns is None:
+        return query + "\nSELECT * FROM features\nORDER BY customer_id"
+    return query + _client_join(client_columns, {name for _, name in features})
+
+
+#: the main channel overall and per window: output name prefix -> window
+_MAIN_WINDOWS = {"main": None, "recent_main": 2, "prior_main": 1}
+#: SQL: the row starts a new day of the customer
+_NEW_DAY = "(gap IS NULL OR gap > 0)"
+
+
+def _rows_cte(as_of: dt.date, trend_window_days: int, categories: dict[str, list[str]]) -> str:
+    """``tx``: the rows up to ``as_of`` with their window (2 recent, 1 prior, 0 older) and
+    category bits."""
     recent_start = date_literal(as_of - dt.timedelta(days=trend_window_days))
     prior_start = date_literal(as_of - dt.timedelta(days=2 * trend_window_days))
-    as_of_sql = date_literal(as_of)
-    unit = float(unit_days)
-    new_day = "(gap IS NULL OR gap > 0)"
-    windows = {"main": None, "recent_main": 2, "prior_main": 1}
+    bits = "".join(f",\n    {_category_bits(kind, names)}" for kind, names in categories.items())
+    return f"""tx AS (
+  SELECT
+    CAST(customer_id AS VARCHAR) AS customer_id,
+    CAST(date AS DATE) AS date,
+    amount,
+    CASE WHEN CAST(date AS DATE) > {recent_start} THEN 2
+      WHEN CAST(date AS DATE) > {prior_start} THEN 1 ELSE 0 END AS win{bits}
+  FROM {SOURCE}
+  WHERE CAST(date AS DATE) <= {date_literal(as_of)}
+)"""
+
+
+def _per_customer_cte(categories: dict[str, list[str]]) -> str:
+    """``per_customer``: the one aggregation of the ordered rows by customer."""
+    return f"""per_customer AS (
+  SELECT
+    customer_id,
+    MIN(date) AS first_date,
+    MAX(date) AS last_date,
+    COUNT(*) AS n_transactions,
+    COUNT(CASE WHEN {_NEW_DAY} THEN 1 END) AS n_days,
+    SUM(amount) AS total_value,
+    SUM(CASE WHEN day_rank > 1 THEN amount ELSE 0 END) AS repeat_value,
+    SUM(gap * gap) AS gap_square_sum,
+    SUM(CASE WHEN win = 2 THEN amount ELSE 0 END) AS recent_value,
+    COUNT(CASE WHEN win = 2 AND {_NEW_DAY} THEN 1 END) AS recent_n_days,
+    SUM(CASE WHEN win = 1 THEN amount ELSE 0 END) AS prior_value,
+    COUNT(CASE WHEN win = 1 AND {_NEW_DAY} THEN 1 END) AS prior_n_days\
+{_category_aggregates(categories)}
+  FROM ordered
+  GROUP BY customer_id
+)"""
+
+
+def _measures_cte(channels: list[str]) -> str:
+    """``measures``: the aggregates as doubles, the gap count and sum, and the largest
+    channel value overall and per window."""
     maxima = "".join(
         f",\n    {_largest('channel', channels, window)} AS {name}_largest"
-        for name, window in windows.items()
+        for name, window in _MAIN_WINDOWS.items()
         if channels
     )
+    return f"""measures AS (
+  SELECT
+    *,
+    CAST(total_value AS DOUBLE) AS total_value_f,
+    CAST(recent_value AS DOUBLE) AS recent_value_f,
+    CAST(prior_value AS DOUBLE) AS prior_value_f,
+    n_days - 1 AS n_gaps,
+    DATEDIFF('day', first_date, last_date) AS gap_sum{maxima}
+  FROM per_customer
+)"""
+
+
+def _feature_columns(
+    as_of: dt.date, unit: float, categories: dict[str, list[str]]
+) -> list[tuple[str, str]]:
+    """The ``features`` select list: (SQL expression over ``measures``, output name)."""
+    products = categories.get("product", [])
+    channels = categories.get("channel", [])
+    as_of_sql = date_literal(as_of)
     main = {
         name: _first_with("channel", channels, window, f"{name}_largest")
-        for name, window in windows.items()
+        for name, window in _MAIN_WINDOWS.items()
     }
-    features = [
+    return [
         ("customer_id", "customer_id"),
         ("first_date", "first_date"),
         ("last_date", "last_date"),
@@ -366,80 +488,19 @@ def customer_table_query(
         *((expression, f"{name}_channel") for name, expression in main.items()),
         *_share_columns("channel", channels),
     ]
-    bits = "".join(f",\n    {_category_bits(kind, names)}" for kind, names in categories.items())
-    carried = "".join(
-        f", {kind}_bits_{block}" for kind, names in categories.items() for block in _blocks(names)
-    )
-    query = f"""WITH tx AS (
-  SELECT
-    CAST(customer_id AS VARCHAR) AS customer_id,
-    CAST(date AS DATE) AS date,
-    amount,
-    CASE WHEN CAST(date AS DATE) > {recent_start} THEN 2
-      WHEN CAST(date AS DATE) > {prior_start} THEN 1 ELSE 0 END AS win{bits}
-  FROM {SOURCE}
-  WHERE CAST(date AS DATE) <= {as_of_sql}
-),
-windowed AS (
-  SELECT
-    customer_id, date, amount, win{carried},
-    DATEDIFF('day', LAG(date) OVER (PARTITION BY customer_id ORDER BY date), date) AS gap,
-    RANK() OVER (PARTITION BY customer_id ORDER BY date) AS day_rank
-  FROM tx
-),
-ordered AS (
-  SELECT
-    customer_id, date, gap, day_rank{carried},
-    CAST(amount AS {money}) AS amount,
-    win{_window_bits(categories)}
-  FROM windowed
-),
-per_customer AS (
-  SELECT
-    customer_id,
-    MIN(date) AS first_date,
-    MAX(date) AS last_date,
-    COUNT(*) AS n_transactions,
-    COUNT(CASE WHEN {new_day} THEN 1 END) AS n_days,
-    SUM(amount) AS total_value,
-    SUM(CASE WHEN day_rank > 1 THEN amount ELSE 0 END) AS repeat_value,
-    SUM(gap * gap) AS gap_square_sum,
-    SUM(CASE WHEN win = 2 THEN amount ELSE 0 END) AS recent_value,
-    COUNT(CASE WHEN win = 2 AND {new_day} THEN 1 END) AS recent_n_days,
-    SUM(CASE WHEN win = 1 THEN amount ELSE 0 END) AS prior_value,
-    COUNT(CASE WHEN win = 1 AND {new_day} THEN 1 END) AS prior_n_days\
-{_category_aggregates(categories)}
-  FROM ordered
-  GROUP BY customer_id
-),
-measures AS (
-  SELECT
-    *,
-    CAST(total_value AS DOUBLE) AS total_value_f,
-    CAST(recent_value AS DOUBLE) AS recent_value_f,
-    CAST(prior_value AS DOUBLE) AS prior_value_f,
-    n_days - 1 AS n_gaps,
-    DATEDIFF('day', first_date, last_date) AS gap_sum{maxima}
-  FROM per_customer
-),
-features AS (
-  SELECT
-  {_select(features)}
-  FROM measures
-)"""
-    if client_columns is None:
-        return query + "\nSELECT * FROM features\nORDER BY customer_id"
-    joined = _select(_client_columns(client_columns, {name for _, name in features}))
-    return (
-        query
-        + f"""
+
+
+def _client_join(client_columns: list[str], taken: set[str]) -> str:
+    """The final select: the features left-joined to the client master's columns (those
+    not already a feature name, :func:`_client_columns`)."""
+    joined = _select(_client_columns(client_columns, taken))
+    return f"""
 SELECT
   features.*,
   {joined}
 FROM features
 LEFT JOIN {CLIENTS} AS m ON CAST(m.customer_id AS VARCHAR) = features.customer_id
 ORDER BY features.customer_id"""
-    )
 
 
 def duplicate_clients_query() -> str:

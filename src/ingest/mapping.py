@@ -203,12 +203,44 @@ def _date(path: Path, key: str, value: Any) -> dt.date | None:
 
 
 def load_mapping(path: str | Path, kind: str = "transactions") -> Mapping:
-    """Read and validate a mapping file; ``kind`` is a key of :data:`KIND_COLUMNS`.
+    """Read and validate a mapping file.
 
     Unknown keys, missing required keys and bad values raise a :class:`UserError` naming
-    the mapping file and the key.
+    the mapping file and the key. The keys are checked in the order of the module
+    docstring, so the first problem in the file is the one reported.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML mapping file.
+    kind : str
+        The kind of extract, a key of :data:`KIND_COLUMNS` (``transactions``, ``clients``,
+        ``balances`` or ``events``); it sets which column roles are required and allowed.
+
+    Returns
+    -------
+    Mapping
+        The validated mapping.
     """
     path = Path(path)
+    raw = _read_raw(path)
+    fields: dict[str, Any] = {"files": _files(path, raw["files"])}
+    fields.update(_layout(path, raw))
+    header = fields["header"]
+    fields.update(_columns(path, raw, kind, header))
+    fields.update(_number_formats(path, raw))
+    fields.update(_flags(path, raw, header))
+    fields.update(_limits(path, raw))
+    fields["exclude"] = _exclude_rules(path, raw.get("exclude"), header)
+    fields["widths"] = _widths(path, raw.get("widths"), fields["format"])
+    fields["group_lines"] = _group_lines(path, raw.get("group_lines", False), fields["columns"])
+    fields["extra"] = {"values": _value_maps(path, raw.get("values"), fields["columns"])}
+    return Mapping(path=str(path), **fields)
+
+
+def _read_raw(path: Path) -> dict:
+    """The mapping file's top-level keys, after checking they are all known and the
+    required ones are present."""
     if not path.is_file():
         raise UserError(f"{path}: mapping file not found")
     try:
@@ -223,13 +255,20 @@ def load_mapping(path: str | Path, kind: str = "transactions") -> Mapping:
     for key in ("files", "columns"):
         if key not in raw:
             raise _fail(path, key, "required key is missing")
+    return raw
 
-    files = raw["files"]
+
+def _files(path: Path, files: Any) -> tuple[str, ...]:
+    """``files``: one glob or a non-empty list of them."""
     if isinstance(files, str):
         files = [files]
     if not isinstance(files, list) or not files or not all(isinstance(f, str) and f for f in files):
         raise _fail(path, "files", f"expected a list of file names or globs, got {files!r}")
+    return tuple(files)
 
+
+def _layout(path: Path, raw: dict) -> dict[str, Any]:
+    """``format``, ``encoding``, ``header`` and ``delimiter``: how the file is laid out."""
     fmt = raw.get("format", "csv")
     if fmt not in FORMATS:
         raise _fail(path, "format", f"expected one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -248,7 +287,12 @@ def load_mapping(path: str | Path, kind: str = "transactions") -> Mapping:
     delimiter = _string(path, "delimiter", raw.get("delimiter", default_delimiter))
     if fmt in ("csv", "tsv") and (len(delimiter) != 1 or delimiter in '"\r\n'):
         raise _fail(path, "delimiter", f"expected one character (not a quote), got {delimiter!r}")
+    return {"format": fmt, "encoding": encoding, "header": header, "delimiter": delimiter}
 
+
+def _columns(path: Path, raw: dict, kind: str, header: bool) -> dict[str, Any]:
+    """``columns`` (and ``amount``): role -> column reference, every required role mapped,
+    plus the amount expression when the amount is computed from two columns."""
     required, optional = KIND_COLUMNS[kind]
     columns = raw["columns"]
     if not isinstance(columns, dict):
@@ -267,19 +311,29 @@ def load_mapping(path: str | Path, kind: str = "transactions") -> Mapping:
     for role in required:
         if role not in columns:
             raise _fail(path, f"columns.{role}", "required column is not mapped")
-    amount_ref = columns.get("amount")
-    if amount_op is None and isinstance(amount_ref, str):
-        if any(word in amount_ref.lower().replace(" ", "") for word in PRICE_WORDS):
-            raise _fail(
-                path,
-                "columns.amount",
-                f"'{amount_ref}' looks like a unit price, not a line amount; use "
-                f"amount: {{multiply: [<quantity column>, {amount_ref}]}}",
-            )
+    if amount_op is None:
+        _reject_unit_price(path, columns.get("amount"))
     refs = {
         role: _column_ref(path, f"columns.{role}", ref, header) for role, ref in columns.items()
     }
+    return {"columns": refs, "amount_op": amount_op, "amount_second": amount_second}
 
+
+def _reject_unit_price(path: Path, amount_ref: Any) -> None:
+    """Refuse a ``columns.amount`` whose header names a per-unit price."""
+    if not isinstance(amount_ref, str):
+        return
+    if any(word in amount_ref.lower().replace(" ", "") for word in PRICE_WORDS):
+        raise _fail(
+            path,
+            "columns.amount",
+            f"'{amount_ref}' looks like a unit price, not a line amount; use "
+            f"amount: {{multiply: [<quantity column>, {amount_ref}]}}",
+        )
+
+
+def _number_formats(path: Path, raw: dict) -> dict[str, str]:
+    """``date_format``, ``thousands`` and ``decimal``: how dates and numbers are written."""
     date_format = _string(path, "date_format", raw.get("date_format", "%Y-%m-%d"))
     if "%" not in date_format:
         raise _fail(
@@ -293,14 +347,28 @@ def load_mapping(path: str | Path, kind: str = "transactions") -> Mapping:
             "thousands" if len(thousands) > 1 else "decimal",
             f"expected single, different characters: thousands={thousands!r} decimal={decimal!r}",
         )
+    return {"date_format": date_format, "thousands": thousands, "decimal": decimal}
 
+
+def _flags(path: Path, raw: dict, header: bool) -> dict[str, Any]:
+    """``sign`` and ``filter``: the optional debit/credit flag and row filter."""
     sign_column, negative = (None, ())
     if raw.get("sign") is not None:
         sign_column, negative = _flag(path, "sign", raw["sign"], header, "negative")
     filter_column, keep = (None, ())
     if raw.get("filter") is not None:
         filter_column, keep = _flag(path, "filter", raw["filter"], header, "keep")
+    return {
+        "sign_column": sign_column,
+        "sign_negative": negative,
+        "filter_column": filter_column,
+        "filter_keep": keep,
+    }
 
+
+def _limits(path: Path, raw: dict) -> dict[str, Any]:
+    """``extract_date``, ``min_date``, ``max_id_length`` and ``non_positive_amounts``: the
+    bounds past which a row is rejected."""
     extract_date = _date(path, "extract_date", raw.get("extract_date"))
     min_date = _date(path, "min_date", raw.get("min_date")) or DEFAULT_MIN_DATE
     if extract_date is not None and min_date >= extract_date:
@@ -315,9 +383,16 @@ def load_mapping(path: str | Path, kind: str = "transactions") -> Mapping:
             "non_positive_amounts",
             f"expected one of {', '.join(NON_POSITIVE_RULES)}, got {non_positive!r}",
         )
+    return {
+        "extract_date": extract_date,
+        "min_date": min_date,
+        "max_id_length": max_id,
+        "non_positive_amounts": non_positive,
+    }
 
-    exclude = _exclude_rules(path, raw.get("exclude"), header)
-    widths = raw.get("widths")
+
+def _widths(path: Path, widths: Any, fmt: str) -> tuple[int, ...]:
+    """``widths``: the field widths of a fixed-width file, given for it and only for it."""
     if (fmt == "fixed") != (widths is not None):
         raise _fail(path, "widths", "format: fixed needs widths, and only it takes them")
     if widths is not None and (
@@ -326,37 +401,16 @@ def load_mapping(path: str | Path, kind: str = "transactions") -> Mapping:
         or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths)
     ):
         raise _fail(path, "widths", f"expected a list of positive whole numbers, got {widths!r}")
-    group_lines = raw.get("group_lines", False)
+    return tuple(widths or ())
+
+
+def _group_lines(path: Path, group_lines: Any, refs: dict) -> bool:
+    """``group_lines``: a boolean, and only with a mapped ``txn_id``."""
     if not isinstance(group_lines, bool):
         raise _fail(path, "group_lines", f"expected true or false, got {group_lines!r}")
     if group_lines and "txn_id" not in refs:
         raise _fail(path, "group_lines", "needs columns.txn_id (the id the lines share)")
-    return Mapping(
-        path=str(path),
-        files=tuple(files),
-        columns=refs,
-        format=fmt,
-        encoding=encoding,
-        delimiter=delimiter,
-        header=header,
-        date_format=date_format,
-        thousands=thousands,
-        decimal=decimal,
-        sign_column=sign_column,
-        sign_negative=negative,
-        filter_column=filter_column,
-        filter_keep=keep,
-        extract_date=extract_date,
-        min_date=min_date,
-        max_id_length=max_id,
-        non_positive_amounts=non_positive,
-        amount_op=amount_op,
-        amount_second=amount_second,
-        exclude=exclude,
-        group_lines=group_lines,
-        widths=tuple(widths or ()),
-        extra={"values": _value_maps(path, raw.get("values"), refs)},
-    )
+    return group_lines
 
 
 def _value_maps(path: Path, value: Any, refs: dict) -> dict[str, dict[str, str]]:

@@ -99,28 +99,24 @@ CSV = "FORMAT csv, HEADER true"
 
 
 def run(params: dict[str, Any]) -> None:
+    """Read, clean and write every configured extract (the ``ingest`` stage).
+
+    Parameters
+    ----------
+    params : dict
+        The parsed params.yaml; reads ``engine`` and the ``ingest`` section.
+
+    Returns
+    -------
+    None
+        Writes :data:`TRANSACTIONS`, :data:`CLIENTS`, :data:`SIGNALS`, :data:`REJECTS`
+        and :data:`METRICS` together, or raises a :class:`UserError` and writes none.
+    """
     cfg = section(params, "ingest")
-    mapping_path = cfg.get("mapping")
-    if not mapping_path:
+    if not cfg.get("mapping"):
         raise UserError("params.yaml: ingest.mapping is required (a mapping file under mappings/)")
-    max_rate = cfg.get("max_reject_rate", 0.02)
-    if (
-        not isinstance(max_rate, int | float)
-        or isinstance(max_rate, bool)
-        or not 0 <= max_rate <= 1
-    ):
-        raise UserError(
-            f"params.yaml: ingest.max_reject_rate={max_rate!r} must be a number in [0, 1]"
-        )
-    mapping = load_mapping(mapping_path, "transactions")
-    clients_path = cfg.get("clients_mapping") or ""
-    clients_mapping = load_mapping(clients_path, "clients") if clients_path else None
-    roots = allowed_roots(cfg.get("allowed_roots"))
-    for each in (mapping, clients_mapping):
-        if each is not None and not any("://" in f for f in each.files):
-            refuse_outside(resolve_files(each), roots, each)
-        if each is not None:
-            warn_untracked(each)
+    max_rate = _max_reject_rate(cfg)
+    mapping, clients_mapping, roots = _main_mappings(cfg)
     extract_date = mapping.extract_date or dt.date.today()
     signal_mappings = load_signal_mappings(cfg, roots)
     engine = str(params.get("engine") or "duckdb")
@@ -137,51 +133,12 @@ def run(params: dict[str, Any]) -> None:
 
     spill = tempfile.TemporaryDirectory(prefix="kequn-ingest-spill-")
     con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": spill.name})
-    with timed(log, f"reading {mapping.path}"):
-        files = read_extract(mapping, con, TRANSACTION_ROLES, name="extract")
-    with timed(log, "cleaning transactions"):
-        accepted, _ = clean_transactions(con, mapping, extract_date, source="extract")
-        accepted_query = accepted.sql_query()
-        drop_extract(con, "extract")  # the cleaned table holds all that is needed now
-        metrics = ingest_metrics(con, files)
-    reject_queries = [
-        sql.rejects_sql("transactions_cleaned", "extract_files", "transactions_cleaned_raw")
-    ]
-
-    if clients_mapping is not None:
-        with timed(log, f"reading {clients_mapping.path}"):
-            client_files = read_extract(clients_mapping, con, CLIENT_ROLES, name="clients_extract")
-            clients, _ = clean_clients(con, clients_mapping)
-            clients_query = clients.sql_query()
-        client_reasons = reason_counts(con, "clients_cleaned")
-        client_rows = int(con.execute("SELECT COUNT(*) FROM clients_cleaned").fetchone()[0])
-        metrics["clients"] = count_metrics(client_rows, client_reasons, client_files)
-        reject_queries.append(
-            sql.rejects_sql("clients_cleaned", "clients_extract_files", "clients_cleaned_raw")
-        )
-    else:
-        clients_query = "SELECT CAST(NULL AS VARCHAR) AS customer_id WHERE 1 = 0"
-
-    signal_copies = []
-    for kind, target in SIGNALS.items():
-        if kind not in signal_mappings:
-            signal_copies.append((EMPTY[kind], target, PARQUET))
-            continue
-        each = signal_mappings[kind]
-        with timed(log, f"reading {each.path}"):
-            accepted_q, rejects_q, metrics[kind] = clean_signal(
-                con, each, kind, each.extract_date or extract_date
-            )
-        signal_copies.append((accepted_q, target, PARQUET))
-        reject_queries.append(rejects_q)
-
+    accepted_query, metrics, reject_queries = _read_transactions(con, mapping, extract_date)
+    clients_query = _read_clients(con, clients_mapping, metrics, reject_queries)
+    signal_copies = _read_signals(con, signal_mappings, extract_date, metrics, reject_queries)
     rejects_query = " UNION ALL ".join(f"({q})" for q in reject_queries)
-    problems = [check_reject_rate(metrics, max_rate, mapping.path)]
-    if "clients" in metrics:
-        problems.append(check_reject_rate(metrics["clients"], max_rate, str(clients_path)))
-    for kind, each in signal_mappings.items():
-        problems.append(check_reject_rate(metrics[kind], max_rate, each.path))
-    problems = [p for p in problems if p]
+    mappings = {"transactions": mapping, "clients": clients_mapping, **signal_mappings}
+    problems = _reject_rate_problems(metrics, max_rate, mappings)
     if problems:
         # the previous run's outputs stay as they were, together; this run's rejects are
         # kept apart for the analyst to look at
@@ -200,6 +157,115 @@ def run(params: dict[str, Any]) -> None:
             metrics,
         )
     failed_rejects_path(REJECTS).unlink(missing_ok=True)
+    _log_summary(metrics)
+
+
+def _max_reject_rate(cfg: dict[str, Any]) -> float:
+    """``ingest.max_reject_rate``, checked to be a number in [0, 1]."""
+    max_rate = cfg.get("max_reject_rate", 0.02)
+    if (
+        not isinstance(max_rate, int | float)
+        or isinstance(max_rate, bool)
+        or not 0 <= max_rate <= 1
+    ):
+        raise UserError(
+            f"params.yaml: ingest.max_reject_rate={max_rate!r} must be a number in [0, 1]"
+        )
+    return max_rate
+
+
+def _main_mappings(cfg: dict[str, Any]):
+    """The transaction mapping, the client-master mapping (None when not configured) and
+    the allowed roots, each mapping's files checked (:func:`_check_files`)."""
+    mapping = load_mapping(cfg["mapping"], "transactions")
+    clients_path = cfg.get("clients_mapping") or ""
+    clients_mapping = load_mapping(clients_path, "clients") if clients_path else None
+    roots = allowed_roots(cfg.get("allowed_roots"))
+    for each in (mapping, clients_mapping):
+        if each is not None:
+            _check_files(each, roots)
+    return mapping, clients_mapping, roots
+
+
+def _check_files(mapping, roots) -> None:
+    """Refuse local files outside ``roots``; warn about patterns dvc.yaml does not track."""
+    if not any("://" in f for f in mapping.files):
+        refuse_outside(resolve_files(mapping), roots, mapping)
+    warn_untracked(mapping)
+
+
+def _read_transactions(con: duckdb.DuckDBPyConnection, mapping, extract_date: dt.date):
+    """Read and clean the transaction extract: (accepted rows' query, metrics, [rejects
+    query])."""
+    with timed(log, f"reading {mapping.path}"):
+        files = read_extract(mapping, con, TRANSACTION_ROLES, name="extract")
+    with timed(log, "cleaning transactions"):
+        accepted, _ = clean_transactions(con, mapping, extract_date, source="extract")
+        accepted_query = accepted.sql_query()
+        drop_extract(con, "extract")  # the cleaned table holds all that is needed now
+        metrics = ingest_metrics(con, files)
+    reject_queries = [
+        sql.rejects_sql("transactions_cleaned", "extract_files", "transactions_cleaned_raw")
+    ]
+    return accepted_query, metrics, reject_queries
+
+
+def _read_clients(
+    con: duckdb.DuckDBPyConnection, clients_mapping, metrics: dict, reject_queries: list
+) -> str:
+    """Read and clean the client master when configured: its query (no rows when not),
+    its counts added to ``metrics["clients"]`` and its rejects to ``reject_queries``."""
+    if clients_mapping is None:
+        return "SELECT CAST(NULL AS VARCHAR) AS customer_id WHERE 1 = 0"
+    with timed(log, f"reading {clients_mapping.path}"):
+        client_files = read_extract(clients_mapping, con, CLIENT_ROLES, name="clients_extract")
+        clients, _ = clean_clients(con, clients_mapping)
+        clients_query = clients.sql_query()
+    client_reasons = reason_counts(con, "clients_cleaned")
+    client_rows = int(con.execute("SELECT COUNT(*) FROM clients_cleaned").fetchone()[0])
+    metrics["clients"] = count_metrics(client_rows, client_reasons, client_files)
+    reject_queries.append(
+        sql.rejects_sql("clients_cleaned", "clients_extract_files", "clients_cleaned_raw")
+    )
+    return clients_query
+
+
+def _read_signals(
+    con: duckdb.DuckDBPyConnection,
+    signal_mappings: dict,
+    extract_date: dt.date,
+    metrics: dict,
+    reject_queries: list,
+) -> list:
+    """Read and clean the optional extracts: their (query, target, options) copies (no
+    rows for those not configured), their metrics and rejects added as for clients."""
+    copies = []
+    for kind, target in SIGNALS.items():
+        if kind not in signal_mappings:
+            copies.append((EMPTY[kind], target, PARQUET))
+            continue
+        each = signal_mappings[kind]
+        with timed(log, f"reading {each.path}"):
+            accepted_q, rejects_q, metrics[kind] = clean_signal(
+                con, each, kind, each.extract_date or extract_date
+            )
+        copies.append((accepted_q, target, PARQUET))
+        reject_queries.append(rejects_q)
+    return copies
+
+
+def _reject_rate_problems(metrics: dict, max_rate: float, mappings: dict) -> list[str]:
+    """One message per extract whose reject rate is above ``max_rate``; ``mappings``:
+    metrics key (``transactions`` for the top level) -> mapping, None when not read."""
+    problems = [check_reject_rate(metrics, max_rate, mappings["transactions"].path)]
+    for kind, each in mappings.items():
+        if kind != "transactions" and each is not None and kind in metrics:
+            problems.append(check_reject_rate(metrics[kind], max_rate, each.path))
+    return [p for p in problems if p]
+
+
+def _log_summary(metrics: dict) -> None:
+    """Log the run's row counts, reasons and date range."""
     log.info(
         "rows read %d, accepted %d, rejected %d (%s), customers %d, %s..%s",
         metrics["rows_read"],
@@ -229,9 +295,7 @@ def load_signal_mappings(cfg: dict[str, Any], roots) -> dict[str, Any]:
         if not path:
             continue
         mappings[kind] = load_mapping(path, kind)
-        if not any("://" in f for f in mappings[kind].files):
-            refuse_outside(resolve_files(mappings[kind]), roots, mappings[kind])
-        warn_untracked(mappings[kind])
+        _check_files(mappings[kind], roots)
     return mappings
 
 

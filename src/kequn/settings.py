@@ -450,6 +450,7 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "targets": (
         "as_of",
         "seed",
+        "scale",
         "targeting",
         "report.language",
         "ltv.margin",

@@ -292,7 +292,25 @@ def generate(
     seed: int = 20261123,
     truth: TruthParams | None = None,
 ) -> SyntheticExtract:
-    """Generate the clean extract (see the module docstring for the process)."""
+    """Generate the clean extract (see the module docstring for the process).
+
+    Parameters
+    ----------
+    n_customers : int
+        Customers with at least one transaction (dormant clients come on top).
+    start, end : str or datetime.date
+        The first and last day of the period (inclusive).
+    seed : int
+        The root of every random stream: the same seed gives the same extract.
+    truth : TruthParams, optional
+        The generating parameters (default :class:`TruthParams`).
+
+    Returns
+    -------
+    SyntheticExtract
+        The clean rows, the client master, the per-customer truth, the do-not-contact
+        list and the parameter record.
+    """
     truth = truth or TruthParams()
     start_d = np.datetime64(str(start), "D")
     end_d = np.datetime64(str(end), "D")
@@ -304,23 +322,102 @@ def generate(
     n = int(n_customers)
     period_days = int((end_d - start_d).astype(int)) + 1
 
-    # 1. acquisition: density 1 - c u on [0, 1] by inverse CDF; ids increase with it
-    c = truth.acquisition_slope
-    y = rng["acquisition"].random(n) * (1 - c / 2)
-    u = (1 - np.sqrt(1 - 2 * c * y)) / c if c > 0 else y
-    first_offset = np.sort(np.minimum((u * period_days).astype(np.int64), period_days - 1))
-    first_date = start_d + first_offset
+    first_offset = _acquisition(rng["acquisition"], truth.acquisition_slope, n, period_days)
     observed_days = period_days - first_offset
-    big_t = observed_days / 7.0
+    latent = _bgnbd(rng["bgnbd"], truth, observed_days)
+    ev_owner, ev_day, ev_index = _events(n, latent)
 
-    # 2. BG/NBD
-    g = rng["bgnbd"]
+    # 4. spend per event (unscaled z, then CNY by client type)
+    is_corporate = rng["clients"].random(n) < truth.corporate_share
+    scale_by_type = dict(truth.scale)
+    scale = np.where(is_corporate, scale_by_type["对公"], scale_by_type["个人"])
+    s = rng["spend"]
+    nu = s.gamma(truth.q, 1.0 / truth.gamma, size=n)
+    day_value = s.gamma(truth.p, 1.0 / nu[ev_owner]) * scale[ev_owner]
+
+    row_event, amount = _split_days(rng["same_day"], truth.same_day_extra_rate, day_value)
+    owner = ev_owner[row_event]
+    day = first_offset[owner] + ev_day[row_event]
+    # 5. products, 6. channels (with drift)
+    conc_p = dict(truth.product_concentration)
+    product_pref = _dirichlet_by_type(rng["product"], conc_p, is_corporate)
+    product = _categorical(rng["product"], product_pref, owner)
+    channel, drift = _channels(
+        rng["channel"], truth, is_corporate, first_offset, period_days, owner, day
+    )
+    rows = {"owner": owner, "day": day, "amount": amount, "product": product}
+    rows.update(channel=channel, event=ev_index[row_event])
+    rows = _file_order(rng, truth.reversal_rate, rows)
+
+    # customer ids: 10 digits, leading zeros, increasing with acquisition, random gaps
+    id_int = 100_000_000 + np.cumsum(rng["clients"].integers(1, 40, size=n))
+    ids = pc.utf8_lpad(pa.array(id_int).cast(pa.string()), 10, "0")
+    transactions = _transactions_frame(rows, ids, start_d, period_days)
+    first_date = start_d + first_offset
+    customers = pd.DataFrame(
+        {
+            "customer_id": _strings(ids),
+            "client_type": _take(CLIENT_TYPES, is_corporate.astype(np.int8)),
+            "first_date": first_date.astype("datetime64[ns]"),
+            "T_weeks": observed_days / 7.0,
+            **latent.truth(),
+            "nu": nu,
+            "spend_scale": scale,
+            "mean_spend": truth.p / nu * scale,
+            "channel_drift": drift,
+        }
+    )
+    clients, dnc = _client_master(rng, truth, customers, first_date, start_d)
+    clients = clients.join(assign_branches(clients["customer_id"], seed))
+    params = _truth_record(truth, seed, start_d, end_d, transactions, customers, clients, dnc)
+    return SyntheticExtract(transactions, clients, customers, dnc, params)
+
+
+def _acquisition(rng: np.random.Generator, c: float, n: int, period_days: int) -> np.ndarray:
+    """1. First-transaction day offsets, sorted (ids increase with them): density
+    ``1 - c u`` on [0, 1] by its inverse CDF ``u = (1 - sqrt(1 - 2 c y)) / c``,
+    ``y ~ U(0, 1 - c / 2)``."""
+    y = rng.random(n) * (1 - c / 2)
+    u = (1 - np.sqrt(1 - 2 * c * y)) / c if c > 0 else y
+    return np.sort(np.minimum((u * period_days).astype(np.int64), period_days - 1))
+
+
+@dataclasses.dataclass
+class _Latent:
+    """The BG/NBD draws per customer, and each repeat transaction's owner, day offset
+    (from the first transaction) and index (1 = first repeat)."""
+
+    lam: np.ndarray
+    p_drop: np.ndarray
+    x: np.ndarray
+    alive: np.ndarray
+    t_x: np.ndarray
+    owner_rep: np.ndarray
+    day_rep: np.ndarray
+    event_rep: np.ndarray
+
+    def truth(self) -> dict[str, np.ndarray]:
+        """The per-customer truth columns."""
+        return {
+            "lambda": self.lam,
+            "p_dropout": self.p_drop,
+            "x": self.x,
+            "t_x_weeks": self.t_x,
+            "alive": self.alive,
+        }
+
+
+def _bgnbd(g: np.random.Generator, truth: TruthParams, observed_days: np.ndarray) -> _Latent:
+    """2. BG/NBD: ``x = min(J, N)`` repeats, ``J ~ Geometric(p)``, ``N ~ Poisson(lambda T)``,
+    their times the first ``x`` of ``N`` uniform order statistics on ``(0, T)``, drawn as
+    ``T S_j / (S_x + G)``, ``G ~ Gamma(N + 1 - x)`` (Fader, Hardie & Lee 2005)."""
+    n = observed_days.size
+    big_t = observed_days / 7.0
     lam = g.gamma(truth.r, 1.0 / truth.alpha, size=n)
     p_drop = g.beta(truth.a, truth.b, size=n)
     n_poisson = g.poisson(lam * big_t)
     j_dropout = g.geometric(p_drop)
     x = np.minimum(n_poisson, j_dropout)
-    alive = j_dropout > n_poisson
     owner_rep = np.repeat(np.arange(n), x)
     gaps = g.exponential(size=owner_rep.size)
     starts = _group_starts(x)
@@ -334,39 +431,46 @@ def generate(
     event_rep = (np.arange(owner_rep.size) - starts[owner_rep] + 1).astype(np.int32)
     t_x = np.zeros(n)
     t_x[x > 0] = t_rep[starts[x > 0] + x[x > 0] - 1]
+    return _Latent(lam, p_drop, x, j_dropout > n_poisson, t_x, owner_rep, day_rep, event_rep)
 
-    # events (transaction days in continuous time): first + repeats, ordered per customer
-    ev_owner = np.concatenate([np.arange(n), owner_rep])
-    ev_day = np.concatenate([np.zeros(n, dtype=np.int64), day_rep])
-    ev_index = np.concatenate([np.zeros(n, dtype=np.int32), event_rep])
+
+def _events(n: int, latent: _Latent) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Transaction days in continuous time, first + repeats, ordered per customer: (owner,
+    day offset from the first transaction, event index)."""
+    ev_owner = np.concatenate([np.arange(n), latent.owner_rep])
+    ev_day = np.concatenate([np.zeros(n, dtype=np.int64), latent.day_rep])
+    ev_index = np.concatenate([np.zeros(n, dtype=np.int32), latent.event_rep])
     order = np.lexsort((ev_index, ev_owner))
-    ev_owner, ev_day, ev_index = ev_owner[order], ev_day[order], ev_index[order]
+    return ev_owner[order], ev_day[order], ev_index[order]
 
-    # 4. spend per event (unscaled z, then CNY by client type)
-    s = rng["spend"]
-    is_corporate = rng["clients"].random(n) < truth.corporate_share
-    scale_by_type = dict(truth.scale)
-    scale = np.where(is_corporate, scale_by_type["对公"], scale_by_type["个人"])
-    nu = s.gamma(truth.q, 1.0 / truth.gamma, size=n)
-    z = s.gamma(truth.p, 1.0 / nu[ev_owner])
-    day_value = z * scale[ev_owner]
 
-    # 3. extra same-day rows; split the day's value by Dirichlet(1..1) weights
-    extra = rng["same_day"].poisson(truth.same_day_extra_rate, size=ev_owner.size)
-    row_event = np.repeat(np.arange(ev_owner.size), 1 + extra)
-    weights = rng["same_day"].exponential(size=row_event.size)
+def _split_days(
+    rng: np.random.Generator, rate: float, day_value: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """3. ``Poisson(rate)`` extra rows per day, the day's value split by Dirichlet(1..1)
+    weights (normalised exponentials): (each row's day, its amount rounded to 0.01)."""
+    extra = rng.poisson(rate, size=day_value.size)
+    row_event = np.repeat(np.arange(day_value.size), 1 + extra)
+    weights = rng.exponential(size=row_event.size)
     weights /= np.bincount(row_event, weights=weights)[row_event]
-    amount = np.maximum(np.round(day_value[row_event] * weights, 2), 0.01)
-    owner = ev_owner[row_event]
-    day = first_offset[owner] + ev_day[row_event]
+    return row_event, np.maximum(np.round(day_value[row_event] * weights, 2), 0.01)
 
-    # 5. products, 6. channels (with drift)
-    conc_p = dict(truth.product_concentration)
-    conc_c = dict(truth.channel_concentration)
-    product_pref = _dirichlet_by_type(rng["product"], conc_p, is_corporate)
-    product = _categorical(rng["product"], product_pref, owner)
-    ch = rng["channel"]
-    channel_pref = _dirichlet_by_type(ch, conc_c, is_corporate)
+
+def _channels(
+    ch: np.random.Generator,
+    truth: TruthParams,
+    is_corporate: np.ndarray,
+    first_offset: np.ndarray,
+    period_days: int,
+    owner: np.ndarray,
+    day: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """6. Each row's channel code, and each customer's drift label (``to_counter``,
+    ``away`` or ""). A drifting customer's logit of 柜面 moves by ``m * ramp`` from the
+    change day: ``P(柜面) = w0 e^s / (w0 e^s + 1 - w0)``, and the other two channels keep
+    their ratio (1-D per row, no rows x channels matrix)."""
+    n = is_corporate.size
+    channel_pref = _dirichlet_by_type(ch, dict(truth.channel_concentration), is_corporate)
     drifts = ch.random(n) < truth.drift_share
     direction = np.where(ch.random(n) < truth.drift_towards_counter_share, 1.0, -1.0)
     magnitude = ch.uniform(*truth.drift_logit, size=n) * direction * drifts
@@ -374,8 +478,6 @@ def generate(
     change_day = window_start + ch.random(n) * (period_days - 30 - window_start).clip(1)
     change_day = np.where(drifts, change_day, np.inf)
     ramp = np.clip((day - change_day[owner]) / truth.drift_ramp_days, 0.0, 1.0)
-    # the logit of 柜面 moves by m * ramp: P(柜面) = w0 e^s / (w0 e^s + 1 - w0), and the
-    # other two keep their ratio (1-D per row, no rows x channels matrix)
     boost = channel_pref[owner, 0] * np.exp(magnitude[owner] * ramp)
     p_counter = boost / (boost + 1.0 - channel_pref[owner, 0])
     p_mobile = channel_pref[:, 1] / (channel_pref[:, 1] + channel_pref[:, 2])
@@ -383,63 +485,47 @@ def generate(
     with np.errstate(divide="ignore", invalid="ignore"):  # p_counter == 1: u < p_counter
         rest_u = (u - p_counter) / (1.0 - p_counter)
     channel = np.where(u < p_counter, 0, np.where(rest_u < p_mobile[owner], 1, 2)).astype(np.int8)
-    del boost, p_counter, rest_u, u
+    drift = np.where(drifts, np.where(direction > 0, "to_counter", "away"), "")
+    return channel, drift
 
-    # 7. reversals: a copy of the row with status 冲正
-    rev = np.flatnonzero(rng["reversal"].random(owner.size) < truth.reversal_rate)
-    rows = np.concatenate([np.arange(owner.size), rev])
-    status = np.concatenate([np.zeros(owner.size, np.int8), np.ones(rev.size, np.int8)])
-    owner, day, amount = owner[rows], day[rows], amount[rows]
-    product, channel = product[rows], channel[rows]
-    event = ev_index[row_event][rows]
 
-    # file order: by date, a random order within the day; serial numbers within the day
-    key = rng["order"].random(rows.size)
-    order = np.lexsort((key, day))
-    owner, day, amount, product = owner[order], day[order], amount[order], product[order]
-    channel, status, event = channel[order], status[order], event[order]
+def _file_order(
+    rng: dict[str, np.random.Generator], reversal_rate: float, rows: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """7. A share ``reversal_rate`` of rows get a copy with status 1 (冲正); then every
+    per-row array in file order: by date, a random order within the day."""
+    n_rows = rows["owner"].size
+    rev = np.flatnonzero(rng["reversal"].random(n_rows) < reversal_rate)
+    index = np.concatenate([np.arange(n_rows), rev])
+    rows = {name: values[index] for name, values in rows.items()}
+    rows["status"] = np.concatenate([np.zeros(n_rows, np.int8), np.ones(rev.size, np.int8)])
+    key = rng["order"].random(index.size)
+    order = np.lexsort((key, rows["day"]))
+    return {name: values[order] for name, values in rows.items()}
+
+
+def _transactions_frame(
+    rows: dict[str, np.ndarray], ids: pa.Array, start_d: np.datetime64, period_days: int
+) -> pd.DataFrame:
+    """The clean rows in file order, with serial numbers within the day in ``txn_id``
+    (YYYYMMDD followed by 8 digits)."""
+    day = rows["day"]
     per_day = np.bincount(day, minlength=period_days)
     serial = np.arange(day.size) - _group_starts(per_day)[day] + 1
     dates = start_d + day
     txn_int = yyyymmdd(dates) * 100_000_000 + serial
-
-    # customer ids: 10 digits, leading zeros, increasing with acquisition, random gaps
-    id_int = 100_000_000 + np.cumsum(rng["clients"].integers(1, 40, size=n))
-    ids = pc.utf8_lpad(pa.array(id_int).cast(pa.string()), 10, "0")
-
-    transactions = pd.DataFrame(
+    return pd.DataFrame(
         {
             "txn_id": _strings(pa.array(txn_int)),
-            "customer_id": _strings(ids.take(pa.array(owner))),
+            "customer_id": _strings(ids.take(pa.array(rows["owner"]))),
             "date": dates.astype("datetime64[ns]"),
-            "amount": amount,
-            "product": _take(PRODUCTS, product),
-            "channel": _take(CHANNELS, channel),
-            "status": _take((STATUS_NORMAL, STATUS_REVERSAL), status),
-            "event": event,
+            "amount": rows["amount"],
+            "product": _take(PRODUCTS, rows["product"]),
+            "channel": _take(CHANNELS, rows["channel"]),
+            "status": _take((STATUS_NORMAL, STATUS_REVERSAL), rows["status"]),
+            "event": rows["event"],
         }
     )
-    customers = pd.DataFrame(
-        {
-            "customer_id": _strings(ids),
-            "client_type": _take(CLIENT_TYPES, is_corporate.astype(np.int8)),
-            "first_date": first_date.astype("datetime64[ns]"),
-            "T_weeks": big_t,
-            "lambda": lam,
-            "p_dropout": p_drop,
-            "x": x,
-            "t_x_weeks": t_x,
-            "alive": alive,
-            "nu": nu,
-            "spend_scale": scale,
-            "mean_spend": truth.p / nu * scale,
-            "channel_drift": np.where(drifts, np.where(direction > 0, "to_counter", "away"), ""),
-        }
-    )
-    clients, dnc = _client_master(rng, truth, customers, first_date, start_d)
-    clients = clients.join(assign_branches(clients["customer_id"], seed))
-    params = _truth_record(truth, seed, start_d, end_d, transactions, customers, clients, dnc)
-    return SyntheticExtract(transactions, clients, customers, dnc, params)
 
 
 def _client_master(

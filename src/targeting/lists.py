@@ -84,15 +84,45 @@ def control_flags(customer_ids: pd.Series, campaign: str, share: float, seed: in
     return values < share
 
 
-def _campaign_pool(
-    table: pd.DataFrame, campaign: str, campaign_settings: dict, context: dict
+def branch_tops(population: pd.DataFrame, configured: dict) -> dict[str, pd.Series]:
+    """Each branch's top clients for the campaigns with ``top_share_per_branch``.
+
+    Parameters
+    ----------
+    population : pd.DataFrame
+        Every client (not only candidates), branches filled (:func:`with_branches`), with
+        ``customer_id`` and ``total_value``.
+    configured : dict
+        campaign -> its settings.
+
+    Returns
+    -------
+    dict of str to pd.Series
+        campaign -> boolean Series indexed by customer id: in the top share of the
+        client's branch by contribution (:func:`targeting.allocation.top_share_in_branch`).
+    """
+    tops = {}
+    for campaign, campaign_settings in configured.items():
+        share = (campaign_settings or {}).get("top_share_per_branch")
+        if share is not None:
+            flags = top_share_in_branch(population, float(share))
+            tops[campaign] = pd.Series(flags.to_numpy(), index=population["customer_id"])
+    return tops
+
+
+def campaign_pool(
+    table: pd.DataFrame,
+    campaign: str,
+    campaign_settings: dict,
+    context: dict,
+    top: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """A campaign's candidates; with ``top_share_per_branch`` only each branch's top share
-    by contribution (for vip_care it replaces the national strategic-tier test)."""
-    share = campaign_settings.get("top_share_per_branch")
-    if share is None:
+    """A campaign's candidates among ``table``'s rows; with ``top`` (the campaign's entry of
+    :func:`branch_tops`) only each branch's top share by contribution (for vip_care it
+    replaces the national strategic-tier test)."""
+    if top is None:
         return candidates(table, campaign, campaign_settings, context)
-    marked = table.assign(branch_top=top_share_in_branch(table, float(share)))
+    marked = table.assign(branch_top=table["customer_id"].map(top).eq(True))
     pool = candidates(marked, campaign, campaign_settings, context)
     return pool[pool["branch_top"]].drop(columns="branch_top")
 
@@ -105,11 +135,15 @@ def build_target_lists(
     language: str = "en",
     seed: int = 0,
     do_not_contact: set[str] | frozenset[str] = frozenset(),
+    population: pd.DataFrame | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict]:
     """Build every configured campaign's ranked list and the metrics that describe them.
 
     ``table``: one row per customer with features, ltv, churn and segment columns (plus
-    ``days_since_contact``). ``settings``: the ``targeting`` params. ``context``: see
+    ``days_since_contact``); it may hold only the customers some campaign could list.
+    ``population``: every client's ``customer_id``, ``total_value`` and branch columns,
+    for the client counts and the top share per branch (None: ``table`` is everyone).
+    ``settings``: the ``targeting`` params. ``context``: see
     :func:`targeting.campaigns.candidates`. Returns ``({campaign: list}, metrics)``.
     """
     configured = settings.get("campaigns") or {}
@@ -121,22 +155,23 @@ def build_target_lists(
     share = float(settings.get("control_share", 0.1))
 
     table, had_branches = with_branches(table)
-    suppressed_mask = table["customer_id"].isin(do_not_contact)
+    population = table if population is None else with_branches(population)[0]
+    tops = branch_tops(population, configured)
     assigned: set[str] = set()
     lists: dict[str, pd.DataFrame] = {}
     metrics: dict = {
-        "suppressed_total": int(suppressed_mask.sum()),
+        "suppressed_total": int(population["customer_id"].isin(do_not_contact).sum()),
         "campaigns": {},
         "branch_columns": had_branches,
-        "branches": int(table["branch"].nunique()),
-        "unassigned_clients": int((table["branch"] == "unassigned").sum()),
+        "branches": int(population["branch"].nunique()),
+        "unassigned_clients": int((population["branch"] == "unassigned").sum()),
     }
 
     for campaign in priority:
         campaign_settings = configured[campaign] or {}
         cost = float(campaign_settings.get("cost_per_contact", 0.0))
         floor = float(campaign_settings.get("min_expected_return", 0.0))
-        everyone = _campaign_pool(table, campaign, campaign_settings, context)
+        everyone = campaign_pool(table, campaign, campaign_settings, context, tops.get(campaign))
         suppressed = int(everyone["customer_id"].isin(do_not_contact).sum())
         pool = everyone[~everyone["customer_id"].isin(do_not_contact)]
         pool = pool.sort_values(["score", "customer_id"], ascending=[False, True], kind="mergesort")

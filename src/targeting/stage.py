@@ -16,6 +16,7 @@ import pandas as pd
 
 from evaluation.archive import archive_frame
 from kequn import catalogue
+from kequn.chunks import DEFAULT_CHUNK_CUSTOMERS
 from kequn.context import read_context
 from kequn.errors import UserError
 from kequn.io import read_json, write_json, write_parquet
@@ -25,6 +26,7 @@ from kequn.settings import settings_from
 from targeting.explain import explain_lists
 from targeting.export import write_branch_csvs, write_campaign_csvs, write_workbook
 from targeting.lists import build_target_lists
+from targeting.read import read_candidates, read_population, read_scores
 from targeting.safety import read_id_list, unmatched_ids
 
 log = get_logger("targets")
@@ -44,9 +46,14 @@ def days_since_contact(customers: pd.DataFrame, history_path: str, as_of: dt.dat
     From ``targeting.contact_history`` (customer_id, last_contact_date) when given. A client
     with no contact on record is due whatever the cadence.
     """
-    unknown = pd.Series(np.nan, index=customers.index)
+    return contact_days(customers, read_contact_history(history_path, as_of))
+
+
+def read_contact_history(history_path: str, as_of: dt.date) -> pd.Series | None:
+    """Days from each customer's latest contact on record to ``as_of``, indexed by customer
+    id; None without a contact history."""
     if not history_path:
-        return unknown
+        return None
     path = Path(history_path)
     if not path.exists():
         raise UserError(f"{path}: contact history not found (targeting.contact_history)")
@@ -63,21 +70,36 @@ def days_since_contact(customers: pd.DataFrame, history_path: str, as_of: dt.dat
         raise UserError(f"{path}:{line}: last_contact_date is not a YYYY-MM-DD date")
     days = (pd.Timestamp(as_of) - last).dt.days.astype(float)
     known = pd.Series(days.to_numpy(), index=history["customer_id"].str.strip())
-    known = known.groupby(level=0).min()  # the most recent contact
+    return known.groupby(level=0).min()  # the most recent contact
+
+
+def contact_days(customers: pd.DataFrame, known: pd.Series | None) -> pd.Series:
+    """:func:`read_contact_history`'s days for each of ``customers``; NaN = none on record."""
+    if known is None:
+        return pd.Series(np.nan, index=customers.index)
     return customers["customer_id"].map(known).astype(float)
 
 
-def load_table() -> pd.DataFrame:
-    """Features joined with ltv, churn and segment columns, one row per customer."""
-    table = pd.read_parquet(catalogue.CUSTOMERS.path)
-    for dataset in (catalogue.LTV, catalogue.CHURN, catalogue.SEGMENTS):
-        other = pd.read_parquet(dataset.path)
-        overlap = [c for c in other.columns if c in table.columns and c != "customer_id"]
-        table = table.merge(other.drop(columns=overlap), on="customer_id", how="left")
-    return table
+def load_table(
+    settings: dict, context: dict, contacts: pd.Series | None, chunk_rows: int, language: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every client's id, branch and contribution, and the features, ltv, churn and segment
+    columns of the clients some campaign could list, read ``chunk_rows`` at a time
+    (:mod:`targeting.read`): ``(candidates, population)``."""
+    population = read_population(chunk_rows)
+
+    def with_contacts(chunk: pd.DataFrame) -> pd.DataFrame:
+        return chunk.assign(days_since_contact=contact_days(chunk, contacts))
+
+    table = read_candidates(
+        settings, context, population, chunk_rows, language=language, prepare=with_contacts
+    )
+    return table, population
 
 
-def apply_review(table: pd.DataFrame, settings: dict) -> tuple[pd.DataFrame, dict, dict]:
+def apply_review(
+    table: pd.DataFrame, settings: dict, chunk_rows: int = DEFAULT_CHUNK_CUSTOMERS
+) -> tuple[pd.DataFrame, dict, dict]:
     """Feed the evaluate stage's findings into the lists: each campaign's response rate
     becomes the one campaigns.json says to use (measured lift shrunk toward the prior), and
     the campaign the uplift model won for is ranked by uplift (``rank_by: uplift``).
@@ -92,10 +114,9 @@ def apply_review(table: pd.DataFrame, settings: dict) -> tuple[pd.DataFrame, dic
     }
     uplift_for = None
     if UPLIFT.exists():
-        scores = pd.read_parquet(UPLIFT)
-        if len(scores):
-            uplift_for = str(scores["campaign_type"].iloc[0])
-            table = table.merge(scores[["customer_id", "uplift"]], on="customer_id", how="left")
+        uplift_for, scores = read_scores(UPLIFT, table["customer_id"], chunk_rows)
+        if scores is not None:
+            table = table.merge(scores, on="customer_id", how="left")
     used = {}
     for name, values in campaigns.items():
         found = expected.get(name) or {}
@@ -114,19 +135,19 @@ def apply_review(table: pd.DataFrame, settings: dict) -> tuple[pd.DataFrame, dic
 def run(params: dict) -> None:
     typed = settings_from(params)
     settings = typed.targeting.as_dict()  # plain data for the ranking functions
-    with timed(log, "loading customers, ltv, churn and segments"):
-        table = load_table()
-    if "margin" not in table.columns:
-        raise UserError(f"{catalogue.LTV.path}: no margin column; rerun the ltv stage")
     as_of = read_context().as_of
-    table["days_since_contact"] = days_since_contact(table, typed.targeting.contact_history, as_of)
-    table, settings, review_used = apply_review(table, settings)
-    dnc_path = typed.targeting.do_not_contact
-    do_not_contact = read_id_list(dnc_path) if dnc_path else set()
+    chunk_rows = typed.scale.chunk_customers
+    contacts = read_contact_history(typed.targeting.contact_history, as_of)
     context = {
         "horizon_days": float(typed.ltv.horizon_months) * DAYS_PER_MONTH,
         "cadence_days": settings["cadence_days"],
     }
+    with timed(log, "loading customers, ltv, churn and segments"):
+        language = typed.report.language
+        table, population = load_table(settings, context, contacts, chunk_rows, language)
+    table, settings, review_used = apply_review(table, settings, chunk_rows)
+    dnc_path = typed.targeting.do_not_contact
+    do_not_contact = read_id_list(dnc_path) if dnc_path else set()
     with timed(log, "ranking target lists"):
         try:
             lists, metrics = build_target_lists(
@@ -136,13 +157,14 @@ def run(params: dict) -> None:
                 language=typed.report.language,
                 seed=typed.seed,
                 do_not_contact=do_not_contact,
+                population=population,
             )
         except ValueError as exc:
             raise UserError(f"params.yaml: {exc}") from None
-    for line in explain_lists(metrics, len(table), settings.get("campaigns") or {}):
+    for line in explain_lists(metrics, len(population), settings.get("campaigns") or {}):
         log.warning("short list: %s", line)
     metrics["do_not_contact_ids"] = len(do_not_contact)
-    unmatched, examples = unmatched_ids(do_not_contact, table["customer_id"].astype(str))
+    unmatched, examples = unmatched_ids(do_not_contact, population["customer_id"].astype(str))
     metrics["do_not_contact_unmatched"] = unmatched
     metrics["do_not_contact_unmatched_examples"] = examples
     if unmatched:
