@@ -51,10 +51,6 @@ LABELS: dict[str, dict[str, str]] = {
     "growth": {"en": "Growth / cross-sell", "zh": "提升"},
     "winback": {"en": "Win-back", "zh": "唤醒"},
     "vip_care": {"en": "VIP care", "zh": "重点维护"},
-    # contact actions and channels
-    "rm_visit": {"en": "Dedicated relationship-manager visit", "zh": "专属客户经理上门拜访"},
-    "rm_call": {"en": "Relationship-manager call", "zh": "客户经理电话回访"},
-    "digital": {"en": "App push / SMS / self-service", "zh": "手机银行推送/短信/自助渠道"},
     # transaction channels (segmentation cluster names: "mobile-first" / "手机银行为主")
     "柜面": {"en": "counter", "zh": "柜面"},
     "手机银行": {"en": "mobile", "zh": "手机银行"},
@@ -67,10 +63,6 @@ LABELS: dict[str, dict[str, str]] = {
     "贷款": {"en": "loan", "zh": "贷款"},
     "理财": {"en": "wealth-management", "zh": "理财"},
     "中间业务": {"en": "fee-business", "zh": "中间业务"},
-    "action_retention_offer": {"en": "Retention offer", "zh": "挽留关怀与优惠"},
-    "action_cross_sell": {"en": "Cross-sell the next product", "zh": "交叉销售新产品"},
-    "action_reactivation_offer": {"en": "Reactivation offer", "zh": "唤醒激活优惠"},
-    "action_relationship_review": {"en": "Relationship review", "zh": "客户关系维护回访"},
     # churn reason codes (churn.parquet reason_codes)
     "account_closing": {"en": "Account closing", "zh": "即将销户"},
     "long_gap": {"en": "Long silence", "zh": "长期无交易"},
