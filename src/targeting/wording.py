@@ -70,14 +70,20 @@ def mid_sentence(text: str) -> str:
 
 def percent(share: float) -> str:
     """A share as a whole percent, halves rounded up: 0.825 -> "83%"."""
-    return f"{math.floor(100 * float(share) + 0.5):d}%"
+    return f"{_half_up(100 * float(share)):d}%"
 
 
 def money(amount: float) -> str:
     """An amount rounded to whole units with thousands separators: 12345.6 -> "12,346"."""
-    return f"{math.floor(float(amount) + 0.5):,d}"
+    return f"{_half_up(float(amount)):,d}"
 
 
 def whole(number: float) -> str:
     """A count or a number of days, rounded: 120.4 -> "120"."""
-    return f"{math.floor(float(number) + 0.5):d}"
+    return f"{_half_up(float(number)):d}"
+
+
+def _half_up(x: float) -> int:
+    """``x`` rounded to a whole number, halves up; ``100 * 0.825`` (82.49999...) counts as
+    82.5, so the 9th decimal is rounded off first."""
+    return math.floor(round(x, 9) + 0.5)
