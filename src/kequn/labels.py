@@ -254,6 +254,25 @@ LABELS: dict[str, dict[str, str]] = {
     "report_suppressed": {"en": "Do-not-contact removed", "zh": "免打扰剔除"},
     "report_overlap_removed": {"en": "Already in another list", "zh": "因重叠剔除"},
     "report_total": {"en": "Total", "zh": "合计"},
+    "report_branch": {"en": "Branch", "zh": "网点"},
+    "report_branch_name": {"en": "Branch name", "zh": "网点名称"},
+    "report_other_branches": {"en": "{n} other branches", "zh": "其他{n}个网点"},
+    "report_branch_table": {
+        "en": "Contacts per branch and list, and their expected value ({shown} of {branches} "
+        "branches, most contacts first; one file per branch in reports/targets/by_branch/).",
+        "zh": "各网点各名单的触达客户数与预期价值（共{branches}个网点，按触达数显示前{shown}个；"
+        "每个网点一份文件，见 reports/targets/by_branch/）。",
+    },
+    "report_note_no_branches": {
+        "en": "The client master has no branch column: every client is in one branch, "
+        "'unassigned', and the lists are not split by branch or manager.",
+        "zh": "客户主数据没有网点字段：所有客户归入同一网点“unassigned”（未分配），"
+        "名单未按网点和客户经理拆分。",
+    },
+    "report_note_unassigned": {
+        "en": "{n} clients have no branch on record; they are listed under 'unassigned'.",
+        "zh": "{n}位客户没有网点记录，归入“unassigned”（未分配）。",
+    },
     "report_rows_read": {"en": "Rows read", "zh": "读取行数"},
     "report_rows_accepted": {"en": "Rows accepted", "zh": "接受行数"},
     "report_rows_rejected": {"en": "Rows rejected", "zh": "拒绝行数"},
