@@ -16,6 +16,10 @@ For each campaign, in the priority order from params:
    reruns give the same control group and each branch's effect can be measured.
 
 Clients without a branch are listed under the branch ``unassigned``, never dropped.
+
+Each row's ``action``, ``channel`` and ``offer`` come from the campaign catalogue
+(``targeting.wording``, :mod:`targeting.wording`) and its ``reason`` from the client's own
+facts (:mod:`targeting.reasons`), in the report language.
 """
 
 from __future__ import annotations
