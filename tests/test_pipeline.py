@@ -139,3 +139,38 @@ def test_bgnbd_on_the_sample_recovers_the_generating_process(outputs):
         assert abs(model.params_[name] - true[name]) < 3 * se[name], name
     rate = model.params_["r"] / model.params_["alpha"]
     assert 0.8 * true["r"] / true["alpha"] < rate < true["r"] / true["alpha"]
+
+
+def test_lists_carry_branch_manager_and_reason_and_keep_every_quota(outputs):
+    import yaml
+
+    workdir, tables, metrics = outputs
+    params = yaml.safe_load((workdir / "params.yaml").read_text(encoding="utf-8"))
+    campaigns = params["targeting"]["campaigns"]
+    target_dir = workdir / "reports" / "targets"
+    per_branch_rows = 0
+    branches = set()
+    for campaign, quota in campaigns.items():
+        frame = pd.read_csv(target_dir / f"{campaign}.csv", dtype=str, encoding="utf-8-sig")
+        assert len(frame), campaign
+        for column in ("branch", "branch_name", "relationship_manager", "reason"):
+            assert frame[column].notna().all() and (frame[column] != "").all(), (campaign, column)
+        # the report language is zh: each reason ends with the tier, channel and offer
+        assert frame["reason"].str.contains("客群：").all(), campaign
+        named = frame[frame["relationship_manager"] != "unassigned"]
+        if quota.get("per_manager") is not None:
+            assert named.groupby("relationship_manager").size().max() <= quota["per_manager"]
+        if quota.get("per_branch") is not None:
+            assert frame.groupby("branch").size().max() <= quota["per_branch"]
+        per_branch_rows += len(frame)
+        branches |= set(frame["branch"])
+    # the sample's master has branches: a few dozen, of very different sizes
+    assert metrics["targets"]["branch_columns"] is True
+    assert metrics["targets"]["branches"] == tables["customers"]["branch"].nunique() + (
+        tables["customers"]["branch"].isna().any()
+    )
+    files = {p.stem: p for p in (target_dir / "by_branch").glob("*.csv")}
+    assert set(files) == branches
+    assert sum(len(pd.read_csv(p, dtype=str, encoding="utf-8-sig")) for p in files.values()) == (
+        per_branch_rows
+    )

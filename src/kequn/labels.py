@@ -51,10 +51,6 @@ LABELS: dict[str, dict[str, str]] = {
     "growth": {"en": "Growth / cross-sell", "zh": "提升"},
     "winback": {"en": "Win-back", "zh": "唤醒"},
     "vip_care": {"en": "VIP care", "zh": "重点维护"},
-    # contact actions and channels
-    "rm_visit": {"en": "Dedicated relationship-manager visit", "zh": "专属客户经理上门拜访"},
-    "rm_call": {"en": "Relationship-manager call", "zh": "客户经理电话回访"},
-    "digital": {"en": "App push / SMS / self-service", "zh": "手机银行推送/短信/自助渠道"},
     # transaction channels (segmentation cluster names: "mobile-first" / "手机银行为主")
     "柜面": {"en": "counter", "zh": "柜面"},
     "手机银行": {"en": "mobile", "zh": "手机银行"},
@@ -67,10 +63,6 @@ LABELS: dict[str, dict[str, str]] = {
     "贷款": {"en": "loan", "zh": "贷款"},
     "理财": {"en": "wealth-management", "zh": "理财"},
     "中间业务": {"en": "fee-business", "zh": "中间业务"},
-    "action_retention_offer": {"en": "Retention offer", "zh": "挽留关怀与优惠"},
-    "action_cross_sell": {"en": "Cross-sell the next product", "zh": "交叉销售新产品"},
-    "action_reactivation_offer": {"en": "Reactivation offer", "zh": "唤醒激活优惠"},
-    "action_relationship_review": {"en": "Relationship review", "zh": "客户关系维护回访"},
     # churn reason codes (churn.parquet reason_codes)
     "account_closing": {"en": "Account closing", "zh": "即将销户"},
     "long_gap": {"en": "Long silence", "zh": "长期无交易"},
@@ -265,6 +257,25 @@ LABELS: dict[str, dict[str, str]] = {
     "report_suppressed": {"en": "Do-not-contact removed", "zh": "免打扰剔除"},
     "report_overlap_removed": {"en": "Already in another list", "zh": "因重叠剔除"},
     "report_total": {"en": "Total", "zh": "合计"},
+    "report_branch": {"en": "Branch", "zh": "网点"},
+    "report_branch_name": {"en": "Branch name", "zh": "网点名称"},
+    "report_other_branches": {"en": "{n} other branches", "zh": "其他{n}个网点"},
+    "report_branch_table": {
+        "en": "Contacts per branch and list, and their expected value ({shown} of {branches} "
+        "branches, most contacts first; one file per branch in reports/targets/by_branch/).",
+        "zh": "各网点各名单的触达客户数与预期价值（共{branches}个网点，按触达数显示前{shown}个；"
+        "每个网点一份文件，见 reports/targets/by_branch/）。",
+    },
+    "report_note_no_branches": {
+        "en": "The client master has no branch column: every client is in one branch, "
+        "'unassigned', and the lists are not split by branch or manager.",
+        "zh": "客户主数据没有网点字段：所有客户归入同一网点“unassigned”（未分配），"
+        "名单未按网点和客户经理拆分。",
+    },
+    "report_note_unassigned": {
+        "en": "{n} clients have no branch on record; they are listed under 'unassigned'.",
+        "zh": "{n}位客户没有网点记录，归入“unassigned”（未分配）。",
+    },
     "report_rows_read": {"en": "Rows read", "zh": "读取行数"},
     "report_rows_accepted": {"en": "Rows accepted", "zh": "接受行数"},
     "report_rows_rejected": {"en": "Rows rejected", "zh": "拒绝行数"},

@@ -372,6 +372,96 @@ class Cadence(Section):
 
 
 @dataclass(frozen=True)
+class Channels(Section):
+    """``targeting.wording.<campaign>.<language>.channel``: the contact channel by value tier."""
+
+    strategic: str = key("")
+    value: str = key("")
+    basic: str = key("")
+
+    def check(self) -> list[tuple[str, str]]:
+        return _blank_texts(self)
+
+
+@dataclass(frozen=True)
+class Texts(Section):
+    """One campaign's wording in one language: the ``action`` column, the ``offer`` (the
+    suggestion that ends each client's ``reason``; in growth, ``{product}`` is replaced by the
+    recommended product) and the ``channel`` by value tier."""
+
+    action: str = key("")
+    offer: str = key("")
+    channel: Channels = section_of(Channels)
+
+    def check(self) -> list[tuple[str, str]]:
+        return _blank_texts(self)
+
+
+@dataclass(frozen=True)
+class CampaignWording(Section):
+    """``targeting.wording.<campaign>``: the campaign's texts in English and Chinese."""
+
+    en: Texts = section_of(Texts)
+    zh: Texts = section_of(Texts)
+
+
+def _blank_texts(section: Section) -> list[tuple[str, str]]:
+    return [
+        (f.name, "must not be empty")
+        for f in dataclasses.fields(section)
+        if isinstance(getattr(section, f.name), str) and not getattr(section, f.name).strip()
+    ]
+
+
+def _wording(
+    en: tuple[str, str], zh: tuple[str, str], en_channels: tuple[str, str, str] | None = None
+) -> Any:
+    """A campaign's default wording: ``(action, offer)`` per language; the channels by tier
+    (strategic, value, basic) are the bank's unless given."""
+    channels = {
+        "en": en_channels
+        or (
+            "Dedicated relationship-manager visit",
+            "Relationship-manager call",
+            "App push / SMS / self-service",
+        ),
+        "zh": ("专属客户经理上门拜访", "客户经理电话回访", "手机银行推送/短信/自助渠道"),
+    }
+
+    def texts(language: str, action: str, offer: str) -> Texts:
+        strategic, value, basic = channels[language]
+        return Texts(action, offer, Channels(strategic, value, basic))
+
+    return field(
+        default_factory=lambda: CampaignWording(texts("en", *en), texts("zh", *zh)),
+        metadata={"bounds": {}},
+    )
+
+
+@dataclass(frozen=True)
+class Wording(Section):
+    """``targeting.wording``: the campaign catalogue, the texts on the lists; the defaults
+    are the bank's wording. A text left out keeps its default."""
+
+    retention: CampaignWording = _wording(
+        ("Retention offer", "preferential rate or fee waiver"),
+        ("挽留关怀与优惠", "利率优惠或费用减免"),
+    )
+    growth: CampaignWording = _wording(
+        ("Cross-sell the next product", "offer {product}"),
+        ("交叉销售新产品", "推荐{product}"),
+    )
+    winback: CampaignWording = _wording(
+        ("Reactivation offer", "welcome-back reward"),
+        ("唤醒激活优惠", "回归礼遇"),
+    )
+    vip_care: CampaignWording = _wording(
+        ("Relationship review", "annual asset-allocation review"),
+        ("客户关系维护回访", "年度资产配置检视"),
+    )
+
+
+@dataclass(frozen=True)
 class Targeting(Section):
     """``targeting``: suppression, control groups, priorities and the campaigns."""
 
@@ -381,6 +471,7 @@ class Targeting(Section):
     priority: tuple[CampaignName, ...] = key(["vip_care", "retention", "winback", "growth"])
     campaigns: dict[CampaignName, Campaign] = key({})
     cadence_days: Cadence = section_of(Cadence)
+    wording: Wording = section_of(Wording)
 
 
 @dataclass(frozen=True)
@@ -471,8 +562,9 @@ def _describe(value: Any) -> str:
     return f"{value!r} ({type(value).__name__})"
 
 
-def _convert(value: Any, tp: Any, name: str, bounds: dict) -> Any:
-    """``value`` read from YAML as type ``tp`` (strict), or a one-line UserError."""
+def _convert(value: Any, tp: Any, name: str, bounds: dict, base: Any = None) -> Any:
+    """``value`` read from YAML as type ``tp`` (strict), or a one-line UserError; a section
+    starts from ``base`` (its field's default) so that keys left out keep their defaults."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(tp)
@@ -483,7 +575,7 @@ def _convert(value: Any, tp: Any, name: str, bounds: dict) -> Any:
         errors = []
         for option in shaped or options:
             try:
-                return _convert(value, option, name, bounds)
+                return _convert(value, option, name, bounds, base)
             except UserError as exc:
                 errors.append(exc)
         raise (
@@ -499,7 +591,7 @@ def _convert(value: Any, tp: Any, name: str, bounds: dict) -> Any:
             raise _fail(name, f"{value!r} must be one of {' | '.join(map(str, choices))}{extra}")
         return value
     if dataclasses.is_dataclass(tp):
-        return _build(tp, value, name)
+        return _build(tp, value, name, base if isinstance(base, tp) else None)
     if origin is tuple:
         return _convert_tuple(value, tp, name, bounds)
     if origin is dict:
@@ -623,8 +715,18 @@ def _known_key(found: str, known: list[str], prefix: str) -> None:
     raise UserError(f"{SOURCE}: {where}: unknown key{extra}")
 
 
-def _build(cls: type, raw: Any, prefix: str) -> Any:
-    """One section from its YAML mapping: unknown keys, types, ranges, then ``check``."""
+def _default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None if f.default is dataclasses.MISSING else f.default
+
+
+def _build(cls: type, raw: Any, prefix: str, base: Any = None) -> Any:
+    """One section from its YAML mapping: unknown keys, types, ranges, then ``check``.
+
+    The section starts from ``base`` (the default of the field holding it) when given, so a
+    nested section with its own defaults (``targeting.wording.growth``) keeps every key
+    the YAML leaves out."""
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
@@ -635,8 +737,10 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     for name, value in raw.items():
         _known_key(str(name), list(fields), prefix)
         full = f"{prefix}.{name}" if prefix else str(name)
-        values[name] = _convert(value, hints[name], full, fields[name].metadata.get("bounds", {}))
-    built = cls(**values)
+        start = getattr(base, name) if base is not None else _default(fields[name])
+        bounds = fields[name].metadata.get("bounds", {})
+        values[name] = _convert(value, hints[name], full, bounds, start)
+    built = dataclasses.replace(base, **values) if base is not None else cls(**values)
     for name, message in built.check():
         raise _fail(f"{prefix}.{name}" if name and prefix else (name or prefix), message)
     return built

@@ -24,6 +24,7 @@ from reporting.inputs import RunOutputs
 from reporting.review import review_section
 from reporting.summary import (
     CAMPAIGN_COLUMNS,
+    branch_table,
     campaign_table,
     churn_model_table,
     executive_summary,
@@ -461,8 +462,52 @@ def _targets(b: _Builder) -> str:
             b.t("report_sec_targets"),
         ),
         h.table(headers, rows, highlight=[False] * (len(rows) - 1) + [True]),
+        *_branch_blocks(b, metrics),
     ]
     return h.section(b.t("report_sec_targets"), blocks, "targets")
+
+
+def _branch_blocks(b: _Builder, metrics: dict[str, Any]) -> list[str]:
+    """The list x branch table and, when some or all clients have no branch, a note."""
+    blocks = []
+    if metrics.get("branch_columns") is False:
+        blocks.append(h.paragraph(b.t("report_note_no_branches")))
+    elif metrics.get("unassigned_clients"):
+        blocks.append(
+            h.paragraph(b.t("report_note_unassigned", n=b.count(metrics["unassigned_clients"])))
+        )
+    table = branch_table(metrics)
+    if table.empty or metrics.get("branch_columns") is False:
+        return blocks
+    campaigns = [
+        c for c in table.columns if c not in ("branch", "branch_name", "contacts", "expected_value")
+    ]
+    rows = []
+    for r in table.to_dict("records"):
+        other = r["branch"] is None
+        name = (
+            b.t("report_other_branches", n=b.count(r["branch_name"])) if other else r["branch_name"]
+        )
+        rows.append(
+            (
+                "" if other else r["branch"],
+                name,
+                *(b.count(r[c]) for c in [*campaigns, "contacts"]),
+                b.money(r["expected_value"]),
+            )
+        )
+    shown = len(table) - int(table["branch"].isna().any())
+    branches = metrics.get("branches", shown)
+    blocks.append(h.paragraph(b.t("report_branch_table", shown=shown, branches=b.count(branches))))
+    headers = [
+        b.t("report_branch"),
+        b.t("report_branch_name"),
+        *(label(c, b.lang) for c in campaigns),
+        b.t("report_contacts"),
+        b.t("report_expected_value"),
+    ]
+    blocks.append(h.table(headers, rows, numeric_from=2))
+    return blocks
 
 
 def _quality(b: _Builder) -> str:

@@ -217,3 +217,44 @@ def campaign_table(targets: Mapping[str, Any]) -> pd.DataFrame:
                 log.warning("targets.json: campaigns.%s.%s not found; shown as n/a", name, key)
         rows.append({"campaign": name, **{k: values.get(k) for k in CAMPAIGN_COLUMNS}})
     return pd.DataFrame(rows, columns=["campaign", *CAMPAIGN_COLUMNS])
+
+
+#: the branch table shows this many branches (most contacts first); the rest are summed
+BRANCH_ROWS = 15
+
+
+def branch_table(targets: Mapping[str, Any], top: int = BRANCH_ROWS) -> pd.DataFrame:
+    """The list x branch summary of ``targets.json`` (``by_branch``): one row per branch with
+    the contacts of each campaign, all contacts and their expected value.
+
+    Parameters
+    ----------
+    targets : targets.json; ``by_branch`` holds one record per (campaign, branch) with
+        ``branch, branch_name, contacts, expected_value``.
+    top : branches shown, most contacts first (ties by branch code); the others are summed
+        into one last row whose ``branch`` is ``None`` and ``branch_name`` their count.
+
+    Returns
+    -------
+    pd.DataFrame : ``branch, branch_name, <campaign>..., contacts, expected_value``; empty
+        without ``by_branch``.
+    """
+    records = pd.DataFrame(targets.get("by_branch") or [])
+    if records.empty:
+        return pd.DataFrame(columns=["branch", "branch_name", "contacts", "expected_value"])
+    present = set(records["campaign"])
+    order = [c for c in CAMPAIGNS if c in present] + sorted(present - set(CAMPAIGNS))
+    keys = ["branch", "branch_name"]
+    wide = records.pivot_table(
+        index=keys, columns="campaign", values="contacts", aggfunc="sum", fill_value=0
+    ).reindex(columns=order, fill_value=0)
+    wide["contacts"] = wide.sum(axis=1)
+    wide["expected_value"] = records.groupby(keys)["expected_value"].sum()
+    wide = wide.reset_index().sort_values(["contacts", "branch"], ascending=[False, True])
+    shown, rest = wide.iloc[:top], wide.iloc[top:]
+    if len(rest):
+        other = {"branch": None, "branch_name": len(rest)}
+        other.update({c: rest[c].sum() for c in [*order, "contacts", "expected_value"]})
+        shown = pd.concat([shown, pd.DataFrame([other])], ignore_index=True)
+    shown.columns.name = None
+    return shown.reset_index(drop=True)

@@ -4,6 +4,8 @@
 - :mod:`targeting.lists`     -- ranking, stopping rules, one campaign per customer, control groups
 - :mod:`targeting.safety`    -- do-not-contact suppression and spreadsheet-formula neutralising
 - :mod:`targeting.export`    -- the CSV and XLSX files marketers import
+- :mod:`targeting.wording`   -- the campaign catalogue: action, channel and offer texts (params)
+- :mod:`targeting.reasons`   -- each client's reason in words, from their own facts
 """
 
 from targeting.campaigns import CAMPAIGNS, candidates

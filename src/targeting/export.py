@@ -36,10 +36,20 @@ COLUMN_DOCS = {
     "warning_level": ("Churn warning: red, orange, yellow, none", "流失预警等级"),
     "value_tier": ("Value tier: strategic, value, basic", "价值分层"),
     "segment": ("RFM segment code", "RFM客群"),
-    "action": ("Recommended action", "建议动作"),
-    "channel": ("Recommended channel, by value tier", "建议渠道"),
+    "action": ("Recommended action (targeting.wording)", "建议动作"),
+    "channel": ("Recommended channel, by value tier (targeting.wording)", "建议渠道"),
+    "offer": (
+        "What to offer (targeting.wording; growth: the recommended product)",
+        "建议权益/产品",
+    ),
     "cadence_days": ("Contact cadence of the tier, days (回访频率)", "回访频率(天)"),
     "reasons": ("Up to three reasons, with the client's own numbers", "入选原因"),
+    "reason": (
+        "Why this client and what to do, in words: up to three of the client's own facts "
+        "(model reason, asset outflow, complaints, recency, value, product), tier, channel, offer",
+        "入选理由与建议：客户自身的至多三条事实（模型原因、资产流出、投诉、交易间隔、价值、产品）、"
+        "价值分层、渠道与权益",
+    ),
     "control": ("1 = control group: do NOT contact (measures the campaign's effect)", "对照组"),
     "aum_latest": ("Assets under management at the last balance snapshot", "最新资产(AUM)"),
     "aum_at_risk": ("Assets at risk = AUM x churn probability (retention rank)", "风险资产"),

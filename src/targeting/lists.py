@@ -16,6 +16,10 @@ For each campaign, in the priority order from params:
    reruns give the same control group and each branch's effect can be measured.
 
 Clients without a branch are listed under the branch ``unassigned``, never dropped.
+
+Each row's ``action``, ``channel`` and ``offer`` come from the campaign catalogue
+(``targeting.wording``, :mod:`targeting.wording`) and its ``reason`` from the client's own
+facts (:mod:`targeting.reasons`), in the report language.
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from kequn.labels import label
 from targeting.allocation import (
     allocate,
     branch_control_flags,
@@ -34,6 +37,8 @@ from targeting.allocation import (
     with_branches,
 )
 from targeting.campaigns import CAMPAIGNS, campaign_reasons, candidates
+from targeting.reasons import offer_column, reason_column
+from targeting.wording import campaign_texts, channels
 
 #: the columns of every list, in order (documented in the README)
 LIST_COLUMNS = [
@@ -52,20 +57,12 @@ LIST_COLUMNS = [
     "segment",
     "action",
     "channel",
+    "offer",
     "cadence_days",
     "reasons",
+    "reason",
     "control",
 ]
-
-#: the contact action of each campaign
-CAMPAIGN_ACTIONS = {
-    "retention": "action_retention_offer",
-    "growth": "action_cross_sell",
-    "winback": "action_reactivation_offer",
-    "vip_care": "action_relationship_review",
-}
-#: the channel by value tier: strategic -> dedicated RM visit, value -> RM call, basic -> digital
-TIER_CHANNELS = {"strategic": "rm_visit", "value": "rm_call", "basic": "digital"}
 
 
 def control_flags(customer_ids: pd.Series, campaign: str, share: float, seed: int) -> np.ndarray:
@@ -183,12 +180,13 @@ def build_target_lists(
         chosen["rank"] = np.arange(1, len(chosen) + 1)
         chosen["campaign"] = campaign
         chosen["segment"] = chosen["rfm_segment"]
-        chosen["action"] = label(CAMPAIGN_ACTIONS[campaign], language)
-        chosen["channel"] = (
-            chosen["value_tier"].map(TIER_CHANNELS).map(lambda c: label(c, language))
-        )
+        texts = campaign_texts(settings.get("wording"), campaign, language)
+        chosen["action"] = texts["action"]
+        chosen["channel"] = channels(chosen["value_tier"], texts)
+        chosen["offer"] = offer_column(chosen, language, texts)
         chosen["cadence_days"] = chosen["value_tier"].map(context["cadence_days"]).astype("Int64")
         chosen["reasons"] = campaign_reasons(chosen, campaign, language)
+        chosen["reason"] = reason_column(chosen, campaign, language, texts)
         chosen["control"] = branch_control_flags(chosen, campaign, share, seed).astype(int)
         for column in ("score", "expected_value", "clv"):
             chosen[column] = chosen[column].round(2)
