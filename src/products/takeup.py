@@ -81,7 +81,7 @@ def first_use(tx: pd.DataFrame, product_lines: Mapping[str, str]) -> pd.DataFram
     ids = pd.Index(sorted(frame["customer_id"].unique()), name="customer_id")
     mapped = frame.dropna(subset=["line"])
     wide = mapped.groupby(["customer_id", "line"])["date"].min().unstack("line")
-    return wide.reindex(index=ids, columns=list(lines))
+    return wide.reindex(index=ids, columns=list(lines)).astype("datetime64[ns]")
 
 
 def held_and_taken(
@@ -130,7 +130,7 @@ def line_activity(
     ).dropna(subset=["line"])
     grouped = frame.groupby(["customer_id", "line"])["date"]
     counts = grouped.size().unstack("line").reindex(columns=list(lines)).fillna(0.0)
-    last = grouped.max().unstack("line").reindex(columns=list(lines))
+    last = grouped.max().unstack("line").reindex(columns=list(lines)).astype("datetime64[ns]")
     index = pd.Index(ids.astype(str))
     counts = counts.reindex(index).fillna(0.0)
     total = counts.sum(axis=1).to_numpy()

@@ -41,6 +41,18 @@ COLUMN_DOCS = {
     "cadence_days": ("Contact cadence of the tier, days (回访频率)", "回访频率(天)"),
     "reasons": ("Up to three reasons, with the client's own numbers", "入选原因"),
     "control": ("1 = control group: do NOT contact (measures the campaign's effect)", "对照组"),
+    "product": (
+        "Growth list: recommended product line not yet held (deposit, loan, fee)",
+        "推荐产品线（客户尚未持有）",
+    ),
+    "product_probability": (
+        "Growth list: probability of taking the product up within the horizon",
+        "产品适配概率（期内开始使用）",
+    ),
+    "product_value": (
+        "Growth list: probability x margin of a take-up of the line over the horizon",
+        "产品适配预期价值",
+    ),
 }
 
 

@@ -57,6 +57,9 @@ LIST_COLUMNS = [
     "control",
 ]
 
+#: the next-best-product columns of the growth list (from data/processed/products.parquet)
+PRODUCT_COLUMNS = ["product", "product_probability", "product_value"]
+
 #: the contact action of each campaign
 CAMPAIGN_ACTIONS = {
     "retention": "action_retention_offer",
@@ -88,13 +91,19 @@ def _campaign_pool(
     table: pd.DataFrame, campaign: str, campaign_settings: dict, context: dict
 ) -> pd.DataFrame:
     """A campaign's candidates; with ``top_share_per_branch`` only each branch's top share
-    by contribution (for vip_care it replaces the national strategic-tier test)."""
+    by contribution (for vip_care it replaces the national strategic-tier test). With the
+    next-best-product columns, a growth candidate must have a recommended product: a client
+    who holds every line is not eligible for growth."""
     share = campaign_settings.get("top_share_per_branch")
     if share is None:
-        return candidates(table, campaign, campaign_settings, context)
-    marked = table.assign(branch_top=top_share_in_branch(table, float(share)))
-    pool = candidates(marked, campaign, campaign_settings, context)
-    return pool[pool["branch_top"]].drop(columns="branch_top")
+        pool = candidates(table, campaign, campaign_settings, context)
+    else:
+        marked = table.assign(branch_top=top_share_in_branch(table, float(share)))
+        pool = candidates(marked, campaign, campaign_settings, context)
+        pool = pool[pool["branch_top"]].drop(columns="branch_top")
+    if campaign == "growth" and "product" in pool.columns:
+        pool = pool[pool["product"].notna()]
+    return pool
 
 
 def build_target_lists(
@@ -161,6 +170,10 @@ def build_target_lists(
         extra = ["uplift"] if campaign_settings.get("rank_by") == "uplift" else []
         if extra:
             chosen["uplift"] = chosen["uplift"].round(4)
+        if campaign == "growth" and "product" in chosen.columns:
+            chosen["product_probability"] = chosen["product_probability"].round(4)
+            chosen["product_value"] = chosen["product_value"].round(2)
+            extra = PRODUCT_COLUMNS + extra
         lists[campaign] = chosen[LIST_COLUMNS + extra].reset_index(drop=True)
 
         contacted = chosen["control"] == 0

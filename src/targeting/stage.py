@@ -1,6 +1,7 @@
 """DVC stage ``targets``: segments, value and risk -> ranked call lists for marketers.
 
-Reads data/processed/{customers,ltv,churn,segments}.parquet and the do-not-contact list;
+Reads data/processed/{customers,ltv,churn,segments,products}.parquet and the do-not-contact
+list (the growth list names each client's recommended product from products.parquet);
 writes reports/targets/<campaign>.csv, reports/targets/by_branch/<branch>.csv,
 reports/targets/targets.xlsx and
 reports/metrics/targets.json.
@@ -68,9 +69,10 @@ def days_since_contact(customers: pd.DataFrame, history_path: str, as_of: dt.dat
 
 
 def load_table() -> pd.DataFrame:
-    """Features joined with ltv, churn and segment columns, one row per customer."""
+    """Features joined with ltv, churn, segment and next-best-product columns, one row per
+    customer."""
     table = pd.read_parquet(catalogue.CUSTOMERS.path)
-    for dataset in (catalogue.LTV, catalogue.CHURN, catalogue.SEGMENTS):
+    for dataset in (catalogue.LTV, catalogue.CHURN, catalogue.SEGMENTS, catalogue.PRODUCTS):
         other = pd.read_parquet(dataset.path)
         overlap = [c for c in other.columns if c in table.columns and c != "customer_id"]
         table = table.merge(other.drop(columns=overlap), on="customer_id", how="left")
