@@ -116,7 +116,7 @@ def apply_review(table: pd.DataFrame, settings: dict) -> tuple[pd.DataFrame, dic
 def run(params: dict) -> None:
     typed = settings_from(params)
     settings = typed.targeting.as_dict()  # plain data for the ranking functions
-    with timed(log, "loading customers, ltv, churn and segments"):
+    with timed(log, "loading customers, ltv, churn, segments and products"):
         table = load_table()
     if "margin" not in table.columns:
         raise UserError(f"{catalogue.LTV.path}: no margin column; rerun the ltv stage")
