@@ -191,6 +191,8 @@ def test_on_the_bundled_sample_the_backtest_beats_popularity(sample_run):
         assert m["auc"] > m["baseline_auc"] + 0.1, (line, m)
         assert m["lift_at_10"] > 1.3 * m["baseline_lift_at_10"], (line, m)
         assert m["lift_at_10"] > m["lead_line_lift_at_10"], (line, m)
+        # more than busy clients alone: the activity ranking is beaten too
+        assert m["auc"] > m["activity_auc"] and m["lift_at_10"] > m["activity_lift_at_10"]
     growth = pd.read_csv(
         sample_run / "reports/targets/growth.csv", encoding="utf-8-sig", dtype={"customer_id": str}
     )

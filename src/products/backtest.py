@@ -174,8 +174,9 @@ def summarise(
 
     Per line: ``auc, pr_auc, lift_at_10, take_up_rate, top_decile_take_up_rate`` (model),
     ``baseline_auc, baseline_lift_at_10`` (popularity), ``lead_line_auc,
-    lead_line_lift_at_10``, ``cutoffs`` (dates graded) and ``spread`` (max - min of the AUC
-    over those cut-offs). ``mean``: the unweighted mean over the graded lines.
+    lead_line_lift_at_10``, ``activity_auc, activity_lift_at_10``, ``cutoffs`` (dates
+    graded) and ``spread`` (max - min of the AUC over those cut-offs). ``mean``: the
+    unweighted mean over the graded lines.
     """
     per_line: dict[str, Any] = {}
     for line in lines:
@@ -196,12 +197,15 @@ def summarise(
             "baseline_lift_at_10": mean("popularity", "lift_at_10"),
             "lead_line_auc": mean("lead_line", "auc"),
             "lead_line_lift_at_10": mean("lead_line", "lift_at_10"),
+            "activity_auc": mean("activity", "auc"),
+            "activity_lift_at_10": mean("activity", "lift_at_10"),
             "take_up_rate": mean(model, "take_up_rate"),
             "top_decile_take_up_rate": mean(model, "top_decile_take_up_rate"),
             "cutoffs": [c.isoformat() for c in graded],
             "spread": float(max(aucs) - min(aucs)),
         }
     keys = ("auc", "pr_auc", "lift_at_10", "baseline_auc", "baseline_lift_at_10")
-    keys += ("lead_line_auc", "lead_line_lift_at_10", "take_up_rate", "top_decile_take_up_rate")
+    keys += ("lead_line_auc", "lead_line_lift_at_10", "activity_auc", "activity_lift_at_10")
+    keys += ("take_up_rate", "top_decile_take_up_rate")
     overall = {k: float(np.mean([v[k] for v in per_line.values()])) for k in keys}
     return {"lines": per_line, "mean": overall if per_line else {}}

@@ -10,7 +10,9 @@ Candidates (one fitted per line, on the customers who do not hold the line):
 Baselines: ``popularity`` scores every customer with the line's take-up rate in the
 training window (one number: AUC 0.5 and lift 1 within the line, by construction);
 ``lead_line`` scores a customer with the training take-up rate of the customers whose most
-used line (largest ``count_share_<l>``; ``none`` without any) is the same as theirs.
+used line (largest ``count_share_<l>``; ``none`` without any) is the same as theirs;
+``activity`` ranks customers by their transaction days in the recent window
+(``recent_n_days``): it shows how much of a model's lift busy clients alone would give.
 
 Metrics of a score ``s`` against take-up ``y``: ROC AUC, PR AUC (average precision) and
 ``lift@k = rate(top k) / rate(all)`` with ties shared (:func:`lift_at`).
@@ -30,7 +32,7 @@ from threadpoolctl import threadpool_limits
 
 #: the fitted candidates, in the order ties are broken
 CANDIDATES = ("hgb", "logistic")
-BASELINES = ("popularity", "lead_line")
+BASELINES = ("popularity", "lead_line", "activity")
 
 
 def signed_log(x: np.ndarray) -> np.ndarray:
@@ -77,7 +79,8 @@ class TakeUpModel:
     Parameters
     ----------
     kind
-        ``hgb``, ``logistic``, ``popularity`` or ``lead_line`` (see the module docstring).
+        ``hgb``, ``logistic``, ``popularity``, ``lead_line`` or ``activity`` (see the module
+        docstring; ``activity`` is a ranking score, not a probability).
     seed
         Random state of the trees.
 
@@ -103,7 +106,7 @@ class TakeUpModel:
         # an all-missing column (days since a line nobody in the population used) is dropped
         x = x.loc[:, x.notna().any()]
         self.columns_ = list(x.columns)
-        if self.kind == "popularity":
+        if self.kind in ("popularity", "activity"):
             return self
         if self.kind == "lead_line":
             groups = pd.Series(y).groupby(lead_line(x)).mean()
@@ -120,6 +123,9 @@ class TakeUpModel:
         """P(take-up) per row of ``x``."""
         if self.kind == "popularity":
             return np.full(len(x), self.rate_)
+        if self.kind == "activity":
+            days = x["recent_n_days"] if "recent_n_days" in x else pd.Series(0.0, index=x.index)
+            return days.fillna(0.0).to_numpy(dtype=float)
         if self.kind == "lead_line":
             groups = pd.Series(lead_line(x))
             return groups.map(self.group_rates_).fillna(self.rate_).to_numpy(dtype=float)
