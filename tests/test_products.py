@@ -15,7 +15,7 @@ from products.backtest import TakeUpTables, backtest_cutoffs, rolling_backtest, 
 from products.model import lift_at
 from products.scoring import recommend
 from products.stage import products_stage
-from products.takeup import first_use, held_and_taken, line_activity
+from products.takeup import first_use, held_and_taken, line_activity, line_rows
 from targeting import build_target_lists
 from test_targeting import CONTEXT, customer_table, settings
 
@@ -75,14 +75,16 @@ def test_held_and_taken_follow_the_first_use_by_hand():
         }
     )
     ids = pd.Series(["a", "b", "c"])
-    held, taken = held_and_taken(first_use(tx, LINES), ids, dt.date(2024, 2, 1), 60)
+    rows = line_rows(tx, LINES)
+    lines = ("deposit", "loan", "fee")
+    held, taken = held_and_taken(first_use(rows, lines, ids), ids, dt.date(2024, 2, 1), 60)
     # a: deposit held; loan first used 2024-03-01 (in (02-01, 04-01]); fee 06-01 is too late
     assert held.loc[0].tolist() == [True, False, False]
     assert taken.loc[0].tolist() == [False, True, False]
     # b: the unmapped category is no line; c holds only the loan
     assert held.loc[1].tolist() == [True, False, False] and not taken.loc[1].any()
     assert held.loc[2].tolist() == [False, True, False] and not taken.loc[2].any()
-    activity = line_activity(tx, LINES, ids, dt.date(2024, 2, 1))
+    activity = line_activity(rows, lines, ids, dt.date(2024, 2, 1))
     # a has one mapped row before the cut-off (the deposit), 31 days earlier; b's 其他 row
     # does not count towards the shares
     assert activity.loc[0, "count_share_deposit"] == 1.0
@@ -144,7 +146,8 @@ def test_the_stage_scores_non_holders_and_leaves_full_holders_without_a_product(
     params = {"seed": 1, "segmentation": {"product_lines": LINES}, "ltv": {"margin": 0.02}}
     out, metrics = products_stage(tx, customers, AS_OF, params)
     assert len(out) == len(customers)
-    held, _ = held_and_taken(first_use(tx, LINES), out["customer_id"], AS_OF, 90)
+    first = first_use(line_rows(tx, LINES), ("deposit", "loan", "fee"), tx["customer_id"])
+    held, _ = held_and_taken(first, out["customer_id"], AS_OF, 90)
     full = held.all(axis=1).to_numpy()
     assert full.any() and (~full).any()
     assert out.loc[full, "product"].isna().all()
@@ -200,3 +203,15 @@ def test_on_the_bundled_sample_the_backtest_beats_popularity(sample_run):
     products = pd.read_parquet(sample_run / "data/processed/products.parquet")
     named = products.set_index("customer_id").loc[growth["customer_id"].astype(str), "product"]
     assert (named.to_numpy() == growth["product"].to_numpy()).all()
+
+
+def test_bad_product_lines_are_one_clear_error():
+    from kequn.errors import UserError
+
+    tx, _ = planted(20, seed=6, signal=False)
+    with pytest.raises(UserError, match="segmentation.product_lines values must be one of"):
+        line_rows(tx, {"存款": "savings"})
+    with pytest.raises(UserError, match=r"no product category in the data \(存款, 理财, 贷款\)"):
+        line_rows(tx, {"定期": "deposit"})
+    with pytest.raises(UserError, match="no product column"):
+        line_rows(tx.drop(columns="product"), LINES)

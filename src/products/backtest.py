@@ -22,7 +22,7 @@ import pandas as pd
 from features import CutoffTables
 from kequn.log import get_logger, timed
 from products.model import BASELINES, CANDIDATES, TakeUpModel, ranking_metrics
-from products.takeup import check_lines, first_use, held_and_taken, takeup_features
+from products.takeup import check_lines, first_use, held_and_taken, line_rows, takeup_features
 
 log = get_logger("products")
 
@@ -70,7 +70,8 @@ class TakeUpTables:
         self.product_lines = dict(product_lines)
         self.lines = check_lines(product_lines)
         self.h = int(horizon_days)
-        self.first = first_use(tx, product_lines)
+        self.rows = line_rows(tx, product_lines)
+        self.first = first_use(self.rows, self.lines, tx["customer_id"])
         self.cutoff_tables = CutoffTables(tx, **dict(feature_args))
         self._tables: dict[dt.date, Table] = {}
 
@@ -87,7 +88,7 @@ class TakeUpTables:
         ``as_of``: then nobody has a take-up label yet)."""
         features = features.reset_index(drop=True)
         ids = features["customer_id"].astype(str)
-        x = takeup_features(features, self.tx, self.product_lines, cutoff)
+        x = takeup_features(features, self.rows, self.product_lines, cutoff)
         held, taken = held_and_taken(self.first, ids, cutoff, self.h)
         return Table(cutoff, ids, x, held, taken, features)
 

@@ -25,7 +25,6 @@ from kequn.log import get_logger
 from kequn.rules import customer_margin
 from products.backtest import Table, TakeUpTables, fit_line, population
 from products.model import TakeUpModel
-from products.takeup import line_of
 
 log = get_logger("products")
 
@@ -59,17 +58,19 @@ def line_values(
     """Per line, ``V_l`` of the module docstring at ``cutoff`` and its parts: ``takers``,
     ``mean_value`` (revenue per taker in the horizon) and ``margin``."""
     table = tables.at(cutoff)
-    tx = tables.tx
-    dates = pd.to_datetime(tx["date"])
-    start, end = pd.Timestamp(cutoff), pd.Timestamp(cutoff) + pd.Timedelta(days=tables.h)
-    window = tx.loc[((dates > start) & (dates <= end)).to_numpy()]
-    lines = line_of(window, tables.product_lines)
+    rows = tables.rows
+    start, end = (
+        np.datetime64(cutoff, "ns"),
+        np.datetime64(cutoff, "ns") + np.timedelta64(tables.h, "D"),
+    )
+    dates = rows["date"].to_numpy()
+    window = rows.loc[(dates > start) & (dates <= end)]
     out = {}
     for line in tables.lines:
         takers = set(table.ids[table.taken[line].to_numpy()])
-        rows = window.loc[(lines == line).to_numpy()]
-        rows = rows.loc[rows["customer_id"].astype(str).isin(takers).to_numpy()]
-        by_category = rows.groupby("product")["amount"].sum().clip(lower=0.0)
+        taken = window.loc[(window["line"] == line).to_numpy()]
+        taken = taken.loc[taken["customer_id"].isin(takers).to_numpy()]
+        by_category = taken.groupby("product")["amount"].sum().clip(lower=0.0)
         total = float(by_category.sum())
         mix = pd.DataFrame(
             {
@@ -78,7 +79,7 @@ def line_values(
             }
         )
         m = float(customer_margin(mix, margin, quiet=True)[0])
-        mean_value = float(rows["amount"].sum()) / len(takers) if takers else 0.0
+        mean_value = float(taken["amount"].sum()) / len(takers) if takers else 0.0
         out[line] = {
             "takers": len(takers),
             "mean_value": mean_value,

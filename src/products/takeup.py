@@ -10,7 +10,8 @@ the first transaction of line ``l``. At a cut-off ``c`` with horizon ``h``:
   not hold ``l`` at ``c``; holders are not in the line's population.
 
 Features are what the customer table (:func:`features.split_at`) gives as of ``c`` --
-recency, frequency, tenure, total value, value trend, product and channel value shares --
+recency, frequency, tenure, total value, value trend, product and channel value shares,
+client type (not the master's asset balance, a snapshot of the extract date) --
 plus, per line, the value share (:func:`segmentation.preference.product_line_shares`), the
 share of transaction rows and the days since the last use, all from rows dated on or before
 ``c`` (the outcome window ``(c, c + h]`` is never read).
@@ -51,37 +52,62 @@ def check_lines(product_lines: Mapping[str, str]) -> tuple[str, ...]:
     return lines
 
 
-def line_of(tx: pd.DataFrame, product_lines: Mapping[str, str]) -> pd.Series:
-    """Each transaction's product line (``None`` for an unmapped category)."""
+def line_rows(tx: pd.DataFrame, product_lines: Mapping[str, str]) -> pd.DataFrame:
+    """The transactions whose category maps to a line, as plain columns: ``customer_id``
+    (str), ``date`` (datetime64), ``line``, ``product``, ``amount`` (0 when absent).
+
+    Built once per run and shared by :func:`first_use`, :func:`line_activity` and the take-up
+    values. Raises :class:`UserError` when there is no product column, or when rows exist but
+    none of their categories maps to a line.
+    """
+    check_lines(product_lines)
     if "product" not in tx.columns:
         raise UserError(
             "transactions: no product column; the products stage needs the extract's product "
             "category mapped (ingest.mapping columns.product)"
         )
-    return tx["product"].astype("object").map(dict(product_lines)).astype("object")
+    product = tx["product"].astype("object").to_numpy()
+    line = pd.Series(product).map(dict(product_lines)).to_numpy()
+    keep = pd.notna(line)
+    if len(tx) and not keep.any():
+        found = sorted({str(v) for v in product if pd.notna(v)})[:10]
+        raise UserError(
+            f"params.yaml: segmentation.product_lines: no product category in the data "
+            f"({', '.join(found)}) maps to a line"
+        )
+    amount = tx["amount"] if "amount" in tx.columns else pd.Series(0.0, index=tx.index)
+    return pd.DataFrame(
+        {
+            "customer_id": tx["customer_id"].astype(str).to_numpy(dtype=object)[keep],
+            "date": pd.to_datetime(tx["date"]).to_numpy(dtype="datetime64[ns]")[keep],
+            "line": line[keep],
+            "product": product[keep],
+            "amount": amount.to_numpy(dtype=float)[keep],
+        }
+    )
 
 
-def first_use(tx: pd.DataFrame, product_lines: Mapping[str, str]) -> pd.DataFrame:
+def first_use(rows: pd.DataFrame, lines: tuple[str, ...], ids: pd.Series) -> pd.DataFrame:
     """Date of each customer's first transaction per line.
+
+    Parameters
+    ----------
+    rows
+        :func:`line_rows`.
+    lines
+        :func:`check_lines`.
+    ids
+        The customers (every customer with a transaction, mapped or not).
 
     Returns
     -------
     pandas.DataFrame
-        Index ``customer_id`` (every customer in ``tx``), one ``datetime64`` column per line
-        of :func:`check_lines`; NaT where the customer never used the line.
+        Index ``customer_id`` (``ids``, sorted and unique), one ``datetime64`` column per
+        line; NaT where the customer never used the line.
     """
-    lines = check_lines(product_lines)
-    frame = pd.DataFrame(
-        {
-            "customer_id": tx["customer_id"].astype(str).to_numpy(),
-            "date": pd.to_datetime(tx["date"]).to_numpy(),
-            "line": line_of(tx, product_lines).to_numpy(),
-        }
-    )
-    ids = pd.Index(sorted(frame["customer_id"].unique()), name="customer_id")
-    mapped = frame.dropna(subset=["line"])
-    wide = mapped.groupby(["customer_id", "line"])["date"].min().unstack("line")
-    return wide.reindex(index=ids, columns=list(lines)).astype("datetime64[ns]")
+    index = pd.Index(sorted(set(ids.astype(str))), name="customer_id")
+    wide = rows.groupby(["customer_id", "line"])["date"].min().unstack("line")
+    return wide.reindex(index=index, columns=list(lines)).astype("datetime64[ns]")
 
 
 def held_and_taken(
@@ -113,21 +139,12 @@ def held_and_taken(
 
 
 def line_activity(
-    tx: pd.DataFrame, product_lines: Mapping[str, str], ids: pd.Series, cutoff: dt.date
+    rows: pd.DataFrame, lines: tuple[str, ...], ids: pd.Series, cutoff: dt.date
 ) -> pd.DataFrame:
-    """Per customer and line, from rows dated on or before ``cutoff``: ``count_share_<l>``
-    (the line's share of the customer's mapped rows, 0 with none) and ``days_since_<l>``
-    (days from the line's last row to ``cutoff``, NaN when never used)."""
-    lines = check_lines(product_lines)
-    dates = pd.to_datetime(tx["date"])
-    keep = (dates <= pd.Timestamp(cutoff)).to_numpy()
-    frame = pd.DataFrame(
-        {
-            "customer_id": tx["customer_id"].astype(str).to_numpy()[keep],
-            "date": dates.to_numpy()[keep],
-            "line": line_of(tx, product_lines).to_numpy()[keep],
-        }
-    ).dropna(subset=["line"])
+    """Per customer and line, from :func:`line_rows` dated on or before ``cutoff``:
+    ``count_share_<l>`` (the line's share of the customer's mapped rows, 0 with none) and
+    ``days_since_<l>`` (days from the line's last row to ``cutoff``, NaN when never used)."""
+    frame = rows.loc[rows["date"].to_numpy() <= np.datetime64(cutoff, "ns")]
     grouped = frame.groupby(["customer_id", "line"])["date"]
     counts = grouped.size().unstack("line").reindex(columns=list(lines)).fillna(0.0)
     last = grouped.max().unstack("line").reindex(columns=list(lines)).astype("datetime64[ns]")
@@ -145,7 +162,7 @@ def line_activity(
 
 def takeup_features(
     features: pd.DataFrame,
-    tx: pd.DataFrame,
+    rows: pd.DataFrame,
     product_lines: Mapping[str, str],
     cutoff: dt.date,
 ) -> pd.DataFrame:
@@ -153,13 +170,15 @@ def takeup_features(
     (:func:`churn.classifier.feature_matrix`: numeric features, shares, one-hot client type
     and channel), the line value shares ``value_share_<l>`` and :func:`line_activity`.
 
-    ``features`` is the customer table as of ``cutoff``; ``tx`` may hold later rows (they are
-    not read)."""
+    ``features`` is the customer table as of ``cutoff``; ``rows`` (:func:`line_rows`) may
+    hold later rows (they are not read)."""
     lines = check_lines(product_lines)
     f = features.reset_index(drop=True)
-    x = feature_matrix(f)
+    # the client master's asset balance is a snapshot of the extract date, not of the
+    # cut-off: it would leak the future into a backtest
+    x = feature_matrix(f).drop(columns=["asset_balance"], errors="ignore")
     shares = product_line_shares(f, dict(product_lines))
     for line in lines:
         x[f"value_share_{line}"] = shares[line].to_numpy()
-    activity = line_activity(tx, product_lines, f["customer_id"], cutoff)
+    activity = line_activity(rows, lines, f["customer_id"], cutoff)
     return pd.concat([x, activity], axis=1)
