@@ -59,7 +59,17 @@ def cdnow_sample_summary(end: str = "1997-09-30") -> pd.DataFrame:
 
 
 #: the stages in dvc.yaml order (kequn.cli names)
-STAGE_ORDER = ["ingest", "features", "ltv", "churn", "segment", "evaluate", "targets", "report"]
+STAGE_ORDER = [
+    "ingest",
+    "features",
+    "ltv",
+    "churn",
+    "segment",
+    "products",
+    "evaluate",
+    "targets",
+    "report",
+]
 
 
 def write_run_context(root: Path, as_of: dt.date | str | None = None) -> None:

@@ -449,3 +449,29 @@ def test_page_renders_in_headless_chromium(pages, tmp_path):
     # colours that only the charts use: the red warning level and the orange rejects bars
     assert _near(pixels, charts.WARNING_COLORS_RGB["red"]) > 500
     assert _near(pixels, charts.SECOND_RGB) > 500
+
+
+def test_product_table_shows_each_line_against_popularity_in_both_languages(pages):
+    """The next-best-product section: per line take-up, top-decile take-up, AUC and
+    lift@10% of the model and of the popularity baseline, from products.json."""
+    from test_report_fixtures import PRODUCT_METRICS
+
+    en, zh = pages["en"][1], pages["zh"][1]
+    section = en[en.index('id="products"') :].split("</section>")[0]
+    for line, name in (("deposit", "Deposits"), ("loan", "Loans"), ("fee", "Wealth and fee")):
+        m = PRODUCT_METRICS["lines"][line]
+        row = section[section.index(name) :].split("</tr>")[0]
+        cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
+        # the cells after the line's name
+        assert cells == [
+            format_percent(m["take_up_rate"], "en"),
+            format_percent(m["top_decile_take_up_rate"], "en"),
+            format_number(m["auc"], "en"),
+            format_number(0.5, "en"),
+            format_number(m["lift_at_10"], "en"),
+            format_number(1.0, "en"),
+        ], (line, cells)
+    assert "Next best product" in en and "Logistic regression" in section
+    zh_section = zh[zh.index('id="products"') :].split("</section>")[0]
+    assert "产品适配" in zh and "理财及中间业务" in zh_section and "逻辑回归" in zh_section
+    assert "Deposits" not in zh_section

@@ -137,6 +137,40 @@ def customer_tables(seed: int = 7) -> dict[str, pd.DataFrame]:
     return {"customers": customers, "ltv": ltv, "churn": churn, "segments": segments}
 
 
+#: products.json of the fixture run: per line the backtest against the popularity baseline
+PRODUCT_METRICS = {
+    "as_of": AS_OF.isoformat(),
+    "horizon_days": 90,
+    "model": "logistic",
+    "lines": {
+        line: {
+            "auc": auc,
+            "pr_auc": 0.3,
+            "lift_at_10": lift,
+            "baseline_auc": 0.5,
+            "baseline_lift_at_10": 1.0,
+            "take_up_rate": rate,
+            "top_decile_take_up_rate": rate * lift,
+            "cutoffs": ["2025-10-02", "2025-07-03", "2025-04-03"],
+            "spread": 0.02,
+        }
+        for line, auc, lift, rate in (
+            ("deposit", 0.853, 4.07, 0.104),
+            ("loan", 0.85, 4.71, 0.034),
+            ("fee", 0.836, 3.73, 0.106),
+        )
+    },
+    "mean": {
+        "auc": 0.846,
+        "lift_at_10": 4.17,
+        "baseline_auc": 0.5,
+        "baseline_lift_at_10": 1.0,
+        "take_up_rate": 0.0813,
+        "top_decile_take_up_rate": 0.324,
+    },
+}
+
+
 def metrics() -> dict[str, dict]:
     rejected = sum(REJECTS.values())
     return {
@@ -197,6 +231,7 @@ def metrics() -> dict[str, dict]:
             },
         },
         "segments": {"as_of": AS_OF.isoformat(), "customers": N_CUSTOMERS},
+        "products": PRODUCT_METRICS,
         "targets": {
             "as_of": AS_OF.isoformat(),
             "campaigns": CAMPAIGNS,

@@ -176,6 +176,17 @@ SEGMENT_PLOTS = (
     Dataset("aum_trend", Path("reports/plots/aum_trend.csv"), "segment", "plot"),
 )
 
+# ------------------------------------------------------------------------ products
+PRODUCTS = Dataset(
+    "products",
+    Path("data/processed/products.parquet"),
+    "products",
+    columns=_columns(f"customer_id:{S} product:{S} product_probability:{F} product_value:{F}"),
+)
+PRODUCT_METRICS = Dataset(
+    "product_metrics", Path("reports/metrics/products.json"), "products", "metrics"
+)
+
 # ------------------------------------------------------------------------ evaluate
 UPLIFT = Dataset("uplift", Path("data/processed/uplift.parquet"), "evaluate")
 RESPONSE_REJECTS = Dataset(
@@ -218,6 +229,8 @@ DATASETS: tuple[Dataset, ...] = (
     CLUSTER_MODEL,
     SEGMENT_METRICS,
     *SEGMENT_PLOTS,
+    PRODUCTS,
+    PRODUCT_METRICS,
     UPLIFT,
     RESPONSE_REJECTS,
     CAMPAIGN_METRICS,

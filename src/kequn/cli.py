@@ -25,6 +25,7 @@ STAGES = {
     "ltv": "ltv",
     "churn": "churn",
     "segment": "segmentation",
+    "products": "products",
     "evaluate": "evaluation",
     "targets": "targeting",
     "report": "reporting",

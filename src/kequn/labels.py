@@ -94,6 +94,8 @@ LABELS: dict[str, dict[str, str]] = {
     "pareto_nbd": {"en": "Pareto/NBD", "zh": "Pareto/NBD"},
     "mbgnbd": {"en": "MBG/NBD", "zh": "MBG/NBD"},
     "gbm": {"en": "Gradient boosting", "zh": "梯度提升树"},
+    "hgb": {"en": "Gradient boosting", "zh": "梯度提升树"},
+    "logistic": {"en": "Logistic regression", "zh": "逻辑回归"},
     "past_value_repeats": {"en": "Baseline: past value repeats", "zh": "基准：历史价值重复"},
     "btyd": {"en": "BTYD P(alive)", "zh": "BTYD存活概率"},
     "survival": {"en": "Survival (Cox)", "zh": "生存模型（Cox）"},
@@ -153,6 +155,26 @@ LABELS: dict[str, dict[str, str]] = {
     "report_sec_ltv_backtest": {"en": "Lifetime-value model backtest", "zh": "价值模型回测"},
     "report_sec_churn_backtest": {"en": "Churn model backtest", "zh": "流失模型回测"},
     "report_sec_targets": {"en": "Target lists", "zh": "营销名单"},
+    # next best product (产品适配): the product lines and the report's take-up table
+    "product_deposit": {"en": "Deposits", "zh": "存款"},
+    "product_loan": {"en": "Loans", "zh": "贷款"},
+    "product_fee": {"en": "Wealth and fee services", "zh": "理财及中间业务"},
+    "report_sec_products": {"en": "Next best product", "zh": "产品适配（交叉销售）"},
+    "report_note_products": {
+        "en": "Take-up = first use of a product line the client did not hold, within {days} "
+        "days. Model: {model}, one per line, backtested on {n} cut-off(s); the popularity "
+        "baseline ranks everyone by the line's overall take-up rate.",
+        "zh": "适配 = 客户在{days}天内首次使用此前未持有的产品线。模型：{model}（每条产品线一个），"
+        "在{n}个历史截点回测；基准为按产品线整体适配率排序（热门度）。",
+    },
+    "report_product_line": {"en": "Product line", "zh": "产品线"},
+    "report_take_up_rate": {"en": "Take-up rate", "zh": "适配率"},
+    "report_top_decile_take_up": {"en": "Take-up, top 10%", "zh": "前10%客户适配率"},
+    "report_auc_model": {"en": "AUC (model)", "zh": "AUC（模型）"},
+    "report_auc_baseline": {"en": "AUC (popularity)", "zh": "AUC（热门度基准）"},
+    "report_lift_model": {"en": "Lift@10% (model)", "zh": "前10%提升度（模型）"},
+    "report_lift_baseline": {"en": "Lift@10% (popularity)", "zh": "前10%提升度（基准）"},
+    "report_mean_over_lines": {"en": "Mean over lines", "zh": "各产品线平均"},
     "report_sec_quality": {"en": "Data quality", "zh": "数据质量"},
     "report_note_survival": {
         "en": "A customer is lost when inactive for more than {days} days; the curve is the "

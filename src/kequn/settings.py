@@ -343,6 +343,16 @@ class Segmentation(Section):
 
 
 @dataclass(frozen=True)
+class Products(Section):
+    """``products``: the next-best-product take-up models and their rolling backtest."""
+
+    horizon_days: int = key(90, ge=1)
+    model: Literal["auto", "hgb", "logistic"] = key("auto")
+    backtest_origins: int = key(3, ge=1)
+    origin_step_days: int = key(91, ge=1)
+
+
+@dataclass(frozen=True)
 class Campaign(Section):
     """``targeting.campaigns.<campaign>``: size, cost, response and eligibility of one list."""
 
@@ -521,6 +531,7 @@ class Settings(Section):
     ltv: Ltv = section_of(Ltv)
     churn: Churn = section_of(Churn)
     segmentation: Segmentation = section_of(Segmentation)
+    products: Products = section_of(Products)
     evaluation: Evaluation = section_of(Evaluation)
     targeting: Targeting = section_of(Targeting)
     report: Report = section_of(Report)
@@ -537,6 +548,14 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "ltv": ("as_of", "seed", "scale", "features", "ltv"),
     "churn": ("as_of", "seed", "scale", "features", "churn", "segmentation.tier_shares"),
     "segment": ("as_of", "seed", "scale", "features", "segmentation"),
+    "products": (
+        "as_of",
+        "seed",
+        "features",
+        "products",
+        "segmentation.product_lines",
+        "ltv.margin",
+    ),
     "evaluate": ("as_of", "seed", "evaluation", "targeting.campaigns"),
     "targets": (
         "as_of",

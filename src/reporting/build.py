@@ -427,6 +427,50 @@ def _churn_backtest(b: _Builder) -> str:
     return h.section(b.t("report_sec_churn_backtest"), blocks, "churn-backtest")
 
 
+def _products(b: _Builder) -> str:
+    """Next best product: per line the take-up rate, the top decile's observed take-up
+    and the backtest AUC and lift@10% against the popularity baseline."""
+    metrics = b.out.metrics.get("products") or {}
+    if not metrics:
+        return h.section(
+            b.t("report_sec_products"), [b.missing("reports/metrics/products.json")], "products"
+        )
+    lines = metrics.get("lines") or {}
+    cutoffs = max((len(m.get("cutoffs") or []) for m in lines.values()), default=0)
+    model = label(str(metrics.get("model", "")), b.lang)
+    note = b.t("report_note_products", days=metrics.get("horizon_days"), model=model, n=cutoffs)
+
+    def row(name: str, m: dict) -> tuple[str, ...]:
+        return (
+            name,
+            b.pct(m.get("take_up_rate")),
+            b.pct(m.get("top_decile_take_up_rate")),
+            format_number(m.get("auc"), b.lang),
+            format_number(m.get("baseline_auc"), b.lang),
+            format_number(m.get("lift_at_10"), b.lang),
+            format_number(m.get("baseline_lift_at_10"), b.lang),
+        )
+
+    rows = [row(b.t(f"product_{line}"), m) for line, m in lines.items()]
+    if metrics.get("mean"):
+        rows.append(row(b.t("report_mean_over_lines"), metrics["mean"]))
+    headers = [
+        b.t(code)
+        for code in (
+            "report_product_line",
+            "report_take_up_rate",
+            "report_top_decile_take_up",
+            "report_auc_model",
+            "report_auc_baseline",
+            "report_lift_model",
+            "report_lift_baseline",
+        )
+    ]
+    highlight = [False] * len(lines) + ([True] if metrics.get("mean") else [])
+    blocks = [h.paragraph(note), h.table(headers, rows, highlight=highlight)]
+    return h.section(b.t("report_sec_products"), blocks, "products")
+
+
 def _targets(b: _Builder) -> str:
     metrics = b.out.metrics.get("targets") or {}
     if not metrics:
@@ -573,6 +617,7 @@ def build_report(outputs: RunOutputs, settings: ReportSettings) -> Report:
         lambda: _churn_backtest(b),
         lambda: assets_section(b, frame),
         lambda: review_section(b),
+        lambda: _products(b),
         lambda: _targets(b),
         lambda: _quality(b),
     ]

@@ -21,7 +21,7 @@ from kequn.log import get_logger
 
 log = get_logger("report")
 
-METRICS = ("ingest", "ltv", "churn", "segments", "campaigns", "targets")
+METRICS = ("ingest", "ltv", "churn", "segments", "products", "campaigns", "targets")
 TABLES = ("customers", "ltv", "churn", "segments")
 PLOTS = (
     "ltv_calibration",

@@ -55,6 +55,18 @@ COLUMN_DOCS = {
     "aum_at_risk": ("Assets at risk = AUM x churn probability (retention rank)", "风险资产"),
     "outflow_warning": ("Asset-outflow warning: red, orange, yellow, none", "资产流失预警"),
     "complaint_warning": ("Complaint warning: red, orange, yellow, none", "投诉预警"),
+    "product": (
+        "Growth list: recommended product line not yet held (deposit, loan, fee)",
+        "推荐产品线（客户尚未持有）",
+    ),
+    "product_probability": (
+        "Growth list: probability of taking the product up within the horizon",
+        "产品适配概率（期内开始使用）",
+    ),
+    "product_value": (
+        "Growth list: probability x margin of a take-up of the line over the horizon",
+        "产品适配预期价值",
+    ),
 }
 
 

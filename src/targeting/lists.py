@@ -64,6 +64,9 @@ LIST_COLUMNS = [
     "control",
 ]
 
+#: the next-best-product columns of the growth list (from data/processed/products.parquet)
+PRODUCT_COLUMNS = ["product", "product_probability", "product_value"]
+
 
 def control_flags(customer_ids: pd.Series, campaign: str, share: float, seed: int) -> np.ndarray:
     """True for the customers held out as control.
@@ -116,12 +119,18 @@ def campaign_pool(
 ) -> pd.DataFrame:
     """A campaign's candidates among ``table``'s rows; with ``top`` (the campaign's entry of
     :func:`branch_tops`) only each branch's top share by contribution (for vip_care it
-    replaces the national strategic-tier test)."""
+    replaces the national strategic-tier test). With the next-best-product columns, a
+    growth candidate must have a recommended product: a client who holds every line is not
+    eligible for growth."""
     if top is None:
-        return candidates(table, campaign, campaign_settings, context)
-    marked = table.assign(branch_top=table["customer_id"].map(top).eq(True))
-    pool = candidates(marked, campaign, campaign_settings, context)
-    return pool[pool["branch_top"]].drop(columns="branch_top")
+        pool = candidates(table, campaign, campaign_settings, context)
+    else:
+        marked = table.assign(branch_top=table["customer_id"].map(top).eq(True))
+        pool = candidates(marked, campaign, campaign_settings, context)
+        pool = pool[pool["branch_top"]].drop(columns="branch_top")
+    if campaign == "growth" and "product" in pool.columns:
+        pool = pool[pool["product"].notna()]
+    return pool
 
 
 def build_target_lists(
@@ -194,6 +203,10 @@ def build_target_lists(
         extra = ["uplift"] if campaign_settings.get("rank_by") == "uplift" else []
         if extra:
             chosen["uplift"] = chosen["uplift"].round(4)
+        if campaign == "growth" and "product" in chosen.columns:
+            chosen["product_probability"] = chosen["product_probability"].round(4)
+            chosen["product_value"] = chosen["product_value"].round(2)
+            extra = PRODUCT_COLUMNS + extra
         if "aum_at_risk" in chosen:  # retention with balance snapshots
             extra += ["aum_latest", "aum_at_risk"]
             chosen[["aum_latest", "aum_at_risk"]] = chosen[["aum_latest", "aum_at_risk"]].round(2)

@@ -35,7 +35,13 @@ from targeting.campaigns import CAMPAIGNS
 from targeting.lists import branch_tops, campaign_pool
 
 #: the per-customer files, in the order a column is looked for (the first that has it)
-SOURCES = (catalogue.CUSTOMERS, catalogue.LTV, catalogue.CHURN, catalogue.SEGMENTS)
+SOURCES = (
+    catalogue.CUSTOMERS,
+    catalogue.LTV,
+    catalogue.CHURN,
+    catalogue.SEGMENTS,
+    catalogue.PRODUCTS,
+)
 #: what the campaigns, the ranking and the list columns read (those absent from every
 #: file are left out, as the optional ``n_products`` and branch columns may be);
 #: ``reasons_<language>`` is added for the report language
@@ -53,7 +59,21 @@ LIST_INPUTS = (
     "warning_level",
     "value_tier",
     "rfm_segment",
+    # the balance and complaint signals (features.signals, churn.signal_warnings)
+    "aum_latest",
+    "aum_change_1m",
+    "aum_change_3m",
+    "complaints_90d",
+    "unresolved_complaints",
+    "outflow_warning",
+    "complaint_warning",
+    # the next best product (products stage)
+    "product",
+    "product_probability",
+    "product_value",
 )
+#: column prefixes read too: the product-line shares the growth reasons name
+LIST_PREFIXES = ("share_product_",)
 #: every client's columns kept for the counts and the top share per branch
 POPULATION_COLUMNS = ("customer_id", "branch", "total_value")
 
@@ -193,7 +213,10 @@ def read_candidates(
         The kept rows, in file order, index 0..n-1.
     """
     paths = paths or [dataset.path for dataset in SOURCES]
-    sources = column_sources([*LIST_INPUTS, f"reasons_{language}"], paths)
+    prefixed = sorted(
+        {c for path in paths for c in pq.read_schema(path).names if c.startswith(LIST_PREFIXES)}
+    )
+    sources = column_sources([*LIST_INPUTS, *prefixed, f"reasons_{language}"], paths)
     if not any("margin" in columns for columns in sources.values()):
         raise UserError(f"{catalogue.LTV.path}: no margin column; rerun the ltv stage")
     configured = {

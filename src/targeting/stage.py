@@ -1,6 +1,7 @@
 """DVC stage ``targets``: segments, value and risk -> ranked call lists for marketers.
 
-Reads data/processed/{customers,ltv,churn,segments}.parquet and the do-not-contact list;
+Reads data/processed/{customers,ltv,churn,segments,products}.parquet and the do-not-contact
+list (the growth list names each client's recommended product from products.parquet);
 writes reports/targets/<campaign>.csv, reports/targets/by_branch/<branch>.csv,
 reports/targets/targets.xlsx and
 reports/metrics/targets.json.
