@@ -11,7 +11,8 @@ Margin 1 and no costs (retail revenue). Scores compared:
 
 - ``chosen``: the churn stage's calibrated probability (rolling-origin choice) and the ltv
   transaction model the ltv backtest picks (with Gamma-Gamma spend);
-- each churn candidate (``btyd``, ``survival``, ``gbm`` stacked on BTYD), raw;
+- each churn candidate (``btyd``, ``btyd_expected``, ``survival``, ``gbm`` stacked on
+  BTYD, ``blend``), raw;
 - ``lifetimes_bgnbd``: lifetimes 0.11.3 BetaGeoFitter (in its own interpreter, numpy<2);
 - ``past_spend``: total value so far; ``recency``: days since the last purchase.
 
@@ -41,8 +42,13 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_churn_cdnow import load_cdnow  # noqa: E402
-from churn.candidates import btyd_features, btyd_no_transaction  # noqa: E402
-from churn.model import model_scores  # noqa: E402
+from churn.candidates import (  # noqa: E402
+    blend_score,
+    btyd_expected_score,
+    btyd_features,
+    btyd_no_transaction,
+)
+from churn.model import candidate_score, model_scores  # noqa: E402
 from churn.scoring import fit_churn, score_customers  # noqa: E402
 from features import split_at  # noqa: E402
 from ltv.backtest import (  # noqa: E402
@@ -119,6 +125,15 @@ def ltv_choice(past: pd.DataFrame, as_of: dt.date) -> tuple[str, str]:
     return choose_model(probabilistic)
 
 
+def blend_now(fit, customers: pd.DataFrame, survival_now: np.ndarray) -> np.ndarray | None:
+    """The blend's raw score as of ``as_of`` (its members' maps from the latest cut-off),
+    whichever candidate the stage chose."""
+    if fit.blend is None or fit.stack_model is None and "btyd" in fit.blend:
+        return None
+    members = {n: candidate_score(fit, n, customers, survival_now, None) for n in fit.blend}
+    return blend_score(fit.blend, members)
+
+
 def evaluate(transactions: pd.DataFrame, as_of: dt.date, lifetimes_python: str | None) -> dict:
     start = time.perf_counter()
     past = transactions[pd.to_datetime(transactions["date"]) <= pd.Timestamp(as_of)]
@@ -155,10 +170,16 @@ def evaluate(transactions: pd.DataFrame, as_of: dt.date, lifetimes_python: str |
         rows["btyd"] = churn_row(
             churned, btyd_no_transaction(fit.stack_model, customers, HORIZON, UNIT_DAYS), True
         )
+        rows["btyd_expected"] = churn_row(
+            churned, btyd_expected_score(fit.stack_model, customers, HORIZON, UNIT_DAYS), True
+        )
     rows["survival"] = churn_row(churned, survival_now, True)
     if fit.classifier is not None:
         stacked = btyd_features(fit.stack_model, customers, HORIZON, UNIT_DAYS)
         rows["gbm"] = churn_row(churned, fit.classifier.predict_proba(stacked), True)
+    blend = blend_now(fit, customers, survival_now)
+    if blend is not None:
+        rows["blend"] = churn_row(churned, blend, True)
     if lifetimes_python:
         ref = lifetimes_bgnbd(lifetimes_python, rfm, t_end, HORIZON / UNIT_DAYS)
         p0 = ref["p0"] if ref["p0"] is not None else None

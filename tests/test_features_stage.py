@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -76,6 +77,40 @@ def test_as_of_after_the_data_stops_unless_opted_in(workdir):
     assert run_stage("features", workdir).returncode == 0
     customers = pd.read_parquet(workdir / "data" / "processed" / "customers.parquet")
     assert customers["days_since_last"].min() == 1
+
+
+def test_as_of_after_the_extract_date_stops_unless_opted_in(workdir):
+    """The data run to 1998-06-30, but the mapping says the extract was taken on 1998-03-31:
+    an as_of after that is refused even though transactions exist after it."""
+    mapping = workdir / "mappings" / "cdnow.yaml"
+    mapping.parent.mkdir()
+    mapping.write_text(
+        'files: ["tests/data/CDNOW_sample.txt"]\nformat: whitespace\nencoding: utf-8\n'
+        "header: false\ncolumns: {customer_id: 0, date: 2, amount: 4}\n"
+        'date_format: "%Y%m%d"\nextract_date: "1998-03-31"\n',
+        encoding="utf-8",
+    )
+    write_params(workdir, "1998-04-30")
+    with open(workdir / "params.yaml", "a", encoding="utf-8") as params:
+        params.write("ingest:\n  mapping: mappings/cdnow.yaml\n")
+    done = run_stage("features", workdir)
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "mappings/cdnow.yaml: extract_date 1998-03-31 is before params.yaml's "
+            "as_of=1998-04-30; "
+            "set allow_as_of_after_data: true to score it anyway"
+        )
+    )
+    assert not (workdir / "data" / "processed" / "customers.parquet").exists()
+    write_params(workdir, "1998-03-31")  # on the extract date: scored
+    with open(workdir / "params.yaml", "a", encoding="utf-8") as params:
+        params.write("ingest:\n  mapping: mappings/cdnow.yaml\n")
+    assert run_stage("features", workdir).returncode == 0
+    context = json.loads((workdir / "data" / "processed" / "context.json").read_text("utf-8"))
+    assert context["extract_date"] == "1998-03-31"
 
 
 def test_spark_engine_stage_writes_the_duckdb_table(workdir):

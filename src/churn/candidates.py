@@ -1,7 +1,10 @@
-"""The churn candidates at one cut-off: the BTYD refit (refused when degenerate), the gap
-survival model, and the stacked classifier (gradient boosting on the customer features
-plus the BTYD outputs, so that it starts from the BTYD baseline instead of competing
-with it; Wolpert 1992, stacked generalisation).
+"""The churn candidates at one cut-off: the BTYD refit (refused when degenerate) with its
+two scores (P(no transaction in the horizon), and the expected transactions in the
+horizon), the gap survival model, the stacked classifier (gradient boosting on the
+customer features plus the BTYD outputs, so that it starts from the BTYD baseline instead
+of competing with it; Wolpert 1992, stacked generalisation), and the blend: the mean of
+the other candidates' calibrated probabilities (an equal-weight combination, the robust
+form of stacking when no single candidate dominates; Breiman 1996, Clemen 1989).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churn.calibration import Calibrator, cross_fitted
+from churn.settings import BLEND_MEMBERS
 from churn.survival import GapSurvivalModel, survival_covariates
 from ltv.backtest import degenerate_reason as ltv_degenerate_reason
 
@@ -30,6 +35,76 @@ def btyd_no_transaction(
         features["T"].to_numpy(dtype=float),
     )
     return np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
+
+
+def btyd_expected_score(
+    model: Any, features: pd.DataFrame, horizon_days: int, unit_days: float
+) -> np.ndarray:
+    """The ``btyd_expected`` score: ``exp(-E[X(T, T + h)])`` from a fitted BTYD model.
+
+    Parameters
+    ----------
+    model : fitted BTYD model (ltv API: ``expected_transactions``)
+    features : DataFrame
+        ``frequency``, ``recency`` and ``T`` per customer.
+    horizon_days, unit_days : the horizon and the model's time unit, in days.
+
+    Returns
+    -------
+    ndarray
+        ``exp(-E[X])`` in (0, 1], where ``E[X]`` is the conditional expected number of
+        transactions in the horizon. It ranks clients as minus the expected transactions do
+        (the order lifetimes' BG/NBD ranks by), and it is P(no transaction) if the
+        transactions in the horizon were Poisson with that mean, so the calibration
+        (on [0, 1] scores) maps it to a probability.
+    """
+    expected = model.expected_transactions(horizon_days / unit_days, *_rfm(features))
+    return np.exp(-np.clip(np.asarray(expected, dtype=float), 0.0, None))
+
+
+def blend_members(scores: dict[str, np.ndarray]) -> list[str]:
+    """The blend's members among ``scores``: every single candidate scored (at least two)."""
+    members = [n for n in BLEND_MEMBERS if n in scores]
+    return members if len(members) >= 2 else []
+
+
+def blend_backtest_score(
+    scores: dict[str, np.ndarray], y: np.ndarray, method: str, seed: int
+) -> tuple[np.ndarray | None, list[str]]:
+    """The blend's score at one backtest cut-off: the mean of the members' out-of-fold
+    calibrated probabilities.
+
+    Parameters
+    ----------
+    scores : the candidates' raw scores at the cut-off (row-aligned with ``y``).
+    y : the churn labels at the cut-off.
+    method : the calibration method (``isotonic`` or ``sigmoid``).
+    seed : the seed of the cross-fitting folds.
+
+    Returns
+    -------
+    (score, members)
+        ``p_blend = (1/K) sum_k g_k(s_k)``, each ``g_k`` the calibration map of member
+        ``k`` fitted on the other folds (:func:`churn.calibration.cross_fitted`), so every
+        member is on the probability scale before averaging; ``(None, [])`` with fewer than
+        two members.
+    """
+    members = blend_members(scores)
+    if not members:
+        return None, []
+    calibrated = [cross_fitted(scores[n], y, method, seed) for n in members]
+    return np.mean(calibrated, axis=0), members
+
+
+def fit_blend(scores: dict[str, np.ndarray], y: np.ndarray, method: str) -> dict[str, Calibrator]:
+    """The members' calibration maps fitted on one cut-off (the most recent), for scoring
+    the blend as of ``as_of``: ``{member: Calibrator}``."""
+    return {n: Calibrator(method).fit(scores[n], y) for n in blend_members(scores)}
+
+
+def blend_score(calibrators: dict[str, Calibrator], scores: dict[str, np.ndarray]) -> np.ndarray:
+    """``(1/K) sum_k g_k(s_k)``: the mean of the members' calibrated probabilities."""
+    return np.mean([calibrators[n].transform(scores[n]) for n in calibrators], axis=0)
 
 
 def _rfm(features: pd.DataFrame) -> list[np.ndarray]:

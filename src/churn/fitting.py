@@ -22,7 +22,7 @@ from churn.calibration import (
     gain_points,
     roc_points,
 )
-from churn.candidates import degenerate_reason
+from churn.candidates import degenerate_reason, fit_blend
 from churn.model import (
     MAX_DAYS_TO_INACTIVITY,
     ChurnFit,
@@ -55,6 +55,9 @@ from kequn.log import get_logger, timed
 from kequn.rules import tier_cut
 
 log = get_logger("churn")
+
+#: the candidates that need the transaction model as of ``as_of`` (the blend averages btyd)
+NEEDS_BTYD = ("btyd", "btyd_expected", "blend")
 
 #: shortest proxy backtest horizon (days) worth ranking the candidates on
 MIN_PROXY_HORIZON_DAYS = 14
@@ -232,13 +235,16 @@ def _fit_churn(
     stack_model, now_reason = _model_now(transaction_model, customers)
     if now_reason:
         degrade(f"btyd_degenerate: the transaction model as of {as_of}: {now_reason}")
-        per_origin_now = [{k: v for k, v in m.items() if k != "btyd"} for m in per_origin]
+        per_origin_now = [{k: v for k, v in m.items() if k not in NEEDS_BTYD} for m in per_origin]
     else:
         per_origin_now = per_origin
     used, compared = comparable(per_origin_now)
     chosen, why = _choose(s, summarise(compared), len(used), proxy, stack_model, degrade)
     latest = origins[0] if origins else None
     fit = _models_now(inp, customers, chosen, latest, transaction_model, stack_model, degraded)
+    if latest is not None and "blend" in latest.info:
+        members = latest.info["blend"]["members"]
+        fit.blend = fit_blend({n: latest.scores[n] for n in members}, latest.y, s.calibration)
     _calibrate(fit, latest, proxy, customers)
     probability = calibrated_probability(fit, customers, _raw_now(fit, customers))[0]
     value_frame = _value_weighting(fit, customers, value)
@@ -303,7 +309,14 @@ def _raw_now(fit: ChurnFit, customers: pd.DataFrame) -> np.ndarray:
         log.warning("degraded: %s", message)
         fit.degraded.append(message)
         fit.chosen = "survival"
-    raw = chosen_score(fit, customers, survival_now, btyd_now)
+    try:
+        raw = chosen_score(fit, customers, survival_now, btyd_now)
+    except Exception as exc:  # a failing score is a stated fallback, not a crash
+        message = f"{fit.chosen}_failed: scoring the chosen candidate failed ({exc})"
+        log.warning("degraded: %s", message)
+        fit.degraded.append(message)
+        fit.chosen, fit.blend = "survival", None
+        raw = survival_now
     return np.where(np.isnan(raw), survival_now, raw)
 
 

@@ -16,7 +16,12 @@ from churn.calibration import (
     Calibrator,
     quantile_map_fitted,
 )
-from churn.candidates import btyd_features, btyd_no_transaction
+from churn.candidates import (
+    blend_score,
+    btyd_expected_score,
+    btyd_features,
+    btyd_no_transaction,
+)
 from churn.classifier import ChurnClassifier
 from churn.reasons import ReasonModel
 from churn.settings import ChurnSettings
@@ -36,7 +41,9 @@ class ChurnFit:
     ``survival`` (Cox model as of ``as_of``) with its ``client_types`` levels; the chosen
     candidate, its ``classifier`` and ``calibrator``; for the quantile map the fit sample's
     sorted raw scores ``map_scores`` and BTYD probabilities ``map_reference``; the strategic
-    CLV cut ``strategic_threshold`` (None: no value weighting); the reasons'
+    CLV cut ``strategic_threshold`` (None: no value weighting); the blend's members'
+    calibration maps ``blend`` (fitted on the most recent cut-off, whichever candidate is
+    chosen); the reasons'
     surrogate; and the fit's part of churn.json, the plot tables and the degradations.
     """
 
@@ -53,6 +60,7 @@ class ChurnFit:
     map_scores: np.ndarray | None = None
     map_reference: np.ndarray | None = None
     strategic_threshold: float | None = None
+    blend: dict[str, Calibrator] | None = None
     value_weighting_skipped: bool = False
     reasons: ReasonModel | None = None
     fit_customers: int = 0
@@ -95,18 +103,39 @@ def model_scores(
     return survival_now, btyd_now, btyd_error, aligned
 
 
+def candidate_score(
+    fit: ChurnFit,
+    name: str,
+    customers: pd.DataFrame,
+    survival_now: np.ndarray,
+    btyd_now: np.ndarray | None,
+) -> np.ndarray:
+    """One single candidate's raw score as of A (NaN where it has none; no BTYD model:
+    all NaN for the BTYD scores)."""
+    s, model = fit.settings, fit.stack_model
+    if name == "btyd":
+        if btyd_now is None and model is not None:
+            btyd_now = btyd_no_transaction(model, customers, s.horizon_days, s.unit_days)
+        return btyd_now if btyd_now is not None else np.full(len(customers), np.nan)
+    if name == "btyd_expected":
+        if model is None:
+            return np.full(len(customers), np.nan)
+        return btyd_expected_score(model, customers, s.horizon_days, s.unit_days)
+    if name == "gbm":
+        stacked = btyd_features(model, customers, s.horizon_days, s.unit_days)
+        return fit.classifier.predict_proba(stacked)
+    return survival_now
+
+
 def chosen_score(
     fit: ChurnFit, customers: pd.DataFrame, survival_now: np.ndarray, btyd_now: np.ndarray | None
 ) -> np.ndarray:
-    """The chosen candidate's raw score (NaN where it has none; BTYD failing: all NaN)."""
-    if fit.chosen == "btyd":
-        return btyd_now if btyd_now is not None else np.full(len(customers), np.nan)
-    if fit.chosen == "gbm":
-        stacked = btyd_features(
-            fit.stack_model, customers, fit.settings.horizon_days, fit.settings.unit_days
-        )
-        return fit.classifier.predict_proba(stacked)
-    return survival_now
+    """The chosen candidate's raw score (NaN where it has none; BTYD failing: all NaN); the
+    blend's is the mean of its members' calibrated probabilities."""
+    if fit.chosen == "blend":
+        members = {n: candidate_score(fit, n, customers, survival_now, btyd_now) for n in fit.blend}
+        return blend_score(fit.blend, members)
+    return candidate_score(fit, fit.chosen, customers, survival_now, btyd_now)
 
 
 def calibrated_probability(

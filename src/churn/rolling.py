@@ -5,7 +5,8 @@ inside the history for the classifier, or at least ``c_k`` is for the unsupervis
 candidates). At each cut-off: features strictly as of ``c_k``, outcome in
 ``(c_k, c_k + h]``; the BTYD model and the survival model are refitted at ``c_k``; the
 stacked classifier is trained on features as of ``c_k - h`` with outcomes in
-``(c_k - h, c_k]`` (its BTYD columns from a BTYD fit at ``c_k - h``) and scored at ``c_k``.
+``(c_k - h, c_k]`` (its BTYD columns from a BTYD fit at ``c_k - h``) and scored at ``c_k``;
+the blend averages the other candidates' out-of-fold calibrated probabilities at ``c_k``.
 Older cut-offs see older, younger cohorts and other seasons; the candidates are chosen on
 the mean over the cut-offs (Tashman 2000, out-of-sample tests of forecasting accuracy).
 """
@@ -24,6 +25,8 @@ from sklearn.metrics import roc_auc_score
 from churn.backtest import churn_labels
 from churn.calibration import cross_fitted, score_metrics
 from churn.candidates import (
+    blend_backtest_score,
+    btyd_expected_score,
     btyd_features,
     btyd_no_transaction,
     fit_survival,
@@ -143,6 +146,7 @@ def evaluate_origin(
         else:
             origin.scores["btyd"] = btyd_no_transaction(btyd, features, h, s.unit_days)
             origin.info["btyd"] = {"params": {k: float(v) for k, v in btyd.params_.items()}}
+            origin.scores["btyd_expected"] = btyd_expected_score(btyd, features, h, s.unit_days)
     with timed(log, f"survival model as of {cutoff}"):
         survival, covariates = fit_survival(gaps_at(gaps, cutoff), features, s.seed)
         origin.scores["survival"] = survival_scores(survival, features, covariates, h)
@@ -164,7 +168,17 @@ def evaluate_origin(
             )
     for name, score in origin.scores.items():
         origin.scores[name] = np.nan_to_num(score, nan=float(np.mean(y)))
+    add_blend(origin, s)
     return origin
+
+
+def add_blend(origin: Origin, s: ChurnSettings) -> None:
+    """The ``blend`` candidate at ``origin`` (:func:`churn.candidates.blend_backtest_score`)
+    with its members in ``info``, when at least two single candidates were scored there."""
+    blend, members = blend_backtest_score(origin.scores, origin.y, s.calibration, s.seed)
+    if blend is not None:
+        origin.scores["blend"] = blend
+        origin.info["blend"] = {"members": members}
 
 
 def signal_effect(

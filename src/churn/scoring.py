@@ -174,7 +174,9 @@ def _score_customers(fit: ChurnFit, customers: pd.DataFrame, clv: pd.Series | No
     s = fit.settings
     h = s.horizon_days
     # the BTYD score is only read when it is the chosen one (the quantile map is stored)
-    survival_now, btyd_now, _, aligned = model_scores(fit, customers, btyd=fit.chosen == "btyd")
+    survival_now, btyd_now, _, aligned = model_scores(
+        fit, customers, btyd=fit.chosen in ("btyd", "blend")
+    )
     raw = chosen_score(fit, customers, survival_now, btyd_now)
     missing = int(np.isnan(raw).sum())
     raw = np.where(np.isnan(raw), survival_now, raw)

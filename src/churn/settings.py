@@ -9,7 +9,10 @@ from churn.warning import check_thresholds
 from kequn.errors import UserError
 from kequn.settings import ComplaintWarning, OutflowWarning, settings_from
 
-CANDIDATES = ("btyd", "survival", "gbm")
+#: the churn candidates, in the order that breaks ties (singles before the blend)
+CANDIDATES = ("btyd", "btyd_expected", "survival", "gbm", "blend")
+#: the candidates whose calibrated probabilities the ``blend`` averages
+BLEND_MEMBERS = ("btyd", "btyd_expected", "survival", "gbm")
 
 
 @dataclass(frozen=True)

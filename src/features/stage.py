@@ -68,6 +68,12 @@ def run(params: dict[str, Any]) -> None:
             f"params.yaml: as_of={as_of} is after the data's last date {last}; "
             "set allow_as_of_after_data: true to score it anyway"
         )
+    extracted = extract_date(settings.ingest.mapping)
+    if extracted is not None and as_of > extracted and not settings.allow_as_of_after_data:
+        raise UserError(
+            f"{settings.ingest.mapping}: extract_date {extracted} is before "
+            f"params.yaml's as_of={as_of}; set allow_as_of_after_data: true to score it anyway"
+        )
     log.info("%d transactions from %s to %s; as_of %s", n_rows, first, last, as_of)
 
     with timed(log, f"customer features as of {as_of} ({engine.__name__})"):
@@ -89,7 +95,7 @@ def run(params: dict[str, Any]) -> None:
         first,
         last,
         n_rows,
-        extract_date=extract_date(settings.ingest.mapping),
+        extract_date=extracted,
         source_bytes=TRANSACTIONS.stat().st_size,
     )
     context.write_context(run_context)

@@ -99,6 +99,8 @@ LABELS: dict[str, dict[str, str]] = {
     "past_value_repeats": {"en": "Baseline: past value repeats", "zh": "基准：历史价值重复"},
     "btyd": {"en": "BTYD P(alive)", "zh": "BTYD存活概率"},
     "survival": {"en": "Survival (Cox)", "zh": "生存模型（Cox）"},
+    "btyd_expected": {"en": "BTYD expected purchases", "zh": "BTYD预期购买次数"},
+    "blend": {"en": "Blend of the candidates", "zh": "候选模型平均"},
     # report (reporting): titles, sentences ({placeholders} are filled in), axes, tables
     "report_title": {"en": "Client base report", "zh": "客群经营分析报告"},
     "report_as_of": {"en": "Data as of {as_of}", "zh": "数据截至 {as_of}"},
