@@ -20,7 +20,7 @@ from features import split_at
 
 AS_OF = dt.date(1997, 9, 30)
 HORIZON = 273  # 1997-10-01 .. 1998-06-30
-LIFETIMES_BGNBD_AUC = 0.763
+LIFETIMES_BGNBD_AUC = 0.76298  # 0.762986 measured with lifetimes 0.11.3 (bench venv)
 
 
 @pytest.mark.slow
