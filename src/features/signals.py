@@ -50,6 +50,9 @@ CARRY_MONTHS = 2
 #: the longest decline counted
 MAX_DECLINE = 12
 CHANGE_MONTHS = (1, 3, 6)
+#: sums of money are rounded to cents: a parallel SUM adds in no fixed order, and its last
+#: bits would otherwise differ from run to run (and so would customers.parquet's bytes)
+MONEY_DIGITS = 2
 #: every balance feature but the per-line shares, and every event feature
 BALANCE_COLUMNS = (
     "aum_latest",
@@ -116,8 +119,9 @@ line_month AS (
     FROM valid AS v JOIN months AS o ON o.m >= v.m AND o.m < v.until_m
 ),
 per_month AS (
-    SELECT customer_id, k, SUM(CASE WHEN balance > 0 THEN balance ELSE 0 END) AS aum,
-           SUM(CASE WHEN balance < 0 THEN balance ELSE 0 END) AS debt
+    SELECT customer_id, k,
+           ROUND(SUM(CASE WHEN balance > 0 THEN balance ELSE 0 END), {MONEY_DIGITS}) AS aum,
+           ROUND(SUM(CASE WHEN balance < 0 THEN balance ELSE 0 END), {MONEY_DIGITS}) AS debt
     FROM line_month GROUP BY customer_id, k
 ),
 series AS (
@@ -174,7 +178,8 @@ def aum_trend_query(as_of: dt.date, groups: str, column: str, has_product: bool 
     return f"""{_series_ctes(as_of, has_product)}
 SELECT make_date(CAST(s.m // 12 AS INTEGER), CAST(s.m % 12 + 1 AS INTEGER), 1) AS month, s.k,
        coalesce(CAST(g.{identifier(column)} AS VARCHAR), '') AS grp,
-       SUM(s.aum) AS aum, COUNT(CASE WHEN s.aum > 0 THEN 1 END) AS customers
+       ROUND(SUM(s.aum), {MONEY_DIGITS}) AS aum,
+       COUNT(CASE WHEN s.aum > 0 THEN 1 END) AS customers
 FROM series AS s LEFT JOIN {groups} AS g ON g.customer_id = s.customer_id
 GROUP BY ALL ORDER BY month, grp
 """
