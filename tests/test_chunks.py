@@ -9,6 +9,7 @@ import pytest
 from kequn.chunks import (
     ChunkedParquetWriter,
     iter_chunks,
+    iter_exact_chunks,
     read_scale,
     sample_customer_ids,
     transactions_of,
@@ -91,3 +92,17 @@ def test_scale_settings_are_validated():
         read_scale({"scale": {"chunk_customers": 0}})
     with pytest.raises(UserError, match="scale.chunks: unknown key"):
         read_scale({"scale": {"chunks": 5}})
+
+
+def test_exact_chunks_have_the_asked_size_whatever_the_row_groups(customers, tmp_path):
+    path, frame = customers  # row groups of 3000
+    other = tmp_path / "other.parquet"
+    frame.to_parquet(other, index=False, row_group_size=700)
+    for rows in (7, 2500, 3001, 7000, 20_000):
+        for source in (path, other):
+            chunks = list(iter_exact_chunks(source, rows))
+            sizes = [len(c) for c in chunks]
+            assert sizes[:-1] == [rows] * (len(sizes) - 1) and 0 < sizes[-1] <= rows
+            pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), frame)
+    third = list(iter_exact_chunks(other, 2500, ["x"]))[3]
+    assert list(third.columns) == ["x"] and third["x"].iloc[0] == 7500.0
