@@ -157,6 +157,19 @@ def test_executive_summary_on_a_hand_example():
     assert s["targets"]["lists"] == 1  # the growth list is empty
     assert s["targets"]["rows"] == 3 and s["targets"]["contacts"] == 2
     assert s["targets"]["expected_net_return"] == pytest.approx(12.5)
+    # without churn.json the lapsed and active-at-risk counts are unknown, not 0
+    assert s["lapsed_clients"] is None and s["active_at_risk"] is None
+
+
+def test_summary_keeps_lapsed_apart_from_active_clients_at_risk():
+    frame = pd.DataFrame({"customer_id": list("ab"), "days_since_last": [1, 500]})
+    churn = {
+        "lapsed_clients": 7,
+        "active_clients": 13,
+        "active_at_risk": {"red": 2, "orange": 3, "yellow": 4},
+    }
+    s = executive_summary(frame, {"churn": churn}, active_days=90)
+    assert (s["lapsed_clients"], s["active_clients"], s["active_at_risk"]) == (7, 13, 9)
 
 
 def test_summary_figures_equal_independent_computations(pages):

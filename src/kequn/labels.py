@@ -118,6 +118,12 @@ LABELS: dict[str, dict[str, str]] = {
         "en": "Predicted value over the next {months} months: {clv}.",
         "zh": "未来{months}个月预测客户价值合计{clv}。",
     },
+    "report_summary_lapsed": {
+        "en": "{lapsed} clients have lapsed (silent for longer than the churn horizon: a "
+        "win-back matter); of the {active} active clients, {at_risk} carry a churn warning.",
+        "zh": "{lapsed}名客户已流失（沉默超过流失观察期，属唤醒范畴）；{active}名活跃客户中，"
+        "{at_risk}名有流失预警。",
+    },
     "report_summary_risk": {
         "en": "Value at risk (CLV × churn probability): {var}, {var_share} of the predicted "
         "value; warnings: {red} red, {orange} orange, {yellow} yellow.",

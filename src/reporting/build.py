@@ -129,6 +129,12 @@ def _summary_block(b: _Builder, summary: dict[str, Any]) -> str:
             active_share=b.pct(summary["active_share"]),
             days=summary["active_days"],
         ),
+        b.t(
+            "report_summary_lapsed",
+            lapsed=b.count(summary["lapsed_clients"]),
+            active=b.count(summary["active_clients"]),
+            at_risk=b.count(summary["active_at_risk"]),
+        ),
         b.t("report_summary_concentration", share=b.pct(summary["customer_share_for_80pct_value"])),
         b.t("report_summary_value", months=b.s.horizon_months, clv=b.money(summary["total_clv"])),
         b.t(

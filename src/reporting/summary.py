@@ -98,8 +98,13 @@ def executive_summary(
         target_summary = dict.fromkeys(
             ("lists", "rows", "contacts", "expected_value", "cost", "expected_net_return")
         )
+    churn = metrics.get("churn") or {}
+    at_risk_active = churn.get("active_at_risk")
     return {
         "customers": n,
+        "lapsed_clients": churn.get("lapsed_clients"),
+        "active_clients": churn.get("active_clients"),
+        "active_at_risk": sum(at_risk_active.values()) if at_risk_active else None,
         "active_customers": active,
         "active_share": active / n if active is not None and n else None,
         "active_days": active_days,
