@@ -300,6 +300,17 @@ def _present(source: Source) -> bool:
     return Path(source).exists() and pq.ParquetFile(source).metadata.num_rows > 0
 
 
+def _duckdb_views(con, sources: dict[str, Source]) -> dict[str, list[str]]:
+    """Each source (a frame or a Parquet path) as a DuckDB view named by its key; returns
+    the views' columns."""
+    for name, src in sources.items():
+        if isinstance(src, pd.DataFrame):
+            con.register(name, src)
+        else:
+            con.execute(f"CREATE VIEW {name} AS SELECT * FROM {parquet_source(src)}")
+    return {n: list(con.sql(f"SELECT * FROM {n} LIMIT 0").columns) for n in sources}
+
+
 def compute_signals(
     as_of: dt.date, balances: Source, events: Source, engine: str = "duckdb", spark=None
 ) -> pd.DataFrame | None:
@@ -325,12 +336,7 @@ def compute_signals(
         return signal_features(run, as_of, columns.get(BALANCES), columns.get(EVENTS))
     con = duckdb.connect()
     with con:
-        for name, src in sources.items():
-            if isinstance(src, pd.DataFrame):
-                con.register(name, src)
-            else:
-                con.execute(f"CREATE VIEW {name} AS SELECT * FROM {parquet_source(src)}")
-        columns = {n: list(con.sql(f"SELECT * FROM {n} LIMIT 0").columns) for n in sources}
+        columns = _duckdb_views(con, sources)
         run = lambda query: con.execute(query).df()  # noqa: E731
         return signal_features(run, as_of, columns.get(BALANCES), columns.get(EVENTS))
 
@@ -366,11 +372,7 @@ def aum_trend(balances: Source, groups: str | Path, column: str, as_of: dt.date)
         return pd.DataFrame(columns=TREND_COLUMNS)
     con = duckdb.connect()
     with con:
-        if isinstance(balances, pd.DataFrame):
-            con.register(BALANCES, balances)
-        else:
-            con.execute(f"CREATE VIEW {BALANCES} AS SELECT * FROM {parquet_source(balances)}")
-        has_product = "product" in con.sql(f"SELECT * FROM {BALANCES} LIMIT 0").columns
+        has_product = "product" in _duckdb_views(con, {BALANCES: balances})[BALANCES]
         query = aum_trend_query(as_of, parquet_source(groups), column, has_product)
         frame = con.execute(query).df()
     frame["month"] = pd.to_datetime(frame["month"]).dt.strftime("%Y-%m-%d")
