@@ -40,8 +40,6 @@ from churn.model import (
 from churn.reasons import explain
 from churn.settings import CANDIDATES, ChurnSettings, read_settings
 from churn.signal_warnings import (
-    NO_COMPLAINT,
-    NO_OUTFLOW,
     alert_level,
     complaint_warning,
     outflow_warning,
@@ -187,12 +185,8 @@ def _score_customers(fit: ChurnFit, customers: pd.DataFrame, clv: pd.Series | No
         strategic = strategic_by_cut(clv.to_numpy(), fit.strategic_threshold)
     lapsed = lapsed_clients(customers["days_since_last"].to_numpy(dtype=float), h)
     levels = warning_levels(probability, s.thresholds, strategic, lapsed)
-    active = customers.loc[~lapsed]
-    outflow = outflow_warning(active, s.outflow_warning).set_index(active.index)
-    outflow = outflow.reindex(customers.index).fillna(NO_OUTFLOW)
-    outflow["outflow_window_months"] = outflow["outflow_window_months"].astype("int64")
-    complaints = complaint_warning(active, s.complaint_warning).set_index(active.index)
-    complaints = complaints.reindex(customers.index).fillna(NO_COMPLAINT)
+    outflow = outflow_warning(customers, s.outflow_warning, lapsed)
+    complaints = complaint_warning(customers, s.complaint_warning, lapsed)
     alert = alert_level(levels, outflow["outflow_warning"], complaints["complaint_warning"])
     reasons = explain(
         customers,

@@ -32,14 +32,6 @@ from churn.warning import LEVELS
 WINDOWS = (1, 3, 6)
 #: graded from the strictest down; the first level that fires is the client's
 GRADES = ("red", "orange", "yellow")
-#: the rows of a client given no level (lapsed)
-NO_OUTFLOW = {
-    "outflow_warning": "none",
-    "outflow_drop": np.nan,
-    "outflow_window_months": 0,
-    "outflow_rule": "",
-}
-NO_COMPLAINT = {"complaint_warning": "none", "complaint_rule": ""}
 
 
 def _column(features: pd.DataFrame, name: str) -> np.ndarray:
@@ -48,14 +40,19 @@ def _column(features: pd.DataFrame, name: str) -> np.ndarray:
     return pd.to_numeric(features[name], errors="coerce").to_numpy(dtype=float)
 
 
-def _pick(n: int, fired: dict[str, np.ndarray]) -> np.ndarray:
+def _pick(n: int, fired: dict[str, np.ndarray], lapsed: np.ndarray | None) -> np.ndarray:
+    """The highest level that fires; ``none`` for lapsed clients."""
     out = np.full(n, "none", dtype=object)
     for grade in reversed(GRADES):  # yellow first, overwritten by the stricter ones
         out = np.where(fired[grade], grade, out)
+    if lapsed is not None:
+        out = np.where(np.asarray(lapsed, dtype=bool), "none", out)
     return out
 
 
-def outflow_warning(features: pd.DataFrame, rules: Any) -> pd.DataFrame:
+def outflow_warning(
+    features: pd.DataFrame, rules: Any, lapsed: np.ndarray | None = None
+) -> pd.DataFrame:
     """The asset-outflow level per customer and the rule that fired (module docstring).
 
     Parameters
@@ -65,6 +62,8 @@ def outflow_warning(features: pd.DataFrame, rules: Any) -> pd.DataFrame:
         ``aum_decline_months`` (any may be absent: then no level fires).
     rules : kequn.settings.OutflowWarning
         ``red`` / ``orange`` / ``yellow`` with ``drop`` and ``months``, and ``min_aum``.
+    lapsed : array of bool, optional
+        Clients given ``none`` whatever their figures (:func:`churn.warning.lapsed_clients`).
 
     Returns
     -------
@@ -85,7 +84,7 @@ def outflow_warning(features: pd.DataFrame, rules: Any) -> pd.DataFrame:
         level = getattr(rules, grade)
         qualifying[grade] = big_enough & (np.nan_to_num(fall, nan=-1.0) >= level.drop)
         fired[grade] = qualifying[grade].any(axis=1) & (falling >= level.months)
-    levels = _pick(len(latest), fired)
+    levels = _pick(len(latest), fired, lapsed)
     drop = np.full(len(latest), np.nan)
     window = np.zeros(len(latest), dtype=np.int64)
     for grade in GRADES:
@@ -118,7 +117,9 @@ def _outflow_rule(levels, drop, window, falling, rules) -> np.ndarray:
     return text
 
 
-def complaint_warning(features: pd.DataFrame, rules: Any) -> pd.DataFrame:
+def complaint_warning(
+    features: pd.DataFrame, rules: Any, lapsed: np.ndarray | None = None
+) -> pd.DataFrame:
     """The complaint level per customer and the rule that fired (module docstring).
 
     Parameters
@@ -129,6 +130,8 @@ def complaint_warning(features: pd.DataFrame, rules: Any) -> pd.DataFrame:
     rules : kequn.settings.ComplaintWarning
         ``red`` / ``orange`` / ``yellow`` with ``unresolved`` and ``recent``, and
         ``max_age_days``.
+    lapsed : array of bool, optional
+        As for :func:`outflow_warning`.
 
     Returns
     -------
@@ -144,7 +147,7 @@ def complaint_warning(features: pd.DataFrame, rules: Any) -> pd.DataFrame:
         level = getattr(rules, grade)
         by_unresolved[grade] = unresolved >= level.unresolved
         fired[grade] = by_unresolved[grade] | (recent >= level.recent)
-    levels = _pick(len(unresolved), fired)
+    levels = _pick(len(unresolved), fired, lapsed)
     text = np.full(len(levels), "", dtype=object)
     for grade in GRADES:
         level = getattr(rules, grade)
