@@ -270,7 +270,14 @@ def simulated_backtest():
 
 def test_every_candidate_is_backtested_on_simulated_data(simulated_backtest):
     result = simulated_backtest
-    assert set(result.metrics) == {"bgnbd", "pareto_nbd", "mbgnbd", "gbm", "past_value_repeats"}
+    assert set(result.metrics) == {
+        "bgnbd",
+        "pareto_nbd",
+        "mbgnbd",
+        "gbm",
+        "gbm_stacked",
+        "past_value_repeats",
+    }
     assert not result.skipped
     for name in ("bgnbd", "pareto_nbd", "mbgnbd", "gamma_gamma"):
         fit = result.fits[name]
@@ -296,9 +303,10 @@ def test_short_history_skips_candidates_with_reason():
     result = run_backtest(tx, as_of, holdout_days=120)
     # one window fits (cutoff 2024-03-02 after the start), two do not
     assert "gbm" in result.skipped and "two windows" in result.skipped["gbm"]
+    assert "two windows" in result.skipped["gbm_stacked"]
     assert "bgnbd" in result.metrics
     result = run_backtest(tx, as_of, holdout_days=400)
-    assert set(result.skipped) == {"bgnbd", "pareto_nbd", "mbgnbd", "gbm"}
+    assert set(result.skipped) == {"bgnbd", "pareto_nbd", "mbgnbd", "gbm", "gbm_stacked"}
     assert all("holdout_days=400" in reason for reason in result.skipped.values())
 
 

@@ -137,8 +137,10 @@ class Features(Section):
 class Ltv(Section):
     """``ltv``: transaction/spend model, backtest holdout and the CLV formula's terms."""
 
-    model: Literal["auto", "bgnbd", "pareto_nbd", "mbgnbd", "gbm"] = key("auto")
+    model: Literal["auto", "bgnbd", "pareto_nbd", "mbgnbd", "gbm", "gbm_stacked"] = key("auto")
     holdout_days: int = key(182, ge=1)
+    backtest_origins: int = key(3, ge=1)
+    origin_step_days: int = key(91, ge=1)
     horizon_months: int = key(12, ge=1)
     discount_rate: float = key(0.008, ge=0)
     margin: float | dict[str, float] = key(0.02, ge=0)

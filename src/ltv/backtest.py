@@ -278,7 +278,7 @@ TRANSACTION_MODELS = {
     "mbgnbd": ModifiedBetaGeoModel,
 }
 #: every candidate ``ltv.model: auto`` chooses from
-CANDIDATES = (*TRANSACTION_MODELS, "gbm")
+CANDIDATES = (*TRANSACTION_MODELS, "gbm", "gbm_stacked")
 #: fewest calibration customers with a repeat transaction for a model to be fitted
 MIN_REPEAT_CUSTOMERS = 5
 
@@ -414,6 +414,18 @@ def run_backtest(
             seed=seed,
         )
 
+    if "gbm_stacked" in candidates:
+        from ltv.stacked import add_stacked  # ltv.stacked builds on this module
+
+        add_stacked(
+            result,
+            tables,
+            holdout_days=holdout_days,
+            unit_days=unit_days,
+            penalizer=penalizer,
+            seed=seed,
+        )
+
     baseline = past_value_repeats(transactions, cutoff, holdout_days, table["customer_id"])
     table["past_value_repeats_transactions"] = baseline["predicted_transactions"].to_numpy()
     table["past_value_repeats_value"] = baseline["predicted_value"].to_numpy()
@@ -473,11 +485,12 @@ def _backtest_probabilistic(
             warnings.simplefilter("ignore", ConvergenceWarning)
             model = TRANSACTION_MODELS[name](penalizer=penalizer).fit(f, r, big_t)
         result.fits[name] = fit_summary(model)
-        if not model.converged_:  # refused: its predictions may be meaningless
-            shown = ", ".join(f"{k}={v:.4g}" for k, v in model.params_.items())
-            result.skipped[name] = (
-                f"{name} did not converge as of {cutoff} ({model.optimizer_message_}; {shown})"
-            )
+        # refused: not converged, a parameter at a bound or P(alive) constant
+        reason = degenerate_reason(model, f, r, big_t)
+        if reason is not None:
+            if not model.converged_:
+                reason += f"; {model.optimizer_message_}"
+            result.skipped[name] = f"{name} refused as of {cutoff}: {reason}"
             continue
         predicted = np.asarray(model.expected_transactions(t, f, r, big_t), dtype=float)
         table[f"{name}_transactions"] = predicted

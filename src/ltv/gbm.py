@@ -54,6 +54,11 @@ NUMERIC_FEATURES = (
     "n_products",
     "recent_n_products",
     "prior_n_products",
+    # BTYD outputs, present only in the stacked candidate's tables (ltv.stacked)
+    "btyd_probability_alive",
+    "btyd_expected_transactions",
+    "btyd_expected_spend",
+    "btyd_expected_value",
 )
 #: below this many customers the boosters run on one thread: OpenMP start-up and spin-waiting
 #: cost more than they save on small tables (and badly so on a busy machine)

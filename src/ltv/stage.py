@@ -6,11 +6,14 @@ params (``as_of``, ``seed``, ``features``, ``ltv``). Outputs (atomic):
 model, always), ``models/spend_model.json`` (Gamma-Gamma), ``reports/metrics/ltv.json`` and
 the plot tables ``reports/plots/ltv_{calibration,deciles,gain}.csv``.
 
-Model choice (``ltv.model: auto``): every candidate is fitted as of ``as_of -
-ltv.holdout_days`` and scored on the holdout (see :mod:`ltv.backtest`); the one with the
-lowest per-customer MAE of holdout value wins (ties: smaller aggregate value error); it is
-then refitted as of ``as_of``. A named model is used as named; the backtest still runs so
-the metrics compare it with the others.
+Model choice (``ltv.model: auto``): a rolling-origin backtest (:mod:`ltv.rolling`): every
+candidate is fitted as of ``e - ltv.holdout_days`` and scored on the holdout ending ``e``,
+for ``e = as_of, as_of - ltv.origin_step_days, ...`` (``ltv.backtest_origins`` of them, see
+:mod:`ltv.backtest`); the one with the lowest mean per-customer MAE of holdout value over
+the cut-offs wins (ties: smaller mean aggregate value error); it is then refitted as of
+``as_of``. ltv.json reports each candidate's spread over the cut-offs, the refusals per
+cut-off and whether the choice beats the naive past-spend baseline. A named model is used
+as named; the backtest still runs so the metrics compare it with the others.
 
 Bank scale (``scale`` in params.yaml, :mod:`kequn.chunks`), memory one chunk plus the fits:
 
@@ -58,20 +61,22 @@ from kequn.log import get_logger, timed
 from kequn.rules import DAYS_PER_MONTH, customer_margin
 from kequn.settings import settings_from
 from kequn.sql_text import parquet_source
+from ltv import rolling as rolling_origin
 from ltv.backtest import (
     CANDIDATES,
+    SEASON_MONTHS,
     TRANSACTION_MODELS,
     BacktestResult,
     calibration_by_frequency,
-    choose_model,
     decile_table,
     fit_separating,
     fit_summary,
     gain_curve,
-    run_backtest,
     season_check,
     spend_mask,
 )
+from ltv.gbm import Window
+from ltv.rolling import RollingResult
 from ltv.scale import RANK_KEY, ROW, count_histories, write_ranked
 from ltv.scoring import (
     fit_spend,
@@ -80,6 +85,7 @@ from ltv.scoring import (
     score_probabilistic,
     train_gbm,
 )
+from ltv.stacked import train_stacked
 
 TRANSACTIONS = catalogue.TRANSACTIONS.path
 CUSTOMERS = catalogue.CUSTOMERS.path
@@ -91,8 +97,11 @@ PLOT_CALIBRATION = catalogue.LTV_PLOTS[0].path
 PLOT_DECILES = catalogue.LTV_PLOTS[1].path
 PLOT_GAIN = catalogue.LTV_PLOTS[2].path
 
-#: how ltv.model: auto chooses (ltv.backtest.choose_model)
-CRITERION = "lowest per-customer MAE of holdout value; ties: smaller |aggregate value error|"
+#: how ltv.model: auto chooses (ltv.rolling.choose)
+CRITERION = (
+    "lowest mean per-customer MAE of holdout value over the rolling backtest cut-offs; "
+    "ties: smaller mean |aggregate value error|"
+)
 #: default probabilistic model when no backtest can choose one
 DEFAULT_TRANSACTION_MODEL = "bgnbd"
 #: ltv.parquet columns in order (docs/outputs.md)
@@ -139,6 +148,8 @@ def read_settings(params: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "model": ltv.model,
         "holdout_days": ltv.holdout_days,
+        "backtest_origins": ltv.backtest_origins,
+        "origin_step_days": ltv.origin_step_days,
         "horizon_months": ltv.horizon_months,
         "discount_rate": ltv.discount_rate,
         "margin": margin,
@@ -166,20 +177,24 @@ def value_percentile(clv: Any) -> np.ndarray:
     return ((clv.rank(method="min") - 1) / (n - 1) * 100.0).to_numpy()
 
 
-def choose(settings: Mapping[str, Any], result: BacktestResult) -> dict[str, Any]:
-    """The scoring model and the best probabilistic transaction model, with the reasons."""
+def choose(settings: Mapping[str, Any], rolling: RollingResult) -> dict[str, Any]:
+    """The scoring model and the best probabilistic transaction model, with the reasons,
+    chosen on the mean over the comparable cut-offs (:func:`ltv.rolling.comparable`)."""
     requested = settings["model"]
-    probabilistic = {k: v for k, v in result.metrics.items() if k in TRANSACTION_MODELS}
+    used = rolling_origin.comparable(rolling)
+    summary = rolling_origin.summarise(rolling, used)
+    latest = rolling.latest.metrics
+    probabilistic = [k for k in TRANSACTION_MODELS if k in latest]
     if probabilistic:
-        best_probabilistic, prob_reason = choose_model(probabilistic)
+        best_probabilistic, prob_reason = rolling_origin.choose(summary, probabilistic)
     else:
         best_probabilistic = DEFAULT_TRANSACTION_MODEL
         prob_reason = f"no probabilistic backtest possible: default {DEFAULT_TRANSACTION_MODEL}"
-    candidates = {k: v for k, v in result.metrics.items() if k in CANDIDATES}
+    candidates = [k for k in CANDIDATES if k in latest]
     if requested != "auto":
         model, reason = requested, f"ltv.model={requested} set in params.yaml"
     elif candidates:
-        model, reason = choose_model(candidates)
+        model, reason = rolling_origin.choose(summary, candidates)
     else:
         model, reason = best_probabilistic, prob_reason
     transaction_model = requested if requested in TRANSACTION_MODELS else best_probabilistic
@@ -190,14 +205,42 @@ def choose(settings: Mapping[str, Any], result: BacktestResult) -> dict[str, Any
         "criterion": CRITERION,
         "reason": reason,
         "transaction_model_reason": prob_reason,
+        "cutoffs": [rolling.origins[i].cutoff.isoformat() for i in used],
     }
-    baseline = result.metrics.get("past_value_repeats")
-    chosen = result.metrics.get(model)
-    if baseline and chosen and baseline["mae_value"] is not None:
-        choice["beats_past_value_repeats"] = bool(chosen["mae_value"] < baseline["mae_value"])
+    baseline = summary.get(rolling_origin.BASELINE, {}).get("mae_value", {}).get("mean")
+    chosen = summary.get(model, {}).get("mae_value", {}).get("mean")
+    if baseline is not None and chosen is not None:
+        choice["beats_past_value_repeats"] = bool(chosen < baseline)
         if not choice["beats_past_value_repeats"]:
             log.warning("chosen model %s does not beat 'past value repeats' on the backtest", model)
     return choice
+
+
+def seasonal_forecast(season: Mapping[str, Any], totals: Mapping[str, float]) -> dict[str, Any]:
+    """The aggregate forecast of the CLV horizon, stationary and seasonally corrected.
+
+    The BTYD models forecast a stationary rate; with a month-of-year index (learnt from at
+    least ``SEASON_MONTHS`` complete months, :func:`ltv.backtest.seasonal_index`) the
+    corrected total is the stationary total times the horizon's day-weighted index level
+    (``season["horizon_index"]``). Without one, ``corrected_expected_transactions`` is None
+    and ``correction`` says why.
+    """
+    total = float(totals.get("total_expected_transactions", 0.0))
+    index = season.get("horizon_index")
+    if index is None:
+        return {
+            "expected_transactions": total,
+            "corrected_expected_transactions": None,
+            "correction": (
+                f"cannot be learnt: a month-of-year index needs {SEASON_MONTHS} complete "
+                "months of history (an earlier year for every month)"
+            ),
+        }
+    return {
+        "expected_transactions": total,
+        "corrected_expected_transactions": total * float(index),
+        "correction": f"stationary forecast x the horizon's month-of-year index {index}",
+    }
 
 
 def plot_tables(result: BacktestResult, choice: Mapping[str, Any]) -> dict[Path, pd.DataFrame]:
@@ -300,16 +343,22 @@ def run(params: dict) -> None:
         unit_days=settings["unit_days"],
         trend_window_days=settings["trend_window_days"],
     )
-    result, season = _backtest(tables, as_of, settings)
+    rolling, season = _backtest(tables, as_of, settings)
+    result = rolling.latest
     sample["backtest_customers"] = int(len(result.holdout))
-    choice = choose(settings, result)
+    choice = choose(settings, rolling)
     log.info("model %s (%s)", choice["model"], choice["reason"])
     booster = gbm_info = None
     if choice["model"] == "gbm":
         with timed(log, "training gbm"):
             booster, gbm_info = train_gbm(tables, as_of, settings)
+    elif choice["model"] == "gbm_stacked":
+        with timed(log, "training gbm_stacked"):
+            booster, gbm_info = _train_stacked(tables, as_of, settings)
     del transactions, tables
     transaction_model, spend_model = _fit_scoring_models(choice, settings, scale, ids, sample)
+    if choice["model"] == "gbm_stacked":  # scored on the BTYD outputs as of as_of
+        booster.use(transaction_model, spend_model)
     written, totals = _score(
         customer_columns,
         (transaction_model, spend_model, booster),
@@ -324,7 +373,7 @@ def run(params: dict) -> None:
         **({"gbm": gbm_info} if gbm_info else {}),
     }
     metrics = build_metrics(
-        as_of, settings, choice, result, season, sample, scoring_fits, written, totals
+        as_of, settings, choice, rolling, season, sample, scoring_fits, written, totals
     )
     plots = plot_tables(result, choice)
     if f"{choice['model']}_value" in result.holdout:
@@ -357,26 +406,57 @@ def _fit_sample(scale: Any, seed: int) -> tuple[pd.Series | None, dict[str, Any]
     return ids, sample
 
 
+def _train_stacked(
+    tables: CutoffTables, as_of: dt.date, settings: Mapping[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """gbm_stacked trained on features as of ``as_of - H`` (BTYD fitted there) against
+    ``(as_of - H, as_of]``; a UserError when it cannot be."""
+    h = settings["holdout_days"]
+    window = Window(as_of - dt.timedelta(days=h), as_of)
+    model, why = train_stacked(
+        tables,
+        window,
+        h / settings["unit_days"],
+        settings["penalizer"],
+        interval=settings["interval"],
+        random_state=settings["seed"],
+    )
+    if model is None:
+        raise UserError(f"params.yaml: ltv.model=gbm_stacked cannot be trained: {why}")
+    info = {
+        "train_features_as_of": window.features_as_of.isoformat(),
+        "train_target_end": window.target_end.isoformat(),
+        "train_customers": int(model.n_customers_),
+        "stacked_on": "the scoring transaction and spend models",
+    }
+    return model, info
+
+
 def _backtest(
     tables: CutoffTables, as_of: dt.date, settings: Mapping[str, Any]
-) -> tuple[BacktestResult, dict[str, Any]]:
-    """Run the holdout backtest and the season check; log skipped and far-off candidates."""
+) -> tuple[RollingResult, dict[str, Any]]:
+    """Run the rolling backtest and the season check; log refused and far-off candidates."""
     transactions = tables.transactions
-    with timed(log, f"backtest as of {as_of - dt.timedelta(days=settings['holdout_days'])}"):
-        result = run_backtest(
+    n = settings["backtest_origins"]
+    with timed(log, f"rolling backtest, {n} cut-off(s)"):
+        rolling = rolling_origin.run_rolling(
             transactions,
             as_of,
             holdout_days=settings["holdout_days"],
+            origins=n,
+            step_days=settings["origin_step_days"],
             unit_days=settings["unit_days"],
             trend_window_days=settings["trend_window_days"],
             penalizer=settings["penalizer"],
             seed=settings["seed"],
             tables=tables,
         )
+    result = rolling.latest
     horizon_days = round(settings["horizon_months"] * DAYS_PER_MONTH)
     season = season_check(transactions, result.cutoff, as_of, horizon_days)
-    for name, reason in result.skipped.items():
-        log.warning("candidate %s skipped: %s", name, reason)
+    for name, by_cutoff in rolling.refused.items():
+        for cutoff, reason in by_cutoff.items():
+            log.warning("candidate %s refused at %s: %s", name, cutoff, reason)
     for name, m in result.metrics.items():
         error = m.get("transactions_error")
         if error is not None and abs(error) > 1:
@@ -393,7 +473,7 @@ def _backtest(
             season["horizon_months"],
             season["seasonal_correction"] or "none (fewer than two years of data)",
         )
-    return result, season
+    return rolling, season
 
 
 def _fit_scoring_models(
@@ -517,7 +597,7 @@ def build_metrics(
     as_of: dt.date,
     settings: Mapping[str, Any],
     choice: dict[str, Any],
-    result: BacktestResult,
+    rolling: RollingResult,
     season: dict[str, Any],
     sample: dict[str, Any],
     scoring_fits: dict[str, Any],
@@ -534,8 +614,8 @@ def build_metrics(
         :func:`read_settings`'s dict.
     choice : dict
         :func:`choose`'s result.
-    result : ltv.backtest.BacktestResult
-        The holdout backtest.
+    rolling : ltv.rolling.RollingResult
+        The rolling backtest; its latest cut-off gives ``backtest`` and the plots.
     season : dict
         :func:`ltv.backtest.season_check`'s result.
     sample : dict
@@ -552,9 +632,12 @@ def build_metrics(
     dict
         The metrics, JSON-ready.
     """
+    result = rolling.latest
+    used = rolling_origin.comparable(rolling)
     return {
         "as_of": as_of.isoformat(),
         "backtest_cutoff": result.cutoff.isoformat(),
+        "backtest_cutoffs": [r.cutoff.isoformat() for r in rolling.origins],
         "holdout_days": settings["holdout_days"],
         "model": choice["model"],
         "choice": choice,
@@ -566,8 +649,10 @@ def build_metrics(
                 **(result.metrics.get(choice["transaction_model"]) or {}),
             },
         },
+        "rolling": rolling_origin.summarise(rolling, used),
+        "refused": rolling.refused,
         "backtest_fits": result.fits,
-        "season": season,
+        "season": {**season, **seasonal_forecast(season, totals)},
         "skipped": result.skipped,
         "sample": sample,
         "scoring_fits": scoring_fits,
