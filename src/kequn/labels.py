@@ -94,6 +94,7 @@ LABELS: dict[str, dict[str, str]] = {
     "pareto_nbd": {"en": "Pareto/NBD", "zh": "Pareto/NBD"},
     "mbgnbd": {"en": "MBG/NBD", "zh": "MBG/NBD"},
     "gbm": {"en": "Gradient boosting", "zh": "梯度提升树"},
+    "gbm_stacked": {"en": "Gradient boosting on BTYD outputs", "zh": "基于BTYD输出的梯度提升树"},
     "hgb": {"en": "Gradient boosting", "zh": "梯度提升树"},
     "logistic": {"en": "Logistic regression", "zh": "逻辑回归"},
     "past_value_repeats": {"en": "Baseline: past value repeats", "zh": "基准：历史价值重复"},
