@@ -9,8 +9,8 @@ the file's row order, so the stage writes the same single Parquet file as with D
 
 Row order: each row carries its position in the file (Spark's ``_metadata.row_index``);
 every part holds a contiguous, increasing run of positions, the parts are read in the order
-of their first position, and a position out of order stops the run. Nothing is sorted, so
-no shuffle.
+of their first position, and a position out of order stops the run. A plain scoring sorts
+nothing (no shuffle); a job that joins other files' columns sorts by position once.
 
 Output types: the scoring function is first run on the driver on the file's first rows;
 that frame's Arrow schema is the schema of the Spark job, and every streamed chunk is cast
@@ -121,19 +121,34 @@ def _parts_in_order(uri: str) -> tuple[fs.FileSystem, list[str]]:
 
 
 def read_back(uri: str, schema: pa.Schema, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """The scored rows of the parts under ``uri`` in source order, ``chunk_rows`` at a time,
-    cast to ``schema``; a row out of order -> ``RuntimeError`` (never a silent reorder)."""
+    """The scored rows of the parts under ``uri`` in source order, in chunks of exactly
+    ``chunk_rows`` rows (the last may be shorter) whatever the parts, cast to ``schema``; a
+    row out of order -> ``RuntimeError`` (never a silent reorder)."""
     filesystem, parts = _parts_in_order(uri)
-    last = -1
+    rows_per_chunk = int(chunk_rows)
+    pending: list[pa.RecordBatch] = []
+    held, last = 0, -1
+
+    def chunk(table: pa.Table) -> pd.DataFrame:
+        table = table.select(schema.names).cast(schema)
+        return table.replace_schema_metadata(schema.metadata).to_pandas()
+
     for path in parts:
         with filesystem.open_input_file(path) as handle:
-            for batch in pq.ParquetFile(handle).iter_batches(batch_size=int(chunk_rows)):
+            for batch in pq.ParquetFile(handle).iter_batches(batch_size=rows_per_chunk):
                 rows = batch.column(ROW).to_numpy()
                 if rows[0] <= last or (len(rows) > 1 and (rows[1:] <= rows[:-1]).any()):
                     raise RuntimeError(f"{uri}: Spark parts are not in source row order")
                 last = int(rows[-1])
-                table = pa.Table.from_batches([batch]).select(schema.names)
-                yield table.cast(schema).replace_schema_metadata(schema.metadata).to_pandas()
+                pending.append(batch)
+                held += batch.num_rows
+                while held >= rows_per_chunk:
+                    table = pa.Table.from_batches(pending)
+                    yield chunk(table.slice(0, rows_per_chunk))
+                    rest = table.slice(rows_per_chunk)
+                    pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield chunk(pa.Table.from_batches(pending))
 
 
 def map_chunks(
@@ -167,7 +182,8 @@ def map_chunks(
         Where the local scratch folder goes (beside the stage's output).
     frame : callable, optional
         Spark DataFrame -> Spark DataFrame applied after reading (e.g. a join adding other
-        files' columns); it must keep the rows and the ``_source_row`` column.
+        files' columns); it must keep the rows and the ``_source_row`` column. The result
+        is ordered by ``_source_row`` again (one range-partitioned sort).
 
     Returns
     -------
@@ -180,8 +196,8 @@ def map_chunks(
 
     data = spark.read.parquet(_uri(source))
     data = data.select(*(columns or data.columns), F.col("_metadata.row_index").alias(ROW))
-    if frame is not None:
-        data = frame(data)
+    if frame is not None:  # a join shuffles: back to contiguous runs of source rows
+        data = frame(data).orderBy(ROW)
     inputs = [c for c in data.columns if c != ROW]
     probe_source = next(iter_exact_chunks(source, PROBE_ROWS, columns), None)
     if probe_source is None:
