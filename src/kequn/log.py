@@ -109,6 +109,7 @@ def progress(
         return n if size is not None else None
 
     start = last = clock()
+    reported = -1
     done = 0.0
     count = 0
     for item in items:
@@ -122,9 +123,9 @@ def progress(
             stream.flush()
         elif count % log_every == 0 or now - last >= every_seconds:
             logger.info("%s", line)
-            last = now
+            last, reported = now, count
     if tty:
         stream.write("\n")
         stream.flush()
-    elif count % log_every != 0 or count == 0:
+    elif reported != count or count == 0:
         logger.info("%s", progress_line(what, done, total, chunks(count), clock() - start))
