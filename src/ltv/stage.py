@@ -474,7 +474,7 @@ def _score(
                 total=count_rows(CUSTOMERS),
                 size=len,
             ):
-                part = part[scored_columns]
+                part = part[scored_columns].copy()  # a frame of its own, not a view
                 for key, column in TOTALS.items():
                     totals[key] += float(part[column].sum())
                 part[ROW] = np.arange(first_row, first_row + len(part), dtype=np.int64)
