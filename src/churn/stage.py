@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from churn.scoring import (
+    ScoredChunk,
     ScoreTotals,
     churn_metrics,
     fit_churn,
@@ -41,7 +42,8 @@ from kequn.chunks import (
 from kequn.context import read_context
 from kequn.errors import UserError
 from kequn.io import write_csv, write_json
-from kequn.log import get_logger, timed
+from kequn.log import get_logger, progress, timed
+from kequn.settings import settings_from
 from ltv import load_model
 
 log = get_logger("churn")
@@ -147,6 +149,27 @@ def paired_chunks(
         yield customers, value
 
 
+def _rows(scored: ScoredChunk) -> int:
+    return len(scored.table)
+
+
+def _scored_chunks(
+    fit: Any, chunk_rows: int, value_columns: list[str] | None, params: dict
+) -> Iterator[ScoredChunk]:
+    """Every customer scored, chunk by chunk in file order: here, or on Spark with
+    ``engine: spark`` (:mod:`churn.spark_scoring`)."""
+    if settings_from(params).engine == "spark":
+        from churn.spark_scoring import scored_chunks
+
+        value = VALUE if value_columns is not None else None
+        with_clv = value_columns is not None and "clv" in value_columns
+        yield from scored_chunks(fit, CUSTOMERS, value, with_clv, chunk_rows, params, COLUMNS)
+        return
+    for chunk_customers, chunk_value in paired_chunks(chunk_rows, value_columns):
+        clv = chunk_value["clv"] if chunk_value is not None and "clv" in chunk_value else None
+        yield score_customers(fit, chunk_customers, clv)
+
+
 def run(params: dict) -> None:
     _require(TRANSACTIONS)
     _require(CUSTOMERS)
@@ -189,11 +212,8 @@ def run(params: dict) -> None:
     totals = ScoreTotals()
     with timed(log, f"scoring {n_customers} customers, {scale.chunk_customers} at a time"):
         with ChunkedParquetWriter(OUTPUT) as writer:
-            for chunk_customers, chunk_value in paired_chunks(scale.chunk_customers, value_columns):
-                clv = (
-                    chunk_value["clv"] if chunk_value is not None and "clv" in chunk_value else None
-                )
-                scored = score_customers(fit, chunk_customers, clv)
+            chunks = _scored_chunks(fit, scale.chunk_customers, value_columns, params)
+            for scored in progress(chunks, log, "churn scoring", n_customers, size=_rows):
                 writer.write(scored.table[COLUMNS])
                 totals.add(scored)
     metrics = churn_metrics(fit, totals)

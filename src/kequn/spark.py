@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from typing import Any
 
 from kequn.errors import UserError
@@ -107,7 +108,11 @@ def get_session(params: dict[str, Any] | None = None, app_name: str = "kequn"):
     if active is not None:
         return active
     builder = SparkSession.builder.appName(app_name)
-    for key, value in session_conf(params).items():
+    conf = session_conf(params)
+    if conf["spark.master"].startswith("local") and "PYSPARK_PYTHON" not in os.environ:
+        # local Python workers (mapInPandas) run this interpreter, with its packages
+        os.environ["PYSPARK_PYTHON"] = sys.executable
+    for key, value in conf.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")

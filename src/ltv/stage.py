@@ -34,8 +34,9 @@ Bank scale (``scale`` in params.yaml, :mod:`kequn.chunks`), memory one chunk plu
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ from kequn.chunks import (
 from kequn.context import read_context
 from kequn.errors import UserError
 from kequn.io import write_bytes, write_csv, write_json
-from kequn.log import get_logger, timed
+from kequn.log import get_logger, progress, timed
 from kequn.rules import DAYS_PER_MONTH, customer_margin
 from kequn.settings import settings_from
 from kequn.sql_text import parquet_source
@@ -366,6 +367,7 @@ def run(params: dict) -> None:
         settings,
         scale,
         memory_limit,
+        params,
     )
     scoring_fits = {
         choice["transaction_model"]: fit_summary(transaction_model),
@@ -522,12 +524,15 @@ def _score(
     settings: Mapping[str, Any],
     scale: Any,
     memory_limit: str,
+    params: Mapping[str, Any] | None = None,
 ) -> tuple[int, dict[str, float]]:
     """Score customers.parquet chunk by chunk into a scratch file, then rank clv and write
     ltv.parquet; returns the rows written and the column totals of :data:`TOTALS`.
 
-    ``models`` is (transaction model, Gamma-Gamma model, gbm booster or None)."""
-    transaction_model, spend_model, booster = models
+    ``models`` is (transaction model, Gamma-Gamma model, gbm booster or None); with
+    ``engine: spark`` in ``params`` the chunks are scored on Spark (:mod:`ltv.spark_scoring`).
+    """
+    booster = models[2]
     read_columns = [c for c in customer_columns if c in SCORING_COLUMNS] + [
         c for c in customer_columns if c.startswith("share_product_")
     ]
@@ -542,12 +547,14 @@ def _score(
             ChunkedParquetWriter(scored_path) as scored,
         ):
             first_row = 0
-            for number, chunk in enumerate(
-                iter_chunks(CUSTOMERS, scale.chunk_customers, read_columns)
+            for part in progress(
+                _scored_chunks(read_columns, models, settings, scale, params),
+                log,
+                "ltv scoring",
+                total=count_rows(CUSTOMERS),
+                size=len,
             ):
-                part = _score_chunk(
-                    chunk, transaction_model, spend_model, booster, settings, number > 0
-                )[scored_columns]
+                part = part[scored_columns].copy()  # a frame of its own, not a view
                 for key, column in TOTALS.items():
                     totals[key] += float(part[column].sum())
                 part[ROW] = np.arange(first_row, first_row + len(part), dtype=np.int64)
@@ -567,6 +574,36 @@ def _score(
                 empty=_empty_output(),
             )
     return written, totals
+
+
+def _scored_chunks(
+    read_columns: list[str],
+    models: tuple[Any, Any, Any],
+    settings: Mapping[str, Any],
+    scale: Any,
+    params: Mapping[str, Any] | None,
+) -> Iterator[pd.DataFrame]:
+    """Every chunk of customers.parquet scored by :func:`_score_chunk`, in file order: on
+    this machine, or on Spark with ``engine: spark``."""
+    transaction_model, spend_model, booster = models
+    if params is not None and settings_from(params).engine == "spark":
+        from ltv.spark_scoring import scored_chunks
+
+        score = functools.partial(
+            _score_chunk,
+            transaction_model=transaction_model,
+            spend_model=spend_model,
+            booster=booster,
+            settings=settings,
+            quiet=True,
+        )
+        chunk_rows = scale.chunk_customers
+        yield from scored_chunks(
+            CUSTOMERS, read_columns, score, settings["margin"], chunk_rows, dict(params)
+        )
+        return
+    for number, chunk in enumerate(iter_chunks(CUSTOMERS, scale.chunk_customers, read_columns)):
+        yield _score_chunk(chunk, transaction_model, spend_model, booster, settings, number > 0)
 
 
 def _score_chunk(

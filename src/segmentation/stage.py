@@ -39,7 +39,7 @@ from kequn.chunks import (
 from kequn.context import read_context
 from kequn.errors import UserError
 from kequn.io import atomic_path, read_json, write_csv, write_json
-from kequn.log import get_logger, timed
+from kequn.log import get_logger, progress, timed
 from kequn.settings import settings_from
 from kequn.sql_text import parquet_source
 from segmentation.clusters import previous_model_or_none
@@ -164,7 +164,13 @@ def run(params: dict) -> None:
     ):
         fit_ids = sample_customer_ids(CUSTOMERS, scale.fit_customers, seed)
         population = Population(
-            chunks=lambda cols: joined_chunks(cols, scale.chunk_customers),
+            chunks=lambda cols: progress(
+                joined_chunks(cols, scale.chunk_customers),
+                log,
+                "segment pass over customers",
+                total=n,
+                size=len,
+            ),
             columns=columns,
             n=n,
             con=con,
