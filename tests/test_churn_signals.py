@@ -166,3 +166,23 @@ def test_outflow_warnings_fire_on_the_planted_leavers_only(extract, effect):
         assert rate_leaving > 5 * rate_staying and rate_leaving > 0.4  # measured 0.55, 0.02
     else:
         assert abs(rate_leaving - rate_staying) < 0.05  # measured 0.024 against 0.020
+
+
+def test_balances_starting_after_the_earliest_training_window_do_not_stop_the_backtest(extract):
+    # The 1M benchmark extract's snapshots start in its first month: at the earliest cut-off
+    # the stacked classifier's training window (cut-off - horizon) has no aum_share_* column
+    # yet while the cut-off has them; retraining without the signal columns must not fail.
+    x, tx = extract
+    balances, events = _signals(x, effect=True)
+    late = balances.loc[balances["date"] >= dt.date(2025, 2, 1)].reset_index(drop=True)
+    customers = add_signals(
+        customer_features(tx, AS_OF, unit_days=7, trend_window_days=90), AS_OF, late, events
+    )
+    model = BetaGeoModel().fit(
+        *(customers[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    )
+    params = {"seed": 7, "churn": {"horizon_days": 90}}
+    fit = fit_churn(tx, customers, None, AS_OF, params, model, (late, events))
+    cutoffs = fit.metrics["signals_backtest"]["cutoffs"]
+    assert len(cutoffs) == 3
+    assert all(0.5 < c["with"] < 1.0 and 0.5 < c["without"] < 1.0 for c in cutoffs)

@@ -118,7 +118,9 @@ def train_stacked(
             f"window (need {MIN_CLASS_TO_TRAIN} of each); classifier dropped"
         )
     btyd = refit_btyd(template, features)[0] if template is not None else None
-    stacked = btyd_features(btyd, features.drop(columns=list(without)), h, s.unit_days)
+    # a signal column of the cut-off may be absent at cutoff - h (no snapshot that early)
+    kept = features.drop(columns=list(without), errors="ignore")
+    stacked = btyd_features(btyd, kept, h, s.unit_days)
     with timed(log, f"stacked classifier on {len(y)} customers as of {train_cut}"):
         return ChurnClassifier(seed=s.seed).fit(stacked, y), None
 
