@@ -106,6 +106,18 @@ def copy_project_inputs(workdir: Path) -> None:
     shutil.copytree(REPO_ROOT / "data" / "sample", workdir / "data" / "sample")
 
 
+@pytest.fixture(scope="module")
+def spark():
+    """A small local Spark session, one per test module that asks for it."""
+    from kequn.spark import get_session
+
+    session = get_session(
+        {"spark": {"master": "local[2]", "shuffle_partitions": 4, "driver_memory": "1g"}}
+    )
+    yield session
+    session.stop()
+
+
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory in which every stage has run, in order, on the bundled sample."""

@@ -31,7 +31,7 @@ from ingest import stage as duckdb_stage
 from ingest.mapping import load_mapping
 from ingest.spark_engine import numbered_lines, run_ingest
 from kequn.errors import UserError
-from kequn.spark import get_session, java_date_pattern, session_conf, to_spark_sql
+from kequn.spark import java_date_pattern, session_conf, to_spark_sql
 
 SAMPLE = REPO_ROOT / "data" / "sample"
 SAMPLE_FILES = ["transactions_202301.csv", "transactions_202511.csv", "transactions_202512.csv"]
@@ -80,15 +80,6 @@ def test_session_conf_precedence():
 
 
 # --- Spark ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def spark():
-    session = get_session(
-        {"spark": {"master": "local[2]", "shuffle_partitions": 4, "driver_memory": "1g"}}
-    )
-    yield session
-    session.stop()
 
 
 def _plain(value):

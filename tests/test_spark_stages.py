@@ -19,17 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from kequn.config import load_params
-from kequn.spark import get_session
 from kequn.spark_chunks import ROW, map_chunks, read_back
-
-
-@pytest.fixture(scope="module")
-def spark():
-    session = get_session(
-        {"spark": {"master": "local[2]", "shuffle_partitions": 4, "driver_memory": "1g"}}
-    )
-    yield session
-    session.stop()
 
 
 def assert_same_table(theirs: Path, ours: Path) -> None:
