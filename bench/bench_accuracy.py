@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -139,6 +140,33 @@ def churn_row(churned, score, probability: bool) -> dict:
     return row
 
 
+def auc_difference(y, a, b) -> tuple[float, float]:
+    """ROC AUC of ``a`` minus that of ``b`` on the same labels, and its standard error.
+
+    DeLong, DeLong & Clarke-Pearson (1988), "Comparing the areas under two or more
+    correlated receiver operating characteristic curves", with the midrank computation of
+    Sun & Xu (2014). For ``m`` positives and ``n`` negatives, each score's placement
+    values are ``V10_i = (R_i - R^X_i) / n`` for positive ``i`` (its midrank among all
+    rows minus its midrank among the positives) and ``V01_j = 1 - (R_j - R^Y_j) / m`` for
+    negative ``j``; ``AUC = mean(V10)``, and the covariance of the two AUCs is
+    ``S10 / m + S01 / n`` with ``S10``, ``S01`` the sample covariances of the placement
+    values. Var(AUC_a - AUC_b) = Var_a + Var_b - 2 Cov_ab.
+    """
+    y = np.asarray(y).astype(bool)
+    pair = np.vstack([np.asarray(a, float), np.asarray(b, float)])
+    pos, neg = pair[:, y], pair[:, ~y]
+    m, n = pos.shape[1], neg.shape[1]
+    within_pos = rankdata(pos, axis=1)
+    within_neg = rankdata(neg, axis=1)
+    overall = rankdata(np.hstack([pos, neg]), axis=1)
+    v10 = (overall[:, :m] - within_pos) / n
+    v01 = 1.0 - (overall[:, m:] - within_neg) / m
+    auc = v10.mean(axis=1)
+    cov = np.cov(v10) / m + np.cov(v01) / n
+    variance = cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1]
+    return float(auc[0] - auc[1]), float(np.sqrt(max(variance, 0.0)))
+
+
 @dataclass
 class Outcomes:
     """What really happened after ``as_of``: churn labels, holdout transactions and value."""
@@ -215,9 +243,12 @@ def fit_ltv(past: pd.DataFrame, customers: pd.DataFrame, as_of: dt.date, params)
 
 
 def churn_rows(fit, customers: pd.DataFrame, churned: np.ndarray) -> dict[str, dict]:
-    """The churn stage's calibrated choice and every candidate's raw score as of ``as_of``."""
+    """The churn stage's calibrated choice and every candidate's raw score as of ``as_of``,
+    each with its ROC AUC minus the choice's and the DeLong standard error of that
+    difference (``vs_choice``, ``vs_choice_se``)."""
     chosen = score_customers(fit, customers).table["churn_probability"].to_numpy()
     rows = {"choice": churn_row(churned, chosen, True)}
+    scores = {}
     survival_now, btyd_now, _, _ = model_scores(fit, customers, btyd=fit.stack_model is not None)
     singles = {}
     for name in BLEND_MEMBERS:
@@ -226,10 +257,13 @@ def churn_rows(fit, customers: pd.DataFrame, churned: np.ndarray) -> dict[str, d
         if name.startswith("btyd") and fit.stack_model is None:
             continue
         singles[name] = candidate_score(fit, name, customers, survival_now, btyd_now)
-        rows[f"churn {name}"] = churn_row(churned, singles[name], True)
+        scores[f"churn {name}"] = singles[name]
     if fit.blend is not None and all(n in singles for n in fit.blend):
-        blend = blend_score(fit.blend, {n: singles[n] for n in fit.blend})
-        rows["churn blend"] = churn_row(churned, blend, True)
+        scores["churn blend"] = blend_score(fit.blend, {n: singles[n] for n in fit.blend})
+    for name, score in scores.items():
+        rows[name] = churn_row(churned, score, True)
+        difference, se = auc_difference(churned, score, chosen)
+        rows[name].update(vs_choice=difference, vs_choice_se=se)
     return rows
 
 
@@ -317,11 +351,20 @@ def evaluate(transactions: pd.DataFrame, as_of: dt.date, lifetimes_python: str |
     }
 
 
-def churn_margin(res: dict) -> tuple[str, float]:
-    """The best churn candidate on the holdout (AUC) and the choice's AUC minus it."""
+def churn_margin(res: dict) -> tuple[str, float, float]:
+    """The best churn candidate on the holdout (ROC AUC), the choice's AUC minus its and
+    the DeLong standard error of that difference."""
     candidates = {k: v for k, v in res["rows"].items() if k.startswith("churn ")}
     best = max(candidates, key=lambda k: candidates[k]["roc_auc"])
-    return best, res["rows"]["choice"]["roc_auc"] - candidates[best]["roc_auc"]
+    return best, -candidates[best]["vs_choice"], candidates[best]["vs_choice_se"]
+
+
+def backtest_auc(res: dict, name: str) -> str:
+    """A churn candidate's mean backtest ROC AUC over its cut-offs, as text."""
+    entry = res["backtest_summary"].get(name.removeprefix("churn "))
+    if entry is None:
+        return "not backtested"
+    return f"{entry['roc_auc']['mean']:.4f} over {entry['origins']}"
 
 
 def _cell(row: dict, key: str, digits: int = 3) -> str:
@@ -333,12 +376,20 @@ def _cell(row: dict, key: str, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def _versus(row: dict) -> str:
+    if row.get("vs_choice") is None:
+        return "-"
+    return f"{row['vs_choice']:+.4f} ({row['vs_choice_se']:.4f})"
+
+
 def _notes(res: dict) -> list[str]:
-    best, margin = churn_margin(res)
+    best, margin, se = churn_margin(res)
     lines = [
         f"- {res['as_of']}: {res['customers']} customers, churn rate {res['churn_rate']:.3f}, "
         f"{res['seconds']:.0f} s. Churn choice {res['chosen_churn']} ({res['why']}); "
-        f"holdout AUC minus the best candidate ({best}): {margin:+.4f}. "
+        f"holdout AUC minus the best candidate ({best}): {margin:+.4f} (DeLong SE {se:.4f}); "
+        f"backtest mean AUC {backtest_auc(res, res['chosen_churn'])} cut-off(s) against "
+        f"{backtest_auc(res, best)} for {best}. "
         f"ltv choice {res['ltv_model']} ({res['ltv_why']}); transaction model "
         f"{res['ltv_transaction_model']}"
         + (f" ({res['ltv_fallback']})" if res["ltv_fallback"] else "")
@@ -362,8 +413,9 @@ def markdown(results: list[dict]) -> str:
         f"{TARGETS['roc_auc']}, Gini >= {TARGETS['gini']}, |aggregate error| <= "
         f"{TARGETS['aggregate_error']:.0%}. Candidates' churn scores raw, the choice calibrated.",
         "",
-        "| as_of | score | churn AUC | PR AUC | Brier | CLV Gini | aggregate tx error |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| as_of | score | churn AUC | AUC - choice (DeLong SE) | PR AUC | Brier | CLV Gini "
+        "| aggregate tx error |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for res in results:
         for name, row in res["rows"].items():
@@ -371,7 +423,8 @@ def markdown(results: list[dict]) -> str:
                 f"choice ({res['chosen_churn']} / {res['ltv_model']})" if name == "choice" else name
             )
             lines.append(
-                f"| {res['as_of']} | {label} | {_cell(row, 'roc_auc')} | {_cell(row, 'pr_auc')} "
+                f"| {res['as_of']} | {label} | {_cell(row, 'roc_auc')} | {_versus(row)} "
+                f"| {_cell(row, 'pr_auc')} "
                 f"| {_cell(row, 'brier', 4)} | {_cell(row, 'gini')} | "
                 f"{_cell(row, 'aggregate_error')} |"
             )
