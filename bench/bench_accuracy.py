@@ -345,7 +345,7 @@ def evaluate(transactions: pd.DataFrame, as_of: dt.date, lifetimes_python: str |
         "ltv_refused": ltv.refused,
         "refused": fit.metrics["refused"],
         "degraded": fit.degraded,
-        "backtest_summary": fit.metrics["rolling_backtest"]["summary"],
+        "rolling_backtest": fit.metrics["rolling_backtest"],
         "rows": rows,
         "seconds": time.perf_counter() - start,
     }
@@ -360,11 +360,20 @@ def churn_margin(res: dict) -> tuple[str, float, float]:
 
 
 def backtest_auc(res: dict, name: str) -> str:
-    """A churn candidate's mean backtest ROC AUC over its cut-offs, as text."""
-    entry = res["backtest_summary"].get(name.removeprefix("churn "))
-    if entry is None:
-        return "not backtested"
-    return f"{entry['roc_auc']['mean']:.4f} over {entry['origins']}"
+    """A churn candidate's backtest ROC AUC on the cut-offs the choice was made on (each,
+    then their mean), as text."""
+    backtest = res["rolling_backtest"]
+    used = set(backtest["choice_cutoffs"])
+    name = name.removeprefix("churn ")
+    values = [
+        c["roc_auc"][name]
+        for c in backtest["cutoffs"]
+        if c["features_as_of"] in used and c["roc_auc"].get(name) is not None
+    ]
+    if not values:
+        return f"{name} not backtested"
+    each = ", ".join(f"{v:.4f}" for v in values)
+    return f"{name} {each} (mean {np.mean(values):.4f})"
 
 
 def _cell(row: dict, key: str, digits: int = 3) -> str:
@@ -384,12 +393,13 @@ def _versus(row: dict) -> str:
 
 def _notes(res: dict) -> list[str]:
     best, margin, se = churn_margin(res)
+    cutoffs = ", ".join(res["rolling_backtest"]["choice_cutoffs"])
     lines = [
         f"- {res['as_of']}: {res['customers']} customers, churn rate {res['churn_rate']:.3f}, "
         f"{res['seconds']:.0f} s. Churn choice {res['chosen_churn']} ({res['why']}); "
         f"holdout AUC minus the best candidate ({best}): {margin:+.4f} (DeLong SE {se:.4f}); "
-        f"backtest mean AUC {backtest_auc(res, res['chosen_churn'])} cut-off(s) against "
-        f"{backtest_auc(res, best)} for {best}. "
+        f"backtest AUC on the choice's cut-off(s) {cutoffs}: "
+        f"{backtest_auc(res, res['chosen_churn'])} against {backtest_auc(res, best)}. "
         f"ltv choice {res['ltv_model']} ({res['ltv_why']}); transaction model "
         f"{res['ltv_transaction_model']}"
         + (f" ({res['ltv_fallback']})" if res["ltv_fallback"] else "")
