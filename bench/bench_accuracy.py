@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -76,6 +77,7 @@ from ltv.backtest import (  # noqa: E402
 )
 from ltv.scale import count_histories  # noqa: E402
 from ltv.scoring import fit_spend, fit_transaction_model, train_gbm  # noqa: E402
+from measure import machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "accuracy.md"
@@ -413,10 +415,13 @@ def _notes(res: dict) -> list[str]:
     return lines
 
 
-def markdown(results: list[dict]) -> str:
-    """The results as bench/results/accuracy.md."""
+def markdown(results: list[dict], run: str = "") -> str:
+    """The results as bench/results/accuracy.md; ``run``: when, where and under what load."""
     lines = [
         "# Accuracy benchmark: CDNOW master, strictly temporal",
+        "",
+        "Command: `make bench-accuracy` (`python bench/bench_accuracy.py --lifetimes-python "
+        ".bench-venv/bin/python --write`). " + run,
         "",
         f"Churn: no purchase in (as_of, as_of + 90 d]; value and transactions: "
         f"(as_of, {END}]. params.yaml with margin 1, no costs. Targets: churn AUC >= "
@@ -452,11 +457,16 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the raw figures")
     args = parser.parse_args()
     transactions = load_cdnow()
+    started, load_before = dt.datetime.now(dt.UTC), os.getloadavg()[0]
     results = []
     for text in args.dates:
         results.append(evaluate(transactions, dt.date.fromisoformat(text), args.lifetimes_python))
         print(f"{text} done in {results[-1]['seconds']:.0f} s", file=sys.stderr, flush=True)
-    report = markdown(results)
+    run = (
+        f"Run {started:%Y-%m-%d %H:%M} UTC on {machine()}; 1-minute load average "
+        f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after."
+    )
+    report = markdown(results, run)
     print(report)
     if args.write:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
