@@ -40,6 +40,7 @@ holdout value, and the aggregate holdout transactions error (predicted / actual 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -60,8 +61,8 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_churn_cdnow import load_cdnow  # noqa: E402
+from churn import fitting as churn_fitting  # noqa: E402
 from churn.candidates import blend_score  # noqa: E402
-from churn.fitting import fit_churn  # noqa: E402
 from churn.model import candidate_score, model_scores  # noqa: E402
 from churn.scoring import score_customers  # noqa: E402
 from churn.settings import BLEND_MEMBERS  # noqa: E402
@@ -299,6 +300,45 @@ def lifetimes_row(python: str, customers, outcomes: Outcomes, spend, t_end, t_h)
     return {**row, **outcomes.value_row(ref["end"] * spend, ref["end"])}
 
 
+@contextlib.contextmanager
+def captured_origins():
+    """The churn backtest's cut-offs (labels and raw scores) as ``fit_churn`` evaluates
+    them, collected while the block runs."""
+    origins = []
+    original = churn_fitting.origin_metrics
+
+    def capture(origin, settings):
+        origins.append(origin)
+        return original(origin, settings)
+
+    churn_fitting.origin_metrics = capture
+    try:
+        yield origins
+    finally:
+        churn_fitting.origin_metrics = original
+
+
+def backtest_differences(origins, fit, rows: dict[str, dict]) -> list[dict]:
+    """On each backtest cut-off the choice was made on: the raw ROC AUC of the holdout's
+    best churn candidate minus the chosen candidate's, with its DeLong standard error."""
+    candidates = {k.removeprefix("churn "): v for k, v in rows.items() if k.startswith("churn ")}
+    best = max(candidates, key=lambda k: candidates[k]["roc_auc"])
+    used = set(fit.metrics["rolling_backtest"]["choice_cutoffs"])
+    out = []
+    for origin in origins:
+        if origin.cutoff.isoformat() not in used or best == fit.chosen:
+            continue
+        a, b = origin.scores.get(best), origin.scores.get(fit.chosen)
+        if a is None or b is None:
+            continue
+        ok = np.isfinite(a) & np.isfinite(b)
+        difference, se = auc_difference(origin.y[ok], a[ok], b[ok])
+        out.append(
+            {"cutoff": origin.cutoff.isoformat(), "best": best, "difference": difference, "se": se}
+        )
+    return out
+
+
 def evaluate(transactions: pd.DataFrame, as_of: dt.date, lifetimes_python: str | None) -> dict:
     """Every row of the benchmark at one scoring date."""
     start = time.perf_counter()
@@ -318,7 +358,8 @@ def evaluate(transactions: pd.DataFrame, as_of: dt.date, lifetimes_python: str |
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ltv = fit_ltv(past, customers, as_of, params)
-    fit = fit_churn(past, customers, None, as_of, params, ltv.transaction_model)
+    with captured_origins() as origins:
+        fit = churn_fitting.fit_churn(past, customers, None, as_of, params, ltv.transaction_model)
     rows = churn_rows(fit, customers, outcomes.churned)
     ltv_model = ltv.choice["model"]
     chosen = ltv.choice["transaction_model"] if ltv_model in TRANSACTION_MODELS else ltv_model
@@ -348,6 +389,7 @@ def evaluate(transactions: pd.DataFrame, as_of: dt.date, lifetimes_python: str |
         "refused": fit.metrics["refused"],
         "degraded": fit.degraded,
         "rolling_backtest": fit.metrics["rolling_backtest"],
+        "backtest_differences": backtest_differences(origins, fit, rows),
         "rows": rows,
         "seconds": time.perf_counter() - start,
     }
@@ -406,6 +448,11 @@ def _notes(res: dict) -> list[str]:
         f"{res['ltv_transaction_model']}"
         + (f" ({res['ltv_fallback']})" if res["ltv_fallback"] else "")
     ]
+    for d in res["backtest_differences"]:
+        lines.append(
+            f"  - backtest {d['cutoff']}: {d['best']} minus {res['chosen_churn']} "
+            f"{d['difference']:+.4f} (DeLong SE {d['se']:.4f})"
+        )
     for stage, refused in (("churn", res["refused"]), ("ltv", res["ltv_refused"])):
         for name, reasons in refused.items():
             text = (
