@@ -58,7 +58,7 @@ bench: setup $(LIFETIMES) ## every benchmark of BENCHMARKS.md (about an hour); n
 	python bench/bench_churn_scale.py
 	python bench/bench_pipeline.py --customers 1000000 --out bench/results/pipeline.md
 
-bench-accuracy: setup $(LIFETIMES) ## churn and CLV accuracy on CDNOW at four scoring dates (~10 min); not part of make test
+bench-accuracy: setup $(LIFETIMES) ## churn and CLV accuracy on CDNOW at four scoring dates (about a minute, plus building .bench-venv once); not part of make test
 	python bench/bench_accuracy.py --lifetimes-python $(LIFETIMES) --write
 
 clean:

@@ -32,7 +32,7 @@ Scores compared, all as of ``as_of``:
 
 Metrics: churn ROC AUC, PR AUC, Brier score (probabilities only), normalized Gini of the
 holdout value, and the aggregate holdout transactions error (predicted / actual - 1).
-``make bench-accuracy`` runs it (a few minutes per date on a busy 2-core machine)::
+``make bench-accuracy`` runs it (under a minute for the four dates on a busy 2-core machine)::
 
     .venv/bin/python bench/bench_accuracy.py --lifetimes-python .bench-venv/bin/python
 """
