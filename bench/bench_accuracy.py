@@ -379,6 +379,7 @@ def evaluate(transactions: pd.DataFrame, as_of: dt.date, lifetimes_python: str |
         "as_of": as_of.isoformat(),
         "customers": int(len(customers)),
         "churn_rate": float(outcomes.churned.mean()),
+        "horizon_days": horizon,
         "chosen_churn": fit.chosen,
         "why": fit.metrics["why"],
         "ltv_model": ltv_model,
@@ -464,13 +465,14 @@ def _notes(res: dict) -> list[str]:
 
 def markdown(results: list[dict], run: str = "") -> str:
     """The results as bench/results/accuracy.md; ``run``: when, where and under what load."""
+    horizon = "/".join(sorted({str(res["horizon_days"]) for res in results}))
     lines = [
         "# Accuracy benchmark: CDNOW master, strictly temporal",
         "",
         "Command: `make bench-accuracy` (`python bench/bench_accuracy.py --lifetimes-python "
         ".bench-venv/bin/python --write`). " + run,
         "",
-        f"Churn: no purchase in (as_of, as_of + 90 d]; value and transactions: "
+        f"Churn: no purchase in (as_of, as_of + {horizon} d]; value and transactions: "
         f"(as_of, {END}]. params.yaml with margin 1, no costs. Targets: churn AUC >= "
         f"{TARGETS['roc_auc']}, Gini >= {TARGETS['gini']}, |aggregate error| <= "
         f"{TARGETS['aggregate_error']:.0%}. Candidates' churn scores raw, the choice calibrated.",
