@@ -28,8 +28,9 @@ from features import customer_features, split_at
 from features import spark_engine as features_spark
 from ingest import sql as ingest_sql
 from ingest import stage as duckdb_stage
+from ingest.clean import TRANSACTION_ROLES
 from ingest.mapping import load_mapping
-from ingest.spark_engine import numbered_lines, run_ingest
+from ingest.spark_engine import numbered_lines, read_extract, run_ingest
 from kequn.errors import UserError
 from kequn.spark import java_date_pattern, session_conf, to_spark_sql
 
@@ -430,3 +431,40 @@ def test_sample_balance_and_event_features_same_as_duckdb(spark, tmp_path, monke
         assert duck["aum_decline_months"].max() >= 6 and duck["unresolved_complaints"].max() > 1
         theirs = theirs.astype(duck.dtypes.to_dict())
         _assert_same_features(duck, theirs)
+
+
+def test_fixed_width_same_as_duckdb(spark, tmp_path):
+    """A fixed-width extract (no header, widths cut by character) gives the DuckDB engine's
+    outputs on Spark, rejects included: the counts are the hand-checked ones of
+    tests/test_ingest_rules.py::test_fixed_width_fixture_reconciles."""
+    mapping = {
+        "files": [str(TEST_DATA / "ingest/fixed_width.txt")],
+        "format": "fixed",
+        "header": False,
+        "widths": [10, 8, 11, 10],
+        "columns": {"customer_id": 0, "date": 1, "amount": 2, "channel": 3},
+        "date_format": "%Y%m%d",
+        "extract_date": "2025-12-31",
+    }
+    path = tmp_path / "fixed.yaml"
+    path.write_text(yaml.safe_dump(mapping), encoding="utf-8")
+    _run_both(spark, tmp_path, path, None, 1.0)
+    metrics = _assert_same_ingest(tmp_path)
+    assert (metrics["rows_read"], metrics["rows_rejected"], metrics["rows_accepted"]) == (7, 5, 2)
+
+
+def test_utf16_refused_naming_the_mapping(spark, tmp_path):
+    """Spark splits lines on bytes, so a UTF-16 extract is refused up front, in one line
+    naming the mapping file and its key, before any file is read."""
+    mapping = {
+        "files": [str(tmp_path / "x.csv")],
+        "encoding": "utf-16",
+        "columns": {"customer_id": "id", "date": "d", "amount": "a"},
+    }
+    path = tmp_path / "utf16.yaml"
+    path.write_text(yaml.safe_dump(mapping), encoding="utf-8")
+    with pytest.raises(UserError) as caught:
+        read_extract(spark, load_mapping(path), TRANSACTION_ROLES, tmp_path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: key 'encoding': encoding utf-16")
+    assert "\n" not in message

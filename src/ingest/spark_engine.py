@@ -125,6 +125,17 @@ def java_charset(encoding: str) -> str:
     return JAVA_CHARSETS.get(name, name.upper())
 
 
+def _check_charset(mapping: Mapping) -> None:
+    """Refuse, naming the mapping file, an encoding Spark's line reader cannot split."""
+    try:
+        java_charset(mapping.encoding)
+    except UserError as exc:
+        raise UserError(
+            f"{mapping.path}: key 'encoding': {exc}; re-encode the extract as UTF-8 or GB18030, "
+            "or use engine: duckdb"
+        ) from None
+
+
 def is_remote(path: str) -> bool:
     return "://" in str(path)
 
@@ -288,14 +299,19 @@ def _layout(mapping: Mapping, header_line: str | None, path: str) -> tuple:
     positions = column_positions(mapping, header, path)
     n_min = len(header) if header is not None else max(positions.values()) + 1
     n_max = len(header) if header is not None else None
+    if mapping.format == "fixed":
+        n_max = len(mapping.widths)
     return int(mapping.header), tuple(sorted(positions.items())), n_min, n_max
 
 
-def split_sql(layout: tuple, file_ids: list[int], fmt: str, delimiter: str, roles) -> str:
+def split_sql(
+    layout: tuple, file_ids: list[int], fmt: str, delimiter: str, roles, widths=()
+) -> str:
     """SELECT (DuckDB dialect) over ``lines`` giving the ``extract`` rows of some files.
 
     The same field splitting, unquoting and skipping of blank lines as the DuckDB
-    engine's line-by-line reader (:func:`ingest.sql.split_fields`, :func:`ingest.sql.unquote`).
+    engine's line-by-line reader (:func:`ingest.sql.split_fields`, :func:`ingest.sql.unquote`;
+    :func:`ingest.sql.fixed_fields` and :func:`ingest.sql.fixed_field_count` for ``fixed``).
     """
     header_lines, positions, n_min, n_max = layout
     positions = dict(positions)
@@ -307,14 +323,17 @@ def split_sql(layout: tuple, file_ids: list[int], fmt: str, delimiter: str, role
     )
     only_delimiters = (
         "trim(raw) = ''"
-        if fmt == "whitespace"
+        if fmt in ("whitespace", "fixed")
         else f"trim(replace(raw, {sql.literal(delimiter)}, '')) = ''"
     )
+    fixed = fmt == "fixed"
+    fields = sql.fixed_fields(widths) if fixed else sql.split_fields(fmt, delimiter)
+    n_fields = sql.fixed_field_count(widths) if fixed else "CAST(array_length(fields) AS INTEGER)"
     return f"""SELECT file_id, line, raw,
-       CAST(array_length(fields) AS INTEGER) AS n_fields,
+       {n_fields} AS n_fields,
        {n_min} AS n_min, CAST({"NULL" if n_max is None else n_max} AS INTEGER) AS n_max,
        {values}
-FROM (SELECT file_id, line, raw, {sql.split_fields(fmt, delimiter)} AS fields FROM lines
+FROM (SELECT file_id, line, raw, {fields} AS fields FROM lines
       WHERE file_id IN ({", ".join(map(str, file_ids))}) AND line > {header_lines}
         AND raw IS NOT NULL AND NOT ({only_delimiters}))"""
 
@@ -356,9 +375,9 @@ def _parquet_extract(spark, paths: list[str], mapping: Mapping, roles):
 
 def read_extract(spark, mapping: Mapping, roles: tuple[str, ...], tmp: Path):
     """The ``extract`` DataFrame of a mapping and the files read (see :mod:`ingest.sql`)."""
+    if mapping.format not in ("parquet", "excel"):
+        _check_charset(mapping)
     paths = source_files(mapping, spark)
-    if mapping.format == "fixed":
-        raise UserError(f"{mapping.path}: format: fixed is read by engine: duckdb only (for now)")
     if mapping.format == "parquet":
         return _parquet_extract(spark, paths, mapping, roles), paths
     fmt, delimiter, encoding = mapping.format, mapping.delimiter, mapping.encoding
@@ -378,7 +397,8 @@ def read_extract(spark, mapping: Mapping, roles: tuple[str, ...], tmp: Path):
         groups.setdefault(_layout(layout_mapping, header, path), []).append(file_id)
     numbered_lines(spark, read_paths, encoding).createOrReplaceTempView("lines")
     query = " UNION ALL ".join(
-        f"({split_sql(layout, ids, fmt, delimiter, roles)})" for layout, ids in groups.items()
+        f"({split_sql(layout, ids, fmt, delimiter, roles, mapping.widths)})"
+        for layout, ids in groups.items()
     )
     return spark.sql(to_spark_sql(query)), paths
 
