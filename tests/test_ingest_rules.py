@@ -95,6 +95,85 @@ def test_non_positive_amount_rule(tmp_path, rule, expected_rejects, kept):
     assert metrics["amounts_zero"] == sum(a == 0 for a in kept)
 
 
+#: returns netted off (hand-worked): A's return of 30 goes to its latest purchase of at
+#: least 30 (T2, 40 -> 10); A's next return of 15 would take T2 past its 40, so it is not
+#: netted; B's return precedes every purchase of B; C's return of 25 undoes T4 in full.
+NETTING_BODY = (
+    "A,20250101,100,T1\n"
+    "A,20250105,40,T2\n"
+    "A,20250110,-30,R1\n"
+    "A,20250111,-15,R2\n"
+    "B,20250102,-5,R3\n"
+    "B,20250103,20,T3\n"
+    "C,20250104,25,T4\n"
+    "C,20250106,-25,R4\n"
+    "A,20250112,0,T5\n"
+)
+
+
+def test_returns_net_off_against_the_purchase_they_return(tmp_path):
+    accepted, rejects, metrics = ingest_text(tmp_path, NETTING_BODY, non_positive_amounts="net")
+    assert dict(zip(accepted["txn_id"], accepted["amount"], strict=True)) == {
+        "T1": 100.0,
+        "T2": 10.0,
+        "T3": 20.0,
+    }
+    assert reasons(rejects) == {5: "unmatched_return", 6: "unmatched_return", 10: "zero_amount"}
+    # netted returns (lines 4, 9) and the purchase returned in full (line 8) are excluded
+    assert (metrics["rows_read"], metrics["rows_accepted"]) == (9, 3)
+    assert (metrics["rows_excluded"], metrics["rows_rejected"]) == (3, 3)
+    assert metrics["rejected_by_reason"]["unmatched_return"] == 2
+    assert metrics["amounts_negative"] == 0
+
+
+def test_netting_matches_the_product_when_it_is_mapped(tmp_path):
+    """The same return of 30 against two purchases of 40: it goes to the latest purchase
+    of its own product (P1 on 01-02), not to the later purchase of another product."""
+    (tmp_path / "p.csv").write_text(
+        "id,date,amount,txn,prod\n"
+        "A,20250101,40,T1,P2\n"
+        "A,20250102,40,T2,P1\n"
+        "A,20250103,40,T3,P2\n"
+        "A,20250110,-30,R1,P1\n"
+        "A,20250111,-30,R2,P3\n",
+        encoding="utf-8",
+    )
+    columns = {"customer_id": "id", "date": "date", "amount": "amount", "txn_id": "txn"}
+    mapping = {
+        "files": [str(tmp_path / "p.csv")],
+        "columns": {**columns, "product": "prod"},
+        "date_format": "%Y%m%d",
+        "extract_date": "2025-12-31",
+        "non_positive_amounts": "net",
+    }
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(mapping), encoding="utf-8")
+    loaded = load_mapping(tmp_path / "m.yaml")
+    con = duckdb.connect()
+    read_extract(loaded, con, TRANSACTION_ROLES)
+    accepted, rejects = (r.df() for r in clean_transactions(con, loaded, loaded.extract_date))
+    assert accepted["amount"].tolist() == [40.0, 10.0, 40.0]
+    assert reasons(rejects) == {6: "unmatched_return"}  # no purchase of P3
+
+
+def test_retail_cancellations_net_or_are_rejected_unmatched(tmp_path):
+    """In the retail fixture neither cancellation has an earlier purchase of its stock
+    code by its customer, so under ``net`` both are rejected, not silently dropped."""
+    accepted, rejects, metrics = _retail(tmp_path, non_positive_amounts="net")
+    assert reasons(rejects) == {
+        14: "unmatched_return",
+        15: "unmatched_return",
+        17: "bad_date",
+        19: "bad_amount",
+    }
+    assert metrics["rows_read"] == 19
+    assert (metrics["rows_excluded"], metrics["rows_rejected"], metrics["rows_accepted"]) == (
+        3,
+        4,
+        12,
+    )
+    assert not (accepted["amount"] < 0).any()
+
+
 @pytest.mark.parametrize(
     ("keys", "message"),
     [

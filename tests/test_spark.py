@@ -468,3 +468,28 @@ def test_utf16_refused_naming_the_mapping(spark, tmp_path):
     message = str(caught.value)
     assert message.startswith(f"{path}: key 'encoding': encoding utf-16")
     assert "\n" not in message
+
+
+def test_returns_netting_same_as_duckdb(spark, tmp_path):
+    """``non_positive_amounts: net`` (a window and two joins after the cleaning query) gives
+    the DuckDB engine's outputs on Spark, on the hand-worked fixture of
+    tests/test_ingest_rules.py::test_returns_net_off_against_the_purchase_they_return."""
+    from test_ingest_rules import HEADER, NETTING_BODY
+
+    (tmp_path / "net.csv").write_text(HEADER + NETTING_BODY, encoding="utf-8")
+    mapping = {
+        "files": [str(tmp_path / "net.csv")],
+        "columns": {"customer_id": "id", "date": "date", "amount": "amount", "txn_id": "txn"},
+        "date_format": "%Y%m%d",
+        "extract_date": "2025-12-31",
+        "non_positive_amounts": "net",
+    }
+    path = tmp_path / "net.yaml"
+    path.write_text(yaml.safe_dump(mapping), encoding="utf-8")
+    _run_both(spark, tmp_path, path, None, 1.0)
+    metrics = _assert_same_ingest(tmp_path)
+    assert (metrics["rows_excluded"], metrics["rows_rejected"], metrics["rows_accepted"]) == (
+        3,
+        3,
+        3,
+    )

@@ -14,6 +14,7 @@ import duckdb
 
 from ingest import sql
 from ingest.mapping import CLIENT_COLUMNS, MAX_EXCLUDE, TRANSACTION_COLUMNS, Mapping
+from ingest.netting import netting_sql
 from ingest.read import attach_raw
 
 #: roles read from a file beyond its mapped columns
@@ -44,17 +45,19 @@ def cleaning_sql(mapping: Mapping, kind: str, source: str, extract_date: dt.date
         "min_date": mapping.min_date,
         "max_id_length": mapping.max_id_length,
     }
-    if kind == "transactions":
-        return sql.clean_transactions_sql(
-            **options,
-            extract_date=extract_date,
-            negative=mapping.sign_negative,
-            non_positive=mapping.non_positive_amounts,
-            amount_op=mapping.amount_op,
-            exclude=tuple((kind, arg) for _, kind, arg in mapping.exclude),
-            group_lines=mapping.group_lines,
-        )
-    return sql.clean_clients_sql(**options)
+    if kind != "transactions":
+        return sql.clean_clients_sql(**options)
+    net = mapping.non_positive_amounts == "net"
+    query = sql.clean_transactions_sql(
+        **options,
+        extract_date=extract_date,
+        negative=mapping.sign_negative,
+        non_positive="return" if net else mapping.non_positive_amounts,
+        amount_op=mapping.amount_op,
+        exclude=tuple((kind, arg) for _, kind, arg in mapping.exclude),
+        group_lines=mapping.group_lines,
+    )
+    return netting_sql(query) if net else query
 
 
 def _classify(
@@ -126,7 +129,7 @@ def count_metrics(rows_read: int, found: dict[str, int], files: list) -> dict[st
     reason ``found``: rows read = accepted + excluded + rejected; the reject rate as
     :func:`reject_rate`."""
     by_reason = {reason: int(found.get(reason, 0)) for reason in sql.REASONS}
-    excluded = int(found.get(sql.EXCLUDED, 0))
+    excluded = sum(int(found.get(reason, 0)) for reason in sql.EXCLUDED_REASONS)
     rejected = sum(by_reason.values())
     return {
         "rows_read": rows_read,

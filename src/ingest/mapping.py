@@ -18,6 +18,7 @@ A new extract format needs a new YAML mapping, never a code change. Keys::
     min_date: "1990-01-01"               # optional; earlier dates are rejected (1900-01-01)
     max_id_length: 32                    # optional; longer customer/txn ids are rejected (64)
     non_positive_amounts: keep           # keep | reject | return (negative kept, zero rejected)
+                                         # | net (returns netted off the purchase: ingest.netting)
     amount: {multiply: [Quantity, UnitPrice]}   # instead of columns.amount: a x b, or
                                          # {subtract: [借方, 贷方]} (a blank side counts as 0)
     exclude:                             # rows expected to be unusable: counted apart
@@ -42,6 +43,8 @@ from ingest.decode import normalise_encoding
 from ingest.sql import DEFAULT_MAX_ID_LENGTH, DEFAULT_MIN_DATE, NON_POSITIVE_RULES
 from kequn.errors import UserError
 
+#: ``non_positive_amounts``: the cleaning query's rules, and ``net`` (:mod:`ingest.netting`)
+NON_POSITIVE_CHOICES = (*NON_POSITIVE_RULES, "net")
 FORMATS = ("csv", "tsv", "whitespace", "excel", "parquet", "fixed")
 
 #: columns of a transaction extract: required, then optional
@@ -377,11 +380,11 @@ def _limits(path: Path, raw: dict) -> dict[str, Any]:
     if not isinstance(max_id, int) or isinstance(max_id, bool) or max_id < 1:
         raise _fail(path, "max_id_length", f"expected a positive whole number, got {max_id!r}")
     non_positive = raw.get("non_positive_amounts", "keep")
-    if non_positive not in NON_POSITIVE_RULES:
+    if non_positive not in NON_POSITIVE_CHOICES:
         raise _fail(
             path,
             "non_positive_amounts",
-            f"expected one of {', '.join(NON_POSITIVE_RULES)}, got {non_positive!r}",
+            f"expected one of {', '.join(NON_POSITIVE_CHOICES)}, got {non_positive!r}",
         )
     return {
         "extract_date": extract_date,

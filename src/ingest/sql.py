@@ -23,7 +23,8 @@ length such as ``2023011`` for ``%Y%m%d``), ``date_before_min`` (before the mapp
 in the wrong places such as ``1,2,3``), ``negative_amount`` / ``zero_amount`` (by the
 mapping's ``non_positive_amounts`` rule), then ``duplicate_txn_id`` among the rows still
 accepted (the first by file, line is kept; found with a GROUP BY on ``txn_id`` and a join,
-cheaper than a window over every row).
+cheaper than a window over every row), and last, with ``non_positive_amounts: net``,
+``unmatched_return`` (:mod:`ingest.netting`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ REASONS = (
     "negative_amount",
     "zero_amount",
     "duplicate_txn_id",
+    "unmatched_return",
     "duplicate_customer_id",
 )
 
@@ -220,6 +222,9 @@ def non_positive_reasons(rule: str) -> str:
 
 #: the reason of a row excluded by a mapping rule: counted apart, never a reject
 EXCLUDED = "excluded"
+#: reasons of rows left out of the accepted ones but not unusable: excluded by a mapping
+#: rule, or taken out by netting returns off against purchases (:mod:`ingest.netting`)
+EXCLUDED_REASONS = (EXCLUDED, "netted_return", "returned_in_full")
 
 
 def exclude_reason(rules) -> str:
@@ -451,7 +456,8 @@ def rejects_sql(cleaned: str, files: str = "extract_files", raw_table: str | Non
     return (
         f"SELECT f.source_file, c.line, c.reason, {raw} AS raw "
         f"FROM {cleaned} AS c JOIN {files} AS f ON c.file_id = f.file_id {join}"
-        f"WHERE c.reason IS NOT NULL AND c.reason <> '{EXCLUDED}' ORDER BY c.file_id, c.line"
+        f"WHERE c.reason IS NOT NULL AND c.reason NOT IN ({literal_list(EXCLUDED_REASONS)}) "
+        "ORDER BY c.file_id, c.line"
     )
 
 
