@@ -55,7 +55,12 @@ def _run(stage: str, workdir: Path, monkeypatch) -> None:
 
     monkeypatch.chdir(workdir)
     params = load_params("params.yaml")
-    module = {"ltv": "ltv.stage", "churn": "churn.stage"}[stage]
+    module = {
+        "ltv": "ltv.stage",
+        "churn": "churn.stage",
+        "segment": "segmentation.stage",
+        "targets": "targeting.stage",
+    }[stage]
     importlib.import_module(module).run(params)
 
 
@@ -73,6 +78,23 @@ def test_ltv_and_churn_on_spark_equal_duckdb(spark_run, sample_run, monkeypatch)
         assert (spark_run / "reports/metrics" / name).read_text("utf-8") == (
             sample_run / "reports/metrics" / name
         ).read_text("utf-8")
+
+
+def test_segment_assignment_on_spark_equals_duckdb(spark_run, sample_run, monkeypatch):
+    # the DuckDB run fitted its clusters with no previous model: so must this one
+    (spark_run / "models/clusters.json").unlink()
+    outputs = [
+        "data/processed/segments.parquet",
+        "reports/metrics/segments.json",
+        "reports/plots/pareto.csv",
+        "reports/plots/cluster_profiles.csv",
+    ]
+    for name in outputs:
+        (spark_run / name).unlink()
+    _run("segment", spark_run, monkeypatch)
+    assert_same_table(spark_run / outputs[0], sample_run / outputs[0])
+    for name in [*outputs, "models/clusters.json"]:  # same bytes, the Parquet file too
+        assert (spark_run / name).read_bytes() == (sample_run / name).read_bytes(), name
 
 
 def test_map_chunks_keeps_file_order_and_types(spark, tmp_path):
