@@ -28,11 +28,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kequn import catalogue
-from kequn.chunks import iter_exact_chunks
+from kequn.chunks import count_rows, iter_exact_chunks
 from kequn.errors import UserError
+from kequn.log import get_logger, progress
 from targeting.allocation import BRANCH_COLUMNS, with_branches
 from targeting.campaigns import CAMPAIGNS
 from targeting.lists import branch_tops, campaign_pool
+
+log = get_logger("targets")
 
 #: the per-customer files, in the order a column is looked for (the first that has it)
 SOURCES = (
@@ -175,7 +178,13 @@ def read_population(chunk_rows: int, paths: list[Path] | None = None) -> pd.Data
     """
     paths = paths or [dataset.path for dataset in SOURCES]
     sources = column_sources(list(POPULATION_COLUMNS), paths)
-    return _concat(list(side_by_side(sources, chunk_rows)), sources)
+    chunks = _counted(side_by_side(sources, chunk_rows), paths[0], "targets population read")
+    return _concat(list(chunks), sources)
+
+
+def _counted(chunks: Iterator[pd.DataFrame], first: Path, what: str) -> Iterator[pd.DataFrame]:
+    """``chunks`` with :func:`kequn.log.progress` reports (rows of ``first`` done, ETA)."""
+    return progress(chunks, log, what, total=count_rows(first), size=len)
 
 
 def read_candidates(
@@ -216,7 +225,8 @@ def read_candidates(
     sources = candidate_sources(paths, language)
     keep = eligibility(settings, context, population, prepare)
     kept = []
-    for chunk in side_by_side(sources, chunk_rows):
+    chunks = side_by_side(sources, chunk_rows)
+    for chunk in _counted(chunks, paths[0], "targets eligibility pass"):
         chunk = keep(chunk)
         kept.append(chunk[chunk.pop(KEEP).to_numpy(dtype=bool)])
     return _concat(kept, sources)

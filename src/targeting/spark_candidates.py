@@ -31,8 +31,11 @@ from typing import Any
 
 import pandas as pd
 
+from kequn.log import get_logger, progress
 from kequn.spark_chunks import join_by_row, map_chunks
 from targeting.read import KEEP, candidate_sources, concat_chunks, eligibility
+
+log = get_logger("targets")
 
 
 def read_candidates_spark(
@@ -67,15 +70,20 @@ def read_candidates_spark(
     keep = eligibility(settings, context, population, prepare)
     first, *others = sources
     kept = list(
-        map_chunks(
-            first,
-            keep,
-            params=params,
-            columns=sources[first],
-            chunk_rows=chunk_rows,
-            near=Path(first).parent,
-            frame=join_by_row([(path, sources[path]) for path in others]) if others else None,
-            keep=KEEP,
+        progress(
+            map_chunks(
+                first,
+                keep,
+                params=params,
+                columns=sources[first],
+                chunk_rows=chunk_rows,
+                near=Path(first).parent,
+                frame=join_by_row([(path, sources[path]) for path in others]) if others else None,
+                keep=KEEP,
+            ),
+            log,
+            "targets candidates from Spark",
+            size=len,
         )
     )
     if not kept:  # nobody is eligible: the DuckDB path's empty frame
