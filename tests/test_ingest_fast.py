@@ -194,3 +194,33 @@ def test_converted_files_are_removed_with_the_connection(tmp_path, monkeypatch):
     con.close()
     del con
     assert not Path(text_file).exists()
+
+
+def test_reading_the_files_reports_progress_in_bytes(tmp_path, monkeypatch, caplog):
+    import logging
+
+    import duckdb
+
+    from ingest import load_mapping, read_extract
+    from ingest.clean import TRANSACTION_ROLES
+
+    monkeypatch.chdir(tmp_path)
+    sizes = []
+    for i, rows in enumerate((3, 40, 7)):
+        body = "".join(f"c{r},2024-01-{1 + r % 28:02d},{r}.5\n" for r in range(rows))
+        Path(f"part{i}.csv").write_text("id,date,amount\n" + body, "utf-8")
+        sizes.append(Path(f"part{i}.csv").stat().st_size)
+    write_mapping(
+        tmp_path,
+        files=["part*.csv"],
+        columns={"customer_id": "id", "date": "date", "amount": "amount"},
+    )
+    with caplog.at_level(logging.INFO, logger="kequn.ingest"):
+        read_extract(load_mapping("mapping.yaml"), duckdb.connect(), TRANSACTION_ROLES)
+    seen = [r.getMessage() for r in caplog.records if r.getMessage().startswith("bytes read")]
+    total = sum(sizes)
+    # three files (fewer than a report every 10): one line at the end, every byte counted
+    assert len(seen) == 1
+    assert seen[0].startswith(
+        f"bytes read from the extract files: {total:,}/{total:,} (100%) in 3 chunk(s), "
+    )

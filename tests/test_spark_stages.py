@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from kequn.config import load_params
-from kequn.spark_chunks import ROW, map_chunks, read_back
+from kequn.errors import UserError
+from kequn.spark_chunks import ROW, join_by_row, map_chunks, read_back
 
 
 def assert_same_table(theirs: Path, ours: Path) -> None:
@@ -55,7 +56,12 @@ def _run(stage: str, workdir: Path, monkeypatch) -> None:
 
     monkeypatch.chdir(workdir)
     params = load_params("params.yaml")
-    module = {"ltv": "ltv.stage", "churn": "churn.stage"}[stage]
+    module = {
+        "ltv": "ltv.stage",
+        "churn": "churn.stage",
+        "segment": "segmentation.stage",
+        "targets": "targeting.stage",
+    }[stage]
     importlib.import_module(module).run(params)
 
 
@@ -73,6 +79,76 @@ def test_ltv_and_churn_on_spark_equal_duckdb(spark_run, sample_run, monkeypatch)
         assert (spark_run / "reports/metrics" / name).read_text("utf-8") == (
             sample_run / "reports/metrics" / name
         ).read_text("utf-8")
+
+
+def test_segment_assignment_on_spark_equals_duckdb(spark_run, sample_run, monkeypatch):
+    # the DuckDB run fitted its clusters with no previous model: so must this one
+    (spark_run / "models/clusters.json").unlink()
+    outputs = [
+        "data/processed/segments.parquet",
+        "reports/metrics/segments.json",
+        "reports/plots/pareto.csv",
+        "reports/plots/cluster_profiles.csv",
+    ]
+    for name in outputs:
+        (spark_run / name).unlink()
+    _run("segment", spark_run, monkeypatch)
+    assert_same_table(spark_run / outputs[0], sample_run / outputs[0])
+    for name in [*outputs, "models/clusters.json"]:  # same bytes, the Parquet file too
+        assert (spark_run / name).read_bytes() == (sample_run / name).read_bytes(), name
+
+
+def test_targets_on_spark_equal_duckdb(spark_run, sample_run, monkeypatch):
+    from kequn.settings import settings_from
+    from targeting.read import SOURCES, read_candidates, read_population
+    from targeting.spark_candidates import read_candidates_spark
+
+    out = spark_run / "reports/targets"
+    shutil.rmtree(out)
+    (spark_run / "reports/metrics/targets.json").unlink()
+    _run("targets", spark_run, monkeypatch)
+    names = sorted(p.relative_to(sample_run / "reports/targets") for p in
+                   (sample_run / "reports/targets").rglob("*") if p.is_file())  # fmt: skip
+    assert len(names) > 3 and sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file()) == (
+        names
+    )
+    for name in [*(Path("reports/targets") / n for n in names), "reports/metrics/targets.json"]:
+        assert (spark_run / name).read_bytes() == (sample_run / name).read_bytes(), name
+    # the candidate table itself: same rows, columns and dtypes as the DuckDB read
+    params = load_params("params.yaml")
+    settings = settings_from(params).targeting.as_dict()
+    context = {"horizon_days": 365.0, "cadence_days": settings["cadence_days"]}
+    population = read_population(1000)
+    paths = [dataset.path for dataset in SOURCES]
+    due = {"prepare": lambda chunk: chunk.assign(days_since_contact=np.nan)}  # no contacts
+    ours = read_candidates_spark(settings, context, population, 1000, params, paths, **due)
+    theirs = read_candidates(settings, context, population, 1000, **due)
+    assert 0 < len(theirs) < len(population)
+    pd.testing.assert_frame_equal(ours, theirs)
+
+
+def test_join_by_row_and_keep(spark, tmp_path):
+    ids = [f"c{i:03d}" for i in range(300)]
+    source, other = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    pq.write_table(pa.table({"customer_id": ids, "x": np.arange(300.0)}), source)
+    pq.write_table(pa.table({"customer_id": ids, "y": np.arange(300) * 10}), other)
+
+    def score(chunk: pd.DataFrame) -> pd.DataFrame:
+        return chunk.assign(z=chunk["x"] + chunk["y"], even=chunk["y"] % 20 == 0)
+
+    join = join_by_row([(other, ["y"])])
+    out = pd.concat(
+        map_chunks(source, score, chunk_rows=64, near=tmp_path, frame=join, keep="even")
+    )
+    assert list(out.columns) == ["customer_id", "x", "y", "z"]
+    assert out["customer_id"].tolist() == ids[::2]
+    np.testing.assert_array_equal(out["z"].to_numpy(), np.arange(0, 300, 2) * 11.0)
+    # one id out of step in the joined file: the file and the row are named
+    swapped = ids.copy()
+    swapped[150], swapped[151] = swapped[151], swapped[150]
+    pq.write_table(pa.table({"customer_id": swapped, "y": np.arange(300)}), other)
+    with pytest.raises(UserError, match=r"b\.parquet: customer_id does not match .*row 151\)"):
+        list(map_chunks(source, score, chunk_rows=64, near=tmp_path, frame=join, keep="even"))
 
 
 def test_map_chunks_keeps_file_order_and_types(spark, tmp_path):

@@ -85,6 +85,21 @@ def test_lists_from_chunks_of_7_equal_one_chunk_and_the_whole_table(sample_run, 
     assert all(len(frame) for frame in expected.values())
 
 
+def test_both_passes_report_progress_over_every_client(sample_run, tmp_path, caplog):
+    import logging
+
+    paths = _inputs(sample_run, tmp_path)
+    settings, context = _settings(sample_run)
+    with caplog.at_level(logging.INFO, logger="kequn.targets"):
+        _chunked(paths, settings, context, 7)
+    for what in ("targets population read", "targets eligibility pass"):
+        seen = [r.getMessage() for r in caplog.records if r.getMessage().startswith(what)]
+        # 600 rows in chunks of 7 = 86 chunks: a line every 10 chunks, and one at the end
+        assert len(seen) == 9, what
+        assert seen[0].startswith(f"{what}: 70/600 (12%) in 10 chunk(s), ")
+        assert seen[-1].startswith(f"{what}: 600/600 (100%) in 86 chunk(s), ")
+
+
 def test_a_file_out_of_step_with_customers_is_named(sample_run, tmp_path):
     paths = _inputs(sample_run, tmp_path, n=100)
     frame = pd.read_parquet(paths[1])

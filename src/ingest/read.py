@@ -45,6 +45,9 @@ from ingest.decode import NATIVE, find_decode_error, transcode_to_utf8
 from ingest.lines import fetch_lines, scan_lines
 from ingest.mapping import Mapping
 from kequn.errors import UserError
+from kequn.log import get_logger, progress
+
+log = get_logger("ingest")
 
 #: a byte that never occurs in text extracts, so DuckDB reads each line as one column
 LINE_DELIMITER = "\x1f"
@@ -601,6 +604,14 @@ def _insert_parquet_file(
     con.execute(f"DROP TABLE {table}")
 
 
+def _size(path: Path) -> int:
+    """Bytes of a local file (0 when it cannot be stat'ed: progress only)."""
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
+
+
 def read_extract(
     mapping: Mapping, con: duckdb.DuckDBPyConnection, roles: tuple[str, ...], name: str = "extract"
 ) -> list[Path]:
@@ -632,8 +643,15 @@ def read_extract(
             else pool.submit(_text_file, path, mapping, tmp, f"{name}_{file_id}")
             for file_id, path in enumerate(files)
         ]
+        numbered = progress(
+            list(enumerate(files)),
+            log,
+            "bytes read from the extract files",
+            total=sum(_size(path) for path in files),
+            size=lambda item: _size(item[1]),
+        )
         try:
-            for file_id, path in enumerate(files):
+            for file_id, path in numbered:
                 if texts[file_id] is None:
                     _insert_parquet_file(con, file_id, path, mapping, roles, f"{name}_rows")
                     text_files.append(None)

@@ -160,6 +160,7 @@ def map_chunks(
     chunk_rows: int = 1_000_000,
     near: Path = Path("data"),
     frame: Callable[[Any], Any] | None = None,
+    keep: str | None = None,
 ) -> Iterator[pd.DataFrame]:
     """``score`` applied on Spark to every row of the Parquet file ``source``, streamed back
     in the file's order.
@@ -184,6 +185,9 @@ def map_chunks(
         Spark DataFrame -> Spark DataFrame applied after reading (e.g. a join adding other
         files' columns); it must keep the rows and the ``_source_row`` column. The result
         is ordered by ``_source_row`` again (one range-partitioned sort).
+    keep : str, optional
+        A boolean column of ``score``'s output: only the rows where it is true come back
+        (without it), still in file order (a filter run on the executors).
 
     Returns
     -------
@@ -205,19 +209,65 @@ def map_chunks(
     if frame is not None:  # the probe must see the joined columns too
         probe_source = data.limit(PROBE_ROWS).toPandas()[inputs]
     schema = output_schema(score, probe_source)
+    if keep is not None:
+        schema = schema.remove(schema.get_field_index(keep))
     fields = [_spark_type(f).remove_metadata() for f in schema]
     spark_schema = pa.schema([*fields, pa.field(ROW, pa.int64())])
 
     def apply(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             rows = batch[ROW].to_numpy()
-            out = score(batch[inputs].reset_index(drop=True))
-            out = out[schema.names].reset_index(drop=True)
+            out = score(batch[inputs].reset_index(drop=True)).reset_index(drop=True)
             out[ROW] = rows
-            yield out
+            if keep is not None:
+                out = out[out[keep].to_numpy(dtype=bool)]
+            yield out[[*schema.names, ROW]]
 
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(BATCH_ROWS))
     scored = data.mapInPandas(apply, schema=from_arrow_schema(spark_schema))
     with scratch_dir(params, Path(near)) as uri:
         scored.write.mode("overwrite").parquet(uri)
         yield from read_back(uri, schema, chunk_rows)
+
+
+def join_by_row(files: list[tuple[Path, list[str]]]) -> Callable[[Any], Any]:
+    """A ``frame`` for :func:`map_chunks`: other per-customer files' columns beside each row.
+
+    Parameters
+    ----------
+    files : list of (Path, list of str)
+        Files holding the same customers in the same order as the source (each later stage
+        writes its file from customers.parquet), and the columns to take from each.
+
+    Returns
+    -------
+    callable
+        Spark frame (with ``customer_id`` and ``_source_row``) -> the frame with the files'
+        columns, joined on the row position. A row whose ``customer_id`` differs in a file
+        (or is missing there) -> :class:`UserError` naming the file and the first such row,
+        after one Spark job for all the files.
+    """
+
+    def join(data):
+        from pyspark.sql import functions as F
+
+        spark = data.sparkSession
+        ids = []
+        for i, (path, columns) in enumerate(files):
+            other = spark.read.parquet(_uri(path))
+            name = f"_id_{i}"
+            picked = [F.col("customer_id").alias(name), F.col("_metadata.row_index").alias(ROW)]
+            data = data.join(other.select(*picked, *columns), on=ROW, how="left")
+            ids.append(name)
+        bad = [F.col(n).isNull() | (F.col(n) != F.col("customer_id")) for n in ids]
+        flags = [F.min(F.when(b, F.col(ROW))).alias(n) for b, n in zip(bad, ids, strict=True)]
+        firsts = data.agg(*flags).collect()[0] if ids else []
+        for (path, _), first in zip(files, firsts, strict=True):
+            if first is not None:
+                raise UserError(
+                    f"{path}: customer_id does not match the customers file row for row (row "
+                    f"{first + 1}); rerun the stage that writes it"
+                )
+        return data.drop(*ids)
+
+    return join

@@ -466,12 +466,20 @@ def assign_chunks(
     model: SegmentModel,
     baseline: Baseline | None,
     write: Callable[[pd.DataFrame], None],
+    assigned: Iterator[pd.DataFrame] | None = None,
 ) -> dict:
-    """ASSIGN every chunk, pass each finished chunk to ``write``; return the metrics."""
+    """ASSIGN every chunk, pass each finished chunk to ``write``; return the metrics.
+
+    ``assigned``: the :func:`assign_chunk` frames of the population's chunks, in order, when
+    they were computed elsewhere (on Spark, :mod:`segmentation.spark_assign`); None: assign
+    ``population.chunks`` here. The migration and the counts are added here in both cases.
+    """
     con = population.con
     counts = _Counts()
-    for chunk in population.chunks(read_columns(population.columns)):
-        segments = assign_chunk(chunk, model)
+    if assigned is None:
+        chunks = population.chunks(read_columns(population.columns))
+        assigned = (assign_chunk(chunk, model) for chunk in chunks)
+    for segments in assigned:
         if baseline is not None:
             ids = segments["customer_id"]
             rows = con.execute(

@@ -11,6 +11,9 @@ migration baseline) and ``models/clusters.json`` (last run's clusters, when pres
 ``models/clusters.json`` and a copy of the segments under ``data/history/<as_of>/`` for the
 next run's migration.
 
+With ``engine: spark`` the assignment runs on Spark (:mod:`segmentation.spark_assign`);
+the fit, the migration lookups and the counts stay on the driver.
+
 Scale (``scale`` in params.yaml, :mod:`kequn.chunks`): cut-offs and RFM bins are computed
 exactly by DuckDB over the Parquet files (memory limit ``KEQUN_SEGMENT_MEMORY_LIMIT``,
 spilling to a temporary folder beside the output); the clusters are fitted on a seeded
@@ -140,6 +143,15 @@ def _empty_segments() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="string") for c in SEGMENT_COLUMNS})
 
 
+def _spark_assigned(params: dict, model, columns: list[str], n: int) -> Iterator[pd.DataFrame]:
+    """The assigned chunks computed on Spark (:mod:`segmentation.spark_assign`)."""
+    from segmentation.spark_assign import assigned_chunks
+
+    chunk_rows = settings_from(params).scale.chunk_customers
+    chunks = assigned_chunks(model, CUSTOMERS, JOINED, columns, chunk_rows, params)
+    return progress(chunks, log, "segment assignment on Spark", total=n, size=len)
+
+
 def run(params: dict) -> None:
     typed = settings_from(params)
     settings = typed.segmentation.as_dict()  # plain data for the fitting functions
@@ -198,8 +210,11 @@ def run(params: dict) -> None:
             model = fit_population(population, settings, seed=seed, previous_model=previous_model)
         log.info("clusters fitted on %d customers", model.n_fit)
         with timed(log, f"assigning {n} customers, {scale.chunk_customers} at a time"):
+            assigned = (
+                _spark_assigned(params, model, columns, n) if typed.engine == "spark" else None
+            )
             with ChunkedParquetWriter(SEGMENTS, empty=_empty_segments()) as writer:
-                metrics = assign_chunks(population, model, baseline, writer.write)
+                metrics = assign_chunks(population, model, baseline, writer.write, assigned)
     metrics = {"as_of": as_of.isoformat(), **metrics}
     with atomic_path(HISTORY / as_of.isoformat() / "segments.parquet") as tmp_copy:
         shutil.copyfile(SEGMENTS, tmp_copy)

@@ -28,11 +28,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kequn import catalogue
-from kequn.chunks import iter_exact_chunks
+from kequn.chunks import count_rows, iter_exact_chunks
 from kequn.errors import UserError
+from kequn.log import get_logger, progress
 from targeting.allocation import BRANCH_COLUMNS, with_branches
 from targeting.campaigns import CAMPAIGNS
 from targeting.lists import branch_tops, campaign_pool
+
+log = get_logger("targets")
 
 #: the per-customer files, in the order a column is looked for (the first that has it)
 SOURCES = (
@@ -175,7 +178,13 @@ def read_population(chunk_rows: int, paths: list[Path] | None = None) -> pd.Data
     """
     paths = paths or [dataset.path for dataset in SOURCES]
     sources = column_sources(list(POPULATION_COLUMNS), paths)
-    return _concat(list(side_by_side(sources, chunk_rows)), sources)
+    chunks = _counted(side_by_side(sources, chunk_rows), paths[0], "targets population read")
+    return _concat(list(chunks), sources)
+
+
+def _counted(chunks: Iterator[pd.DataFrame], first: Path, what: str) -> Iterator[pd.DataFrame]:
+    """``chunks`` with :func:`kequn.log.progress` reports (rows of ``first`` done, ETA)."""
+    return progress(chunks, log, what, total=count_rows(first), size=len)
 
 
 def read_candidates(
@@ -213,28 +222,71 @@ def read_candidates(
         The kept rows, in file order, index 0..n-1.
     """
     paths = paths or [dataset.path for dataset in SOURCES]
+    sources = candidate_sources(paths, language)
+    keep = eligibility(settings, context, population, prepare)
+    kept = []
+    chunks = side_by_side(sources, chunk_rows)
+    for chunk in _counted(chunks, paths[0], "targets eligibility pass"):
+        chunk = keep(chunk)
+        kept.append(chunk[chunk.pop(KEEP).to_numpy(dtype=bool)])
+    return _concat(kept, sources)
+
+
+#: the column :func:`eligibility` adds: whether some configured campaign takes the row
+KEEP = "_listed"
+
+
+def candidate_sources(paths: list[Path], language: str) -> dict[Path, list[str]]:
+    """:func:`column_sources` of the :data:`LIST_INPUTS`, the :data:`LIST_PREFIXES` columns
+    and ``reasons_<language>``; no ``margin`` in any file -> :class:`UserError`."""
     prefixed = sorted(
         {c for path in paths for c in pq.read_schema(path).names if c.startswith(LIST_PREFIXES)}
     )
     sources = column_sources([*LIST_INPUTS, *prefixed, f"reasons_{language}"], paths)
     if not any("margin" in columns for columns in sources.values()):
         raise UserError(f"{catalogue.LTV.path}: no margin column; rerun the ltv stage")
+    return sources
+
+
+def eligibility(
+    settings: dict,
+    context: dict,
+    population: pd.DataFrame,
+    prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """The per-chunk eligibility test of :func:`read_candidates`, as a pure chunk function.
+
+    Parameters
+    ----------
+    settings, context, population, prepare
+        As for :func:`read_candidates`; the top share per branch is ranked over
+        ``population`` once, here, and bound into the function.
+
+    Returns
+    -------
+    callable
+        A chunk of the candidate columns -> the chunk (``prepare``'s columns added) with a
+        boolean :data:`KEEP` column: true where at least one configured campaign's pool
+        (:func:`targeting.lists.campaign_pool`) takes the row. It reads nothing but the
+        chunk, so it runs on any cut of the rows (Spark's batches too).
+    """
     configured = {
         name: values or {}
         for name, values in (settings.get("campaigns") or {}).items()
         if name in CAMPAIGNS  # an unknown one is refused by build_target_lists
     }
     tops = branch_tops(with_branches(population)[0], configured)
-    kept = []
-    for chunk in side_by_side(sources, chunk_rows):
+
+    def keep(chunk: pd.DataFrame) -> pd.DataFrame:
         if prepare is not None:
             chunk = prepare(chunk)
         taken = np.zeros(len(chunk), dtype=bool)
         for campaign, values in configured.items():
             pool = campaign_pool(chunk, campaign, values, context, tops.get(campaign))
             taken |= chunk.index.isin(pool.index)
-        kept.append(chunk[taken])
-    return _concat(kept, sources)
+        return chunk.assign(**{KEEP: taken})
+
+    return keep
 
 
 def _at_least_one(
@@ -253,6 +305,16 @@ def _at_least_one(
             ],
             axis=1,
         ).iloc[:0]
+
+
+def empty_chunk(sources: dict[Path, list[str]]) -> pd.DataFrame:
+    """No rows, every source column with the type of a read of its file."""
+    return next(_at_least_one(iter(()), sources))
+
+
+def concat_chunks(chunks: list[pd.DataFrame], sources: dict[Path, list[str]]) -> pd.DataFrame:
+    """:func:`_concat` of ``chunks`` (an empty list: :func:`empty_chunk`)."""
+    return _concat(chunks or [empty_chunk(sources)], sources)
 
 
 def _concat(chunks: list[pd.DataFrame], sources: dict[Path, list[str]]) -> pd.DataFrame:

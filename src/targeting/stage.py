@@ -82,16 +82,32 @@ def contact_days(customers: pd.DataFrame, known: pd.Series | None) -> pd.Series:
 
 
 def load_table(
-    settings: dict, context: dict, contacts: pd.Series | None, chunk_rows: int, language: str
+    settings: dict,
+    context: dict,
+    contacts: pd.Series | None,
+    chunk_rows: int,
+    language: str,
+    params: dict | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every client's id, branch and contribution, and the features, ltv, churn and segment
     columns of the clients some campaign could list, read ``chunk_rows`` at a time
-    (:mod:`targeting.read`): ``(candidates, population)``."""
+    (:mod:`targeting.read`): ``(candidates, population)``. With ``engine: spark`` in
+    ``params`` the candidates are read and tested on Spark (:mod:`targeting.spark_candidates`)."""
     population = read_population(chunk_rows)
 
     def with_contacts(chunk: pd.DataFrame) -> pd.DataFrame:
         return chunk.assign(days_since_contact=contact_days(chunk, contacts))
 
+    if params is not None and settings_from(params).engine == "spark":
+        from targeting.read import SOURCES
+        from targeting.spark_candidates import read_candidates_spark
+
+        paths = [dataset.path for dataset in SOURCES]
+        table = read_candidates_spark(
+            settings, context, population, chunk_rows, params, paths,
+            language=language, prepare=with_contacts,
+        )  # fmt: skip
+        return table, population
     table = read_candidates(
         settings, context, population, chunk_rows, language=language, prepare=with_contacts
     )
@@ -145,7 +161,7 @@ def run(params: dict) -> None:
     }
     with timed(log, "loading customers, ltv, churn and segments"):
         language = typed.report.language
-        table, population = load_table(settings, context, contacts, chunk_rows, language)
+        table, population = load_table(settings, context, contacts, chunk_rows, language, params)
     table, settings, review_used = apply_review(table, settings, chunk_rows)
     dnc_path = typed.targeting.do_not_contact
     do_not_contact = read_id_list(dnc_path) if dnc_path else set()
