@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.signals import add_signals, aum_trend, compute_signals
+from features.signals import add_signals, aum_trend, compute_signals, join_signals
 
 AS_OF = dt.date(2025, 7, 15)
 
@@ -130,6 +130,25 @@ def test_neutral_values_for_customers_without_extract_rows(balances, events):
     # nothing configured: the table is unchanged
     same = add_signals(customers, AS_OF, None, balances.iloc[:0])
     pd.testing.assert_frame_equal(same, customers)
+
+
+def test_balance_features_of_chosen_customers_are_the_whole_tables_rows(balances, events):
+    whole = compute_signals(AS_OF, balances, None).set_index("customer_id")
+    ids = pd.Series(["C", "A", "Q"])  # Q has no snapshot
+    some = compute_signals(AS_OF, balances, None, customers=ids).set_index("customer_id")
+    assert sorted(some.index) == ["A", "C"]  # nothing computed for B
+    assert list(some.columns) == list(whole.columns)  # the lines of every snapshot
+    pd.testing.assert_frame_equal(some, whole.loc[some.index])
+    # C alone: its only snapshot is May, but M0 is June (A's and B's snapshots), so May
+    # is carried to June and the 1-month change is 0, not NaN
+    alone = compute_signals(AS_OF, balances, None, customers=pd.Series(["C"]))
+    assert alone["customer_id"].tolist() == ["C"]
+    assert alone["aum_change_1m"].tolist() == [0.0] and alone["aum_latest"].tolist() == [50.0]
+    # add_signals computes its table's customers only and joins the same values
+    table = pd.DataFrame({"customer_id": ["C", "Z"], "frequency": [1, 2]})
+    out = add_signals(table, AS_OF, balances, events)
+    full = join_signals(table, compute_signals(AS_OF, balances, events), balances=True, events=True)
+    pd.testing.assert_frame_equal(out, full)
 
 
 def test_aum_trend_by_group_by_hand(balances, tmp_path):

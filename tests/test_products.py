@@ -14,7 +14,7 @@ from features import customer_features
 from products.backtest import TakeUpTables, backtest_cutoffs, rolling_backtest, summarise
 from products.model import lift_at
 from products.scoring import recommend
-from products.stage import products_stage
+from products.stage import fit_products, products_stage, score_products
 from products.takeup import first_use, held_and_taken, line_activity, line_rows
 from targeting import build_target_lists
 from test_targeting import CONTEXT, customer_table, settings
@@ -215,3 +215,26 @@ def test_bad_product_lines_are_one_clear_error():
         line_rows(tx, {"定期": "deposit"})
     with pytest.raises(UserError, match="no product column"):
         line_rows(tx.drop(columns="product"), LINES)
+
+
+@pytest.mark.parametrize("chunk", [97, 640])
+def test_scoring_in_chunks_gives_the_one_shot_rows(chunk):
+    # the stage scores customers.parquet chunk by chunk, each chunk with only its own
+    # customers' transactions: the rows must be those of scoring everyone at once
+    tx, _ = planted(1500, seed=5, signal=True)
+    customers = customer_features(tx, AS_OF)
+    params = {"seed": 1, "segmentation": {"product_lines": LINES}, "ltv": {"margin": 0.02}}
+    models, values, _ = fit_products(tx, customers, AS_OF, params)
+    whole = score_products(models, values, tx, customers, AS_OF, params)
+    parts = []
+    for start in range(0, len(customers), chunk):
+        part = customers.iloc[start : start + chunk].reset_index(drop=True)
+        own = tx.loc[tx["customer_id"].isin(set(part["customer_id"]))]
+        parts.append(score_products(models, values, own, part, AS_OF, params))
+    chunked = pd.concat(parts, ignore_index=True)
+    assert len(parts) == -(-len(customers) // chunk) > 1
+    assert whole["product"].notna().any() and whole["p_loan"].notna().any()
+    # same products; probabilities equal up to the last bits of the logistic model's
+    # matrix products, whose blocking depends on the number of rows
+    assert chunked["product"].equals(whole["product"])
+    pd.testing.assert_frame_equal(chunked, whole, check_exact=False, rtol=1e-12, atol=0)

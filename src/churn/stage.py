@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from churn.scoring import (
@@ -116,11 +115,10 @@ def _rows_of(
 
 
 def _transactions(ids: pd.Series | None) -> pd.DataFrame:
-    """The fit sample's transactions, with the file's date type (DuckDB returns timestamps)."""
-    tx = transactions_of(TRANSACTIONS, ids, _present(TRANSACTIONS, TRANSACTION_COLUMNS))
-    if pa.types.is_date(pq.read_schema(TRANSACTIONS).field("date").type) and len(tx):
-        tx["date"] = pa.array(tx["date"]).cast(pa.date32()).to_pandas().to_numpy()
-    return tx
+    """The fit sample's transactions as Arrow-backed columns of the file's types (the form
+    the backtest's feature tables scan; no Python string per row)."""
+    columns = _present(TRANSACTIONS, TRANSACTION_COLUMNS)
+    return transactions_of(TRANSACTIONS, ids, columns, arrow_backed=True)
 
 
 def _check_ids(customers: pd.Series, value: pd.Series, where: str) -> None:

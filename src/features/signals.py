@@ -85,22 +85,35 @@ def lines_query(as_of: dt.date) -> str:
     )
 
 
-def _series_ctes(as_of: dt.date, has_product: bool) -> str:
+def _series_ctes(as_of: dt.date, has_product: bool, customers: str | None = None) -> str:
     """The CTEs up to ``series``: one row per customer and month ``k`` (0 = ``M0``) from
     their first snapshot month on, with ``aum``, ``debt`` and the month before's
-    ``aum_before`` (module docstring)."""
+    ``aum_before`` (module docstring).
+
+    ``customers``: a relation whose ``customer_id`` (compared as text) limits the series to
+    those customers; ``M0`` and the months are still those of every snapshot, so each
+    kept customer's row is the one the whole table gives. None: every customer."""
     product = "coalesce(product, '')" if has_product else "''"
+    kept = "snaps"
+    restrict = ""
+    if customers is not None:
+        kept = "kept"
+        restrict = f"""
+kept AS (
+    SELECT * FROM snaps WHERE CAST(customer_id AS VARCHAR) IN
+        (SELECT CAST(customer_id AS VARCHAR) FROM {customers})
+),"""
     return f"""
 WITH snaps AS (
     SELECT customer_id, {product} AS line, date, balance,
            year(date) * 12 + month(date) - 1 AS m
     FROM {BALANCES} WHERE date <= {_day(as_of)}
-),
+),{restrict}
 monthly AS (
     SELECT customer_id, line, m, balance FROM (
         SELECT *, ROW_NUMBER() OVER (
             PARTITION BY customer_id, line, m ORDER BY date DESC, balance) AS rn
-        FROM snaps) AS t
+        FROM {kept}) AS t
     WHERE rn = 1
 ),
 valid AS (
@@ -127,14 +140,17 @@ per_month AS (
 series AS (
     SELECT f.customer_id, o.k, o.m, coalesce(p.aum, 0) AS aum, coalesce(p.debt, 0) AS debt,
            LEAD(coalesce(p.aum, 0)) OVER (PARTITION BY f.customer_id ORDER BY o.k) AS aum_before
-    FROM (SELECT customer_id, MIN(m) AS first_m FROM snaps GROUP BY customer_id) AS f
+    FROM (SELECT customer_id, MIN(m) AS first_m FROM {kept} GROUP BY customer_id) AS f
     JOIN months AS o ON o.m >= f.first_m
     LEFT JOIN per_month AS p ON p.customer_id = f.customer_id AND p.k = o.k
 )"""
 
 
-def balance_query(as_of: dt.date, lines: list[str], has_product: bool = True) -> str:
-    """One row per customer with a snapshot on or before ``as_of``: the balance features."""
+def balance_query(
+    as_of: dt.date, lines: list[str], has_product: bool = True, customers: str | None = None
+) -> str:
+    """One row per customer with a snapshot on or before ``as_of``: the balance features
+    (only the customers of the relation ``customers`` when given, :func:`_series_ctes`)."""
     changes = ",\n       ".join(
         f"MAX(CASE WHEN k = 0 THEN aum END) / NULLIF(MAX(CASE WHEN k = {j} THEN aum END), 0)"
         f" - 1 AS aum_change_{j}m"
@@ -145,7 +161,7 @@ def balance_query(as_of: dt.date, lines: list[str], has_product: bool = True) ->
         f"THEN balance ELSE 0 END) / NULLIF(MAX(a0), 0) AS {identifier('aum_share_' + name)}"
         for name in lines
     )
-    return f"""{_series_ctes(as_of, has_product)},
+    return f"""{_series_ctes(as_of, has_product, customers)},
 summary AS (
     SELECT customer_id,
            MAX(CASE WHEN k = 0 THEN aum END) AS aum_latest,
@@ -231,6 +247,7 @@ def signal_features(
     as_of: dt.date,
     balance_columns: list[str] | None,
     event_columns: list[str] | None,
+    customers: str | None = None,
 ) -> pd.DataFrame | None:
     """The balance and event features of every customer found in either, by customer_id.
 
@@ -243,6 +260,10 @@ def signal_features(
         Nothing dated after it is read.
     balance_columns, event_columns : list of str or None
         The columns of each view, or None when the extract is not configured (empty).
+    customers : str, optional
+        A relation of ``customer_id``: the balance features are computed for those
+        customers only (the costly part; :func:`_series_ctes`), each row as the whole
+        table gives it. The product lines stay those of every snapshot. None: everyone.
 
     Returns
     -------
@@ -253,7 +274,8 @@ def signal_features(
     parts = []
     if balance_columns is not None:
         lines = run(lines_query(as_of))["line"].tolist()
-        parts.append(run(balance_query(as_of, lines, "product" in balance_columns)))
+        has_product = "product" in balance_columns
+        parts.append(run(balance_query(as_of, lines, has_product, customers)))
     if event_columns is not None:
         parts.append(run(event_query(as_of, event_columns)))
     if not parts:
@@ -312,10 +334,18 @@ def _duckdb_views(con, sources: dict[str, Source]) -> dict[str, list[str]]:
 
 
 def compute_signals(
-    as_of: dt.date, balances: Source, events: Source, engine: str = "duckdb", spark=None
+    as_of: dt.date,
+    balances: Source,
+    events: Source,
+    engine: str = "duckdb",
+    spark=None,
+    customers: pd.Series | None = None,
 ) -> pd.DataFrame | None:
     """:func:`signal_features` over ``balances`` / ``events`` (frames or Parquet paths;
-    None or empty = not configured) on ``engine`` (``duckdb`` or ``spark``)."""
+    None or empty = not configured) on ``engine`` (``duckdb`` or ``spark``).
+
+    ``customers``: ids whose balance features are wanted (DuckDB computes only those; the
+    rows of other customers may still be returned, and are on Spark); None: everyone."""
     sources = {BALANCES: balances, EVENTS: events}
     sources = {name: src for name, src in sources.items() if _present(src)}
     if not sources:
@@ -337,8 +367,12 @@ def compute_signals(
     con = duckdb.connect()
     with con:
         columns = _duckdb_views(con, sources)
+        chosen = None
+        if customers is not None:
+            chosen = "signal_customers"
+            con.register(chosen, pd.DataFrame({"customer_id": customers.to_numpy()}))
         run = lambda query: con.execute(query).df()  # noqa: E731
-        return signal_features(run, as_of, columns.get(BALANCES), columns.get(EVENTS))
+        return signal_features(run, as_of, columns.get(BALANCES), columns.get(EVENTS), chosen)
 
 
 #: the columns of :func:`aum_trend`
@@ -383,8 +417,11 @@ def aum_trend(balances: Source, groups: str | Path, column: str, as_of: dt.date)
 def add_signals(
     customers: pd.DataFrame, as_of: dt.date, balances: Source, events: Source, engine="duckdb"
 ) -> pd.DataFrame:
-    """``customers`` (a feature table as of ``as_of``) with the signal features joined."""
-    signals = compute_signals(as_of, balances, events, engine)
+    """``customers`` (a feature table as of ``as_of``) with the signal features joined;
+    the balance features are computed for its customers only (a backtest table of a fit
+    sample need not pay for the whole balance extract)."""
+    ids = customers["customer_id"]
+    signals = compute_signals(as_of, balances, events, engine, customers=ids)
     return join_signals(customers, signals, _present(balances), _present(events))
 
 

@@ -171,17 +171,23 @@ def transactions_of(
     transactions_path: str | Path,
     customer_ids: pd.Series | None,
     columns: list[str] | None = None,
+    arrow_backed: bool = False,
 ) -> pd.DataFrame:
     """The transactions of ``customer_ids`` (all when None) read from Parquet with DuckDB,
-    without loading the other customers' rows."""
+    without loading the other customers' rows.
+
+    ``arrow_backed``: columns of ``pd.ArrowDtype`` with the file's Arrow types (a DATE
+    stays a date), not NumPy and Python objects: about a fifth of the memory for the text
+    columns of a fit sample, and DuckDB scans them again without converting."""
     source = parquet_source(transactions_path)
     select = ", ".join(identifier(c) for c in columns) if columns else "*"
+    query = f"SELECT {select} FROM {source}"
     with duckdb.connect() as con:
-        if customer_ids is None:
-            return con.sql(f"SELECT {select} FROM {source}").df()
-        chosen = pd.DataFrame({"customer_id": customer_ids.astype(str).to_numpy()})
-        con.register("chosen", chosen)
-        query = (
-            f"SELECT {select} FROM {source} WHERE customer_id IN (SELECT customer_id FROM chosen)"
-        )
-        return con.sql(query).df()
+        if customer_ids is not None:
+            chosen = pd.DataFrame({"customer_id": customer_ids.astype(str).to_numpy()})
+            con.register("chosen", chosen)
+            query += " WHERE customer_id IN (SELECT customer_id FROM chosen)"
+        result = con.sql(query)
+        if arrow_backed:
+            return result.to_arrow_table().to_pandas(types_mapper=pd.ArrowDtype)
+        return result.df()

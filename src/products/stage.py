@@ -72,7 +72,8 @@ def read_transactions(as_of: dt.date, ids: pd.Series | None = None) -> pd.DataFr
     if ids is None:
         tx = pq.read_table(TRANSACTIONS, columns=TRANSACTION_COLUMNS).to_pandas()
     else:
-        tx = transactions_of(TRANSACTIONS, ids, TRANSACTION_COLUMNS)
+        # Arrow-backed from DuckDB: no Python string per row on the way
+        tx = transactions_of(TRANSACTIONS, ids, TRANSACTION_COLUMNS, arrow_backed=True)
     tx["date"] = pd.to_datetime(tx["date"])
     tx = tx.loc[tx["date"] <= pd.Timestamp(as_of)].reset_index(drop=True)
     # Arrow-backed columns: DuckDB scans them without converting Python objects
@@ -171,10 +172,15 @@ def _fit_sample(as_of: dt.date, params: dict[str, Any]) -> tuple[pd.DataFrame, p
     s = settings_from(params)
     ids = sample_customer_ids(CUSTOMERS, s.scale.fit_customers, s.seed)
     tx = read_transactions(as_of, ids)
-    customers = pd.read_parquet(CUSTOMERS)
-    if ids is not None:
-        customers = customers.loc[customers["customer_id"].astype(str).isin(set(ids))]
-    return tx, customers.reset_index(drop=True)
+    if ids is None:
+        return tx, pd.read_parquet(CUSTOMERS)
+    chosen = set(ids.astype(str))
+    # chunk by chunk: the whole customer table is never held, only the sample's rows
+    parts = [
+        chunk.loc[chunk["customer_id"].astype(str).isin(chosen).to_numpy()]
+        for chunk in iter_chunks(CUSTOMERS, s.scale.chunk_customers)
+    ]
+    return tx, pd.concat(parts, ignore_index=True)
 
 
 def run(params: dict) -> None:
