@@ -15,6 +15,26 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO_ROOT / "tests" / "data"
 
+#: (value, value trimmed) by the ingest's blank set (ingest.sql.BLANKS: space, tab, LF, CR,
+#: U+00A0, U+3000) at both ends; other Unicode spaces (em space, zero-width space, vertical
+#: tab) and every interior blank are kept
+TRIM_CASES = [
+    (" a ", "a"),
+    ("\ta\t", "a"),
+    ("\r\na b\n", "a b"),
+    ("\u00a0x\u00a0", "x"),
+    ("\u3000客户\u3000", "客户"),
+    (" \u3000\t a\u00a0b \r", "a\u00a0b"),
+    ("\u200bx\u200b", "\u200bx\u200b"),
+    ("\u2003x\u2003", "\u2003x\u2003"),
+    ("\x0bx", "\x0bx"),
+    (" \u2003 ", "\u2003"),
+    ("x", "x"),
+    ("   ", ""),
+    ("", ""),
+    (None, None),
+]
+
 #: CDNOW_sample.txt columns (whitespace separated, no header; tests/data/README.md)
 CDNOW_COLUMNS = ["master_id", "sample_id", "date", "cds", "dollars"]
 

@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from conftest import TRIM_CASES
 from ingest import clean_transactions, ingest_metrics, load_mapping, read_extract
+from ingest import sql as ingest_sql
 from ingest.clean import TRANSACTION_ROLES
 from kequn.errors import UserError
 
@@ -67,6 +69,50 @@ def test_trailing_tab_in_id_is_trimmed_like_spaces(tmp_path):
     accepted, rejects, _ = ingest_text(tmp_path, "A\t,20250101,5,T1\n A ,20250102,6,T2\n")
     assert rejects.empty
     assert accepted["customer_id"].tolist() == ["A", "A"]
+
+
+def test_strip_removes_only_the_blank_set_at_both_ends():
+    """Each value trimmed exactly as TRIM_CASES says (DuckDB)."""
+    values = [value for value, _ in TRIM_CASES]
+    con = duckdb.connect()
+    con.register("t", pd.DataFrame({"i": range(len(values)), "x": pd.Series(values, dtype=object)}))
+    got = [
+        r[0] for r in con.execute(f"SELECT {ingest_sql.strip('x')} FROM t ORDER BY i").fetchall()
+    ]
+    assert got == [trimmed for _, trimmed in TRIM_CASES]
+
+
+def test_cleaning_trims_ids_and_products_by_the_blank_set(tmp_path):
+    """Through the whole cleaning query: NBSP / ideographic space trimmed, a zero-width
+    space kept, an interior space kept, an id of blanks only rejected as blank."""
+    body = (
+        "\u00a0A\u3000,20250101,5,T1, x y\u3000\n"
+        "\u200bB,20250102,6,T2,p\n"
+        "\u3000\u00a0 ,20250103,7,T3,p\n"
+    )
+    (tmp_path / "t.csv").write_text("id,date,amount,txn,product\n" + body, encoding="utf-8")
+    mapping = {
+        "files": [str(tmp_path / "t.csv")],
+        "columns": {
+            "customer_id": "id",
+            "date": "date",
+            "amount": "amount",
+            "txn_id": "txn",
+            "product": "product",
+        },
+        "date_format": "%Y%m%d",
+        "extract_date": "2025-12-31",
+    }
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(mapping, allow_unicode=True), encoding="utf-8")
+    loaded = load_mapping(path)
+    con = duckdb.connect()
+    read_extract(loaded, con, TRANSACTION_ROLES)
+    accepted, rejects = clean_transactions(con, loaded, loaded.extract_date)
+    accepted, rejects = accepted.df(), rejects.df()
+    assert accepted["customer_id"].tolist() == ["A", "\u200bB"]
+    assert accepted["product"].tolist() == ["x y", "p"]
+    assert reasons(rejects) == {4: "blank_customer_id"}
 
 
 def test_ids_longer_than_the_limit_are_rejected(tmp_path):

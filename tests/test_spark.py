@@ -23,7 +23,7 @@ import pytest
 import sqlglot
 import yaml
 
-from conftest import REPO_ROOT, TEST_DATA, many_categories_frame, run_stage
+from conftest import REPO_ROOT, TEST_DATA, TRIM_CASES, many_categories_frame, run_stage
 from features import customer_features, split_at
 from features import spark_engine as features_spark
 from ingest import sql as ingest_sql
@@ -54,7 +54,7 @@ def test_try_strptime_becomes_try_to_timestamp():
     assert "try_strptime" in duck  # the gap sqlglot leaves open ...
     assert "TRY_STRPTIME" in sqlglot.transpile(f"SELECT {duck}", read="duckdb", write="spark")[0]
     spark_sql = to_spark_sql(f"SELECT {duck} AS day FROM t")  # ... and the rewrite closing it
-    blanks = "' ' || CHR(9) || CHR(10) || CHR(13) || CHR(160) || CHR(12288)"
+    blanks = "' ' || CHR(9) || CHR(10) || CHR(13) || CHR(160) || '\u3000'"
     assert spark_sql == (
         f"SELECT CAST(TRY_TO_TIMESTAMP(TRIM({blanks} FROM d), 'yyyy-M-d') AS DATE) AS day FROM t"
     )
@@ -123,6 +123,16 @@ def test_parse_date_and_number_agree_with_duckdb(spark):
     amounts = results[number_sql]
     assert amounts[:3] == [1234.5, -7.25, 0.5] and amounts[7] == 12.0
     assert all(pd.isna(amounts[i]) for i in (3, 4, 5, 6, 8, 9))
+
+
+def test_strip_on_spark_trims_like_duckdb(spark):
+    """The translated trim gives exactly TRIM_CASES' values on Spark too."""
+    values = [value for value, _ in TRIM_CASES]
+    frame = pd.DataFrame({"i": range(len(values)), "x": pd.Series(values, dtype=object)})
+    spark.createDataFrame(frame, "i long, x string").createOrReplaceTempView("t")
+    query = to_spark_sql(f"SELECT i, {ingest_sql.strip('x')} AS v FROM t ORDER BY i")
+    got = [row["v"] for row in spark.sql(query).collect()]
+    assert got == [trimmed for _, trimmed in TRIM_CASES]
 
 
 def test_line_numbers_across_splits(spark, tmp_path):

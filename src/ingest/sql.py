@@ -112,8 +112,10 @@ def unquote(expr: str) -> str:
     )
 
 
-#: characters stripped around every value: space, tab, CR, LF, no-break and ideographic space
-BLANKS = "' ' || chr(9) || chr(10) || chr(13) || chr(160) || chr(12288)"
+#: characters stripped around every value: space, tab, CR, LF, no-break and ideographic space.
+#: The ideographic space is a literal character: Spark's ``chr(n)`` is ``chr(n % 256)``, so
+#: ``chr(12288)`` would be U+0000 there (tests/test_spark.py checks the trimmed values)
+BLANKS = "' ' || chr(9) || chr(10) || chr(13) || chr(160) || '\u3000'"
 
 #: strptime directives of a fixed number of digits, and that number
 FIXED_WIDTH = {"%Y": 4, "%m": 2, "%d": 2, "%H": 2, "%M": 2, "%S": 2, "%y": 2}
