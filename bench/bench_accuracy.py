@@ -22,7 +22,8 @@ Scores compared, all as of ``as_of``:
 
 - ``choice``: the churn stage's calibrated probability and the ltv stage's chosen CLV model;
 - each churn candidate (``btyd``, ``btyd_expected``, ``survival``, ``gbm`` stacked on
-  BTYD, ``blend``), raw; each ltv candidate (``bgnbd``, ``pareto_nbd``, ``mbgnbd``: expected
+  BTYD, ``blend``, ``stack``), raw;
+  each ltv candidate (``bgnbd``, ``pareto_nbd``, ``mbgnbd``: expected
   transactions to the end of the data times the Gamma-Gamma spend; ``gbm`` and
   ``gbm_stacked``: trained on ``(as_of - H, as_of]``, their window prediction scaled to the
   holdout length);
@@ -66,6 +67,7 @@ from churn.candidates import blend_score  # noqa: E402
 from churn.model import candidate_score, model_scores  # noqa: E402
 from churn.scoring import score_customers  # noqa: E402
 from churn.settings import BLEND_MEMBERS  # noqa: E402
+from churn.stack import stack_score  # noqa: E402
 from features import CutoffTables, split_at  # noqa: E402
 from kequn.config import load_params  # noqa: E402
 from ltv import stage as ltv_stage  # noqa: E402
@@ -263,6 +265,9 @@ def churn_rows(fit, customers: pd.DataFrame, churned: np.ndarray) -> dict[str, d
         scores[f"churn {name}"] = singles[name]
     if fit.blend is not None and all(n in singles for n in fit.blend):
         scores["churn blend"] = blend_score(fit.blend, {n: singles[n] for n in fit.blend})
+    if fit.stack is not None and all(n in singles for n in fit.stack.calibrators):
+        members = {n: singles[n] for n in fit.stack.calibrators}
+        scores["churn stack"] = stack_score(fit.stack, members)
     for name, score in scores.items():
         rows[name] = churn_row(churned, score, True)
         difference, se = auc_difference(churned, score, chosen)

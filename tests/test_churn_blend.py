@@ -19,6 +19,7 @@ from churn.model import candidate_score, model_scores
 from churn.rolling import Origin, add_blend, choose, comparable, origin_metrics, summarise
 from churn.scoring import fit_churn, score_customers
 from churn.settings import read_settings
+from churn.stack import stack_score
 from ltv import BetaGeoModel
 from test_churn import params
 from test_churn_rolling import AS_OF, H, _rfm, population  # noqa: F401 (fixture)
@@ -61,10 +62,12 @@ def _choice(origins):
     return choose(summary, len(used))[0], summary
 
 
-def test_blend_wins_when_two_candidates_each_carry_half_the_signal():
+def test_blend_and_stack_win_when_two_candidates_each_carry_half_the_signal():
     chosen, summary = _choice(_origins(seed=3, split=True))
-    assert chosen == "blend"
+    # the stack learns the weights the blend fixes at 1/K: it ranks at least as well
+    assert chosen == "stack"
     auc = {n: m["roc_auc"]["mean"] for n, m in summary.items()}
+    assert auc["stack"] >= auc["blend"] - 0.002
     # one trait alone ranks at about 0.71; both together at about 0.82
     assert auc["blend"] > max(auc["survival"], auc["gbm"]) + 0.05
     assert summary["blend"]["roc_auc"]["min"] > max(
@@ -127,3 +130,19 @@ def test_blend_as_of_averages_the_members_calibrated_probabilities(btyd_fit):
     assert (raw >= members.min(axis=0) - 1e-6).all() and (raw <= members.max(axis=0) + 1e-6).all()
     assert np.allclose(raw, members.mean(axis=0), atol=1e-6)
     assert fit.metrics["rolling_backtest"]["summary"]["blend"]["origins"] >= 2
+
+
+def test_stack_as_of_combines_the_members_with_non_negative_weights(btyd_fit):
+    transactions, customers, model = btyd_fit
+    fit = fit_churn(transactions, customers, None, AS_OF, params(H, model="stack"), model)
+    assert fit.chosen == "stack"
+    assert set(fit.stack.calibrators) == {"btyd", "btyd_expected", "survival", "gbm"}
+    assert (fit.stack.weights >= 0).all() and fit.stack.weights.sum() > 0
+    table = score_customers(fit, customers).table
+    survival_now, _, _, _ = model_scores(fit, customers, btyd=False)
+    members = {
+        n: candidate_score(fit, n, customers, survival_now, None) for n in fit.stack.calibrators
+    }
+    raw = table["raw_score"].to_numpy()
+    assert np.allclose(raw, stack_score(fit.stack, members), atol=1e-6)
+    assert fit.metrics["rolling_backtest"]["summary"]["stack"]["origins"] >= 2

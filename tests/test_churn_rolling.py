@@ -100,7 +100,7 @@ def test_stacked_choice_uses_several_cutoffs_and_never_ranks_below_a_candidate(p
     cutoffs = [c["features_as_of"] for c in rolling["cutoffs"]]
     assert cutoffs == ["2025-11-01", "2025-08-02", "2025-05-03"]
     summary = rolling["summary"]
-    assert set(summary) == {"btyd", "btyd_expected", "survival", "gbm", "blend"}
+    assert set(summary) == {"btyd", "btyd_expected", "survival", "gbm", "blend", "stack"}
     assert all(m["origins"] == 3 for m in summary.values())
     best = max(m["roc_auc"]["mean"] for m in summary.values())
     assert summary[result.metrics["chosen"]]["roc_auc"]["mean"] == best

@@ -44,6 +44,7 @@ from churn.rolling import (
     summarise,
 )
 from churn.settings import ChurnSettings, read_settings
+from churn.stack import fit_stack
 from churn.survival import (
     GapSurvivalModel,
     client_type_levels,
@@ -57,7 +58,7 @@ from kequn.rules import tier_cut
 log = get_logger("churn")
 
 #: the candidates that need the transaction model as of ``as_of`` (the blend averages btyd)
-NEEDS_BTYD = ("btyd", "btyd_expected", "blend")
+NEEDS_BTYD = ("btyd", "btyd_expected", "blend", "stack")
 
 #: shortest proxy backtest horizon (days) worth ranking the candidates on
 MIN_PROXY_HORIZON_DAYS = 14
@@ -258,6 +259,7 @@ def _fit_churn(
     if latest is not None and "blend" in latest.info:
         members = latest.info["blend"]["members"]
         fit.blend = fit_blend({n: latest.scores[n] for n in members}, latest.y, s.calibration)
+        fit.stack = fit_stack(latest.scores, members, latest.y, s.calibration, s.seed)
     _calibrate(fit, latest, proxy, customers)
     probability = calibrated_probability(fit, customers, _raw_now(fit, customers))[0]
     value_frame = _value_weighting(fit, customers, value)
@@ -328,7 +330,7 @@ def _raw_now(fit: ChurnFit, customers: pd.DataFrame) -> np.ndarray:
         message = f"{fit.chosen}_failed: scoring the chosen candidate failed ({exc})"
         log.warning("degraded: %s", message)
         fit.degraded.append(message)
-        fit.chosen, fit.blend = "survival", None
+        fit.chosen, fit.blend, fit.stack = "survival", None, None
         raw = survival_now
     return np.where(np.isnan(raw), survival_now, raw)
 

@@ -25,6 +25,7 @@ from churn.candidates import (
 from churn.classifier import ChurnClassifier
 from churn.reasons import ReasonModel
 from churn.settings import ChurnSettings
+from churn.stack import StackModel, stack_score
 from churn.survival import (
     GapSurvivalModel,
     survival_covariates,
@@ -43,7 +44,8 @@ class ChurnFit:
     sorted raw scores ``map_scores`` and BTYD probabilities ``map_reference``; the strategic
     CLV cut ``strategic_threshold`` (None: no value weighting); the blend's members'
     calibration maps ``blend`` (fitted on the most recent cut-off, whichever candidate is
-    chosen); the reasons'
+    chosen); the ``stack`` (its members' maps and weights, fitted on the same cut-off);
+    the reasons'
     surrogate; and the fit's part of churn.json, the plot tables and the degradations.
     """
 
@@ -61,6 +63,7 @@ class ChurnFit:
     map_reference: np.ndarray | None = None
     strategic_threshold: float | None = None
     blend: dict[str, Calibrator] | None = None
+    stack: StackModel | None = None
     value_weighting_skipped: bool = False
     reasons: ReasonModel | None = None
     fit_customers: int = 0
@@ -131,10 +134,15 @@ def chosen_score(
     fit: ChurnFit, customers: pd.DataFrame, survival_now: np.ndarray, btyd_now: np.ndarray | None
 ) -> np.ndarray:
     """The chosen candidate's raw score (NaN where it has none; BTYD failing: all NaN); the
-    blend's is the mean of its members' calibrated probabilities."""
+    blend's is the mean of its members' calibrated probabilities, the stack's their learned
+    non-negative combination (:func:`churn.stack.stack_score`)."""
     if fit.chosen == "blend":
         members = {n: candidate_score(fit, n, customers, survival_now, btyd_now) for n in fit.blend}
         return blend_score(fit.blend, members)
+    if fit.chosen == "stack":
+        names = fit.stack.calibrators
+        members = {n: candidate_score(fit, n, customers, survival_now, btyd_now) for n in names}
+        return stack_score(fit.stack, members)
     return candidate_score(fit, fit.chosen, customers, survival_now, btyd_now)
 
 

@@ -35,6 +35,7 @@ from churn.candidates import (
 )
 from churn.classifier import ChurnClassifier, is_signal_feature
 from churn.settings import CANDIDATES, ChurnSettings
+from churn.stack import stack_backtest_score
 from churn.survival import gaps_at
 from features import CutoffTables
 from kequn.log import get_logger, timed
@@ -175,12 +176,17 @@ def evaluate_origin(
 
 
 def add_blend(origin: Origin, s: ChurnSettings) -> None:
-    """The ``blend`` candidate at ``origin`` (:func:`churn.candidates.blend_backtest_score`)
-    with its members in ``info``, when at least two single candidates were scored there."""
+    """The ``blend`` and ``stack`` candidates at ``origin``
+    (:func:`churn.candidates.blend_backtest_score`, :func:`churn.stack.stack_backtest_score`,
+    both out of fold) with their members in ``info``, when at least two single candidates
+    were scored there."""
     blend, members = blend_backtest_score(origin.scores, origin.y, s.calibration, s.seed)
     if blend is not None:
         origin.scores["blend"] = blend
         origin.info["blend"] = {"members": members}
+        stack = stack_backtest_score(origin.scores, members, origin.y, s.calibration, s.seed)
+        origin.scores["stack"] = stack
+        origin.info["stack"] = {"members": members}
 
 
 def signal_effect(

@@ -173,7 +173,7 @@ def _score_customers(fit: ChurnFit, customers: pd.DataFrame, clv: pd.Series | No
     h = s.horizon_days
     # the BTYD score is only read when it is the chosen one (the quantile map is stored)
     survival_now, btyd_now, _, aligned = model_scores(
-        fit, customers, btyd=fit.chosen in ("btyd", "blend")
+        fit, customers, btyd=fit.chosen in ("btyd", "blend", "stack")
     )
     raw = chosen_score(fit, customers, survival_now, btyd_now)
     missing = int(np.isnan(raw).sum())

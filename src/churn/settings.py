@@ -10,8 +10,9 @@ from kequn.errors import UserError
 from kequn.settings import ComplaintWarning, OutflowWarning, settings_from
 
 #: the churn candidates, in the order that breaks ties (singles before the blend)
-CANDIDATES = ("btyd", "btyd_expected", "survival", "gbm", "blend")
-#: the candidates whose calibrated probabilities the ``blend`` averages
+CANDIDATES = ("btyd", "btyd_expected", "survival", "gbm", "blend", "stack")
+#: the candidates whose calibrated probabilities the ``blend`` averages and the ``stack``
+#: combines
 BLEND_MEMBERS = ("btyd", "btyd_expected", "survival", "gbm")
 
 

@@ -102,6 +102,7 @@ LABELS: dict[str, dict[str, str]] = {
     "survival": {"en": "Survival (Cox)", "zh": "生存模型（Cox）"},
     "btyd_expected": {"en": "BTYD expected purchases", "zh": "BTYD预期购买次数"},
     "blend": {"en": "Blend of the candidates", "zh": "候选模型平均"},
+    "stack": {"en": "Stack of the candidates (learned weights)", "zh": "候选模型加权堆叠"},
     # report (reporting): titles, sentences ({placeholders} are filled in), axes, tables
     "report_title": {"en": "Client base report", "zh": "客群经营分析报告"},
     "report_as_of": {"en": "Data as of {as_of}", "zh": "数据截至 {as_of}"},

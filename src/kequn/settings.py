@@ -282,7 +282,9 @@ class Churn(Section):
     """``churn``: the churn definition, model choice, calibration and warnings."""
 
     horizon_days: int = key(90, ge=1)
-    model: Literal["auto", "btyd", "btyd_expected", "survival", "gbm", "blend"] = key("auto")
+    model: Literal["auto", "btyd", "btyd_expected", "survival", "gbm", "blend", "stack"] = key(
+        "auto"
+    )
     calibration: Literal["isotonic", "sigmoid"] = key("isotonic")
     thresholds: Thresholds = section_of(Thresholds)
     value_weighted: bool = key(True)
