@@ -103,7 +103,7 @@ def test_unknown_campaign_and_nested_key():
             ("churn", "model"),
             "gmb",
             "churn.model: 'gmb' must be one of auto | btyd | btyd_expected | survival | gbm "
-            "| blend; did you mean gbm?",
+            "| blend | stack; did you mean gbm?",
         ),  # noqa: E501
         (("ltv", "interval"), [0.9, 0.1], "ltv.interval: must be [low, high] with low < high"),
         (("ltv", "interval"), [0.1, 1.5], "ltv.interval[1]: 1.5 is out of range: must be < 1"),
