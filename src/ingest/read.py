@@ -330,23 +330,8 @@ def _insert_split_lines(
     name: str,
 ) -> None:
     """The slow path: split each ``lines(line, raw)`` row into fields with SQL, insert them."""
-    fixed = layout.fmt == "fixed"
-    fields = (
-        sql.fixed_fields(layout.widths) if fixed else sql.split_fields(layout.fmt, layout.delimiter)
-    )
-    n_fields = (
-        sql.fixed_field_count(layout.widths) if fixed else "CAST(array_length(fields) AS INTEGER)"
-    )
-    values = ", ".join(
-        sql.unquote(f"fields[{layout.positions[role] + 1}]") + f" AS {role}"
-        if role in layout.positions
-        else f"CAST(NULL AS VARCHAR) AS {role}"
-        for role in roles
-    )
-    only_delimiters = (
-        "trim(raw) = ''"
-        if layout.fmt in ("whitespace", "fixed")
-        else f"trim(replace(raw, {sql.literal(layout.delimiter)}, '')) = ''"
+    fields, n_fields, values, only_delimiters = sql.split_parts(
+        layout.fmt, layout.delimiter, layout.widths, layout.positions, roles
     )
     n_max = "NULL" if layout.n_max is None else str(layout.n_max)
     con.execute(

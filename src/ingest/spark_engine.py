@@ -310,25 +310,12 @@ def split_sql(
     """SELECT (DuckDB dialect) over ``lines`` giving the ``extract`` rows of some files.
 
     The same field splitting, unquoting and skipping of blank lines as the DuckDB
-    engine's line-by-line reader (:func:`ingest.sql.split_fields`, :func:`ingest.sql.unquote`;
-    :func:`ingest.sql.fixed_fields` and :func:`ingest.sql.fixed_field_count` for ``fixed``).
+    engine's line-by-line reader (:func:`ingest.sql.split_parts`).
     """
     header_lines, positions, n_min, n_max = layout
-    positions = dict(positions)
-    values = ", ".join(
-        sql.unquote(f"fields[{positions[role] + 1}]") + f" AS {role}"
-        if role in positions
-        else f"CAST(NULL AS VARCHAR) AS {role}"
-        for role in roles
+    fields, n_fields, values, only_delimiters = sql.split_parts(
+        fmt, delimiter, widths, dict(positions), roles
     )
-    only_delimiters = (
-        "trim(raw) = ''"
-        if fmt in ("whitespace", "fixed")
-        else f"trim(replace(raw, {sql.literal(delimiter)}, '')) = ''"
-    )
-    fixed = fmt == "fixed"
-    fields = sql.fixed_fields(widths) if fixed else sql.split_fields(fmt, delimiter)
-    n_fields = sql.fixed_field_count(widths) if fixed else "CAST(array_length(fields) AS INTEGER)"
     return f"""SELECT file_id, line, raw,
        {n_fields} AS n_fields,
        {n_min} AS n_min, CAST({"NULL" if n_max is None else n_max} AS INTEGER) AS n_max,

@@ -104,6 +104,33 @@ def fixed_field_count(widths: tuple[int, ...]) -> str:
     )
 
 
+def split_parts(
+    fmt: str, delimiter: str, widths: tuple[int, ...], positions: dict[str, int], roles
+) -> tuple[str, str, str, str]:
+    """The SQL pieces that cut a line ``raw`` into the ``extract`` columns, shared by both
+    engines' line readers: (``fields`` array, ``n_fields``, the role columns selected from
+    ``fields``, the test of a line holding only blanks or delimiters, which is skipped).
+
+    ``fixed`` lines are cut by ``widths`` (:func:`fixed_fields`, :func:`fixed_field_count`),
+    the others split on ``delimiter`` (:func:`split_fields`); every field is unquoted.
+    """
+    fixed = fmt == "fixed"
+    fields = fixed_fields(widths) if fixed else split_fields(fmt, delimiter)
+    n_fields = fixed_field_count(widths) if fixed else "CAST(array_length(fields) AS INTEGER)"
+    values = ", ".join(
+        unquote(f"fields[{positions[role] + 1}]") + f" AS {role}"
+        if role in positions
+        else f"CAST(NULL AS VARCHAR) AS {role}"
+        for role in roles
+    )
+    only_delimiters = (
+        "trim(raw) = ''"
+        if fmt in ("whitespace", "fixed")
+        else f"trim(replace(raw, {literal(delimiter)}, '')) = ''"
+    )
+    return fields, n_fields, values, only_delimiters
+
+
 def unquote(expr: str) -> str:
     """Expression removing the CSV quotes around a field and undoubling inner quotes."""
     return (
