@@ -57,13 +57,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_churn_cdnow import load_cdnow  # noqa: E402
 from churn import fitting as churn_fitting  # noqa: E402
 from churn.candidates import blend_score  # noqa: E402
+from churn.delong import auc_covariance  # noqa: E402
 from churn.model import candidate_score, model_scores  # noqa: E402
 from churn.scoring import score_customers  # noqa: E402
 from churn.settings import BLEND_MEMBERS  # noqa: E402
@@ -146,28 +146,10 @@ def churn_row(churned, score, probability: bool) -> dict:
 
 
 def auc_difference(y, a, b) -> tuple[float, float]:
-    """ROC AUC of ``a`` minus that of ``b`` on the same labels, and its standard error.
-
-    DeLong, DeLong & Clarke-Pearson (1988), "Comparing the areas under two or more
-    correlated receiver operating characteristic curves", with the midrank computation of
-    Sun & Xu (2014). For ``m`` positives and ``n`` negatives, each score's placement
-    values are ``V10_i = (R_i - R^X_i) / n`` for positive ``i`` (its midrank among all
-    rows minus its midrank among the positives) and ``V01_j = 1 - (R_j - R^Y_j) / m`` for
-    negative ``j``; ``AUC = mean(V10)``, and the covariance of the two AUCs is
-    ``S10 / m + S01 / n`` with ``S10``, ``S01`` the sample covariances of the placement
-    values. Var(AUC_a - AUC_b) = Var_a + Var_b - 2 Cov_ab.
-    """
-    y = np.asarray(y).astype(bool)
-    pair = np.vstack([np.asarray(a, float), np.asarray(b, float)])
-    pos, neg = pair[:, y], pair[:, ~y]
-    m, n = pos.shape[1], neg.shape[1]
-    within_pos = rankdata(pos, axis=1)
-    within_neg = rankdata(neg, axis=1)
-    overall = rankdata(np.hstack([pos, neg]), axis=1)
-    v10 = (overall[:, :m] - within_pos) / n
-    v01 = 1.0 - (overall[:, m:] - within_neg) / m
-    auc = v10.mean(axis=1)
-    cov = np.cov(v10) / m + np.cov(v01) / n
+    """ROC AUC of ``a`` minus that of ``b`` on the same labels, and its standard error:
+    Var(AUC_a - AUC_b) = Var_a + Var_b - 2 Cov_ab, with DeLong's covariance
+    (:func:`churn.delong.auc_covariance`; DeLong, DeLong & Clarke-Pearson 1988)."""
+    auc, cov = auc_covariance(y, np.vstack([np.asarray(a, float), np.asarray(b, float)]))
     variance = cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1]
     return float(auc[0] - auc[1]), float(np.sqrt(max(variance, 0.0)))
 

@@ -64,10 +64,11 @@ def _choice(origins):
 
 def test_blend_and_stack_win_when_two_candidates_each_carry_half_the_signal():
     chosen, summary = _choice(_origins(seed=3, split=True))
-    # the stack learns the weights the blend fixes at 1/K: it ranks at least as well
-    assert chosen == "stack"
+    # the stack learns the weights the blend fixes at 1/K: it ranks at least as well, but
+    # by less than one standard error, so the blend is kept (churn.rolling.choose)
+    assert chosen == "blend"
     auc = {n: m["roc_auc"]["mean"] for n, m in summary.items()}
-    assert auc["stack"] >= auc["blend"] - 0.002
+    assert auc["blend"] - 0.002 <= auc["stack"] <= auc["blend"] + summary["stack"]["roc_auc"]["se"]
     # one trait alone ranks at about 0.71; both together at about 0.82
     assert auc["blend"] > max(auc["survival"], auc["gbm"]) + 0.05
     assert summary["blend"]["roc_auc"]["min"] > max(

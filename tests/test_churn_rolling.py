@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from churn.candidates import BTYD_COLUMNS, degenerate_reason
-from churn.rolling import choose, comparable, origin_cutoffs
+from churn.rolling import choose, comparable, origin_cutoffs, summarise
 from churn.scoring import score_churn
 from features import customer_features
 from ltv import BetaGeoModel
@@ -124,3 +124,41 @@ def test_classifier_is_stacked_on_the_btyd_outputs(population):
         for f in tree.nodes["feature_idx"][~tree.nodes["is_leaf"].astype(bool)]
     }
     assert used & set(BTYD_COLUMNS)
+
+
+def _summary(mean: float, se: float, origins: int = 2) -> dict:
+    stats = {"mean": mean, "std": 0.01, "min": mean, "max": mean}
+    return {
+        "origins": origins,
+        "roc_auc": stats | {"se": se},
+        "pr_auc": stats,
+        "brier": stats,
+    }
+
+
+def test_blend_within_one_standard_error_of_the_best_is_chosen():
+    # btyd_expected leads the blend by 0.0016, less than the best mean's error of 0.003
+    summary = {"btyd_expected": _summary(0.7361, 0.003), "blend": _summary(0.7345, 0.003)}
+    chosen, why = choose(summary, 2)
+    assert chosen == "blend" and "within one standard error (0.0030)" in why
+    # a lead of more than one standard error keeps the single candidate
+    summary["btyd_expected"] = _summary(0.7400, 0.003)
+    chosen, why = choose(summary, 2)
+    assert chosen == "btyd_expected" and "more than one standard error" in why
+    # the rule only moves towards the blend: without one, the best single is chosen
+    del summary["blend"]
+    assert choose(summary, 2)[0] == "btyd_expected"
+    # a blend that did not score every cut-off does not compete
+    summary["blend"] = _summary(0.7399, 0.003, origins=1)
+    assert choose(summary, 2)[0] == "btyd_expected"
+
+
+def test_summary_standard_error_is_the_delong_error_of_the_mean():
+    per_origin = [
+        {"blend": {"raw": {"roc_auc": a, "pr_auc": a, "roc_auc_var": v}, "calibrated": {}}}
+        for a, v in ((0.70, 4e-6), (0.74, 5e-6))
+    ]
+    for m in per_origin:
+        m["blend"]["calibrated"]["brier"] = 0.1
+    se = summarise(per_origin)["blend"]["roc_auc"]["se"]
+    assert se == pytest.approx(np.sqrt(9e-6) / 2)

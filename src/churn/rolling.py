@@ -34,6 +34,7 @@ from churn.candidates import (
     survival_scores,
 )
 from churn.classifier import ChurnClassifier, is_signal_feature
+from churn.delong import auc_variance
 from churn.settings import CANDIDATES, ChurnSettings
 from churn.stack import stack_backtest_score
 from churn.survival import gaps_at
@@ -245,12 +246,14 @@ def usable(y: np.ndarray) -> bool:
 
 
 def origin_metrics(origin: Origin, s: ChurnSettings) -> dict[str, dict[str, Any]]:
-    """Raw and (out-of-fold) calibrated ROC AUC, PR AUC, Brier per candidate."""
+    """Raw and (out-of-fold) calibrated ROC AUC, PR AUC, Brier per candidate, and the
+    DeLong variance of the raw ROC AUC (:func:`churn.delong.auc_variance`)."""
     out = {}
     for name, score in origin.scores.items():
         calibrated = cross_fitted(score, origin.y, s.calibration, s.seed)
+        raw = score_metrics(score, origin.y) | {"roc_auc_var": auc_variance(origin.y, score)}
         out[name] = {
-            "raw": score_metrics(score, origin.y),
+            "raw": raw,
             "calibrated": score_metrics(calibrated, origin.y),
             **origin.info.get(name, {}),
         }
@@ -259,7 +262,11 @@ def origin_metrics(origin: Origin, s: ChurnSettings) -> dict[str, dict[str, Any]
 
 def summarise(per_origin: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     """Mean, standard deviation, min and max over the cut-offs of each candidate's raw ROC
-    AUC, PR AUC and calibrated Brier score; ``origins``: how many cut-offs scored it."""
+    AUC, PR AUC and calibrated Brier score; ``origins``: how many cut-offs scored it.
+
+    The mean ROC AUC over ``K`` cut-offs also gets its sampling standard error
+    ``se = sqrt(sum_k Var_k) / K``, ``Var_k`` the DeLong variance at cut-off ``k`` (the
+    cut-offs' customers are taken as independent samples)."""
     names = [n for n in CANDIDATES if any(n in m for m in per_origin)]
     summary = {}
     for name in names:
@@ -273,6 +280,9 @@ def summarise(per_origin: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str
                 "min": float(values.min()),
                 "max": float(values.max()),
             }
+        variances = [r["raw"].get("roc_auc_var") for r in rows]
+        if all(v is not None for v in variances):
+            entry["roc_auc"]["se"] = float(np.sqrt(np.sum(variances)) / len(rows))
         summary[name] = entry
     return summary
 
@@ -291,8 +301,18 @@ def comparable(per_origin: list[dict[str, dict[str, Any]]]) -> tuple[list[int], 
 
 
 def choose(summary: dict[str, dict[str, Any]], n_origins: int) -> tuple[str, str]:
-    """The candidate with the highest mean ROC AUC over the cut-offs; only candidates scored
-    on every cut-off compete (ties: higher mean PR AUC, then btyd, survival, gbm)."""
+    """The candidate with the highest mean ROC AUC over the cut-offs, or the blend where
+    the blend is within one standard error of it; only candidates scored on every cut-off
+    compete (ties: higher mean PR AUC, then btyd, survival, gbm).
+
+    The one-standard-error rule (Breiman, Friedman, Olshen & Stone 1984, section 3.4;
+    Hastie, Tibshirani & Friedman 2009, section 7.10) prefers the equal-weight blend over a
+    single candidate that beats it by less than the sampling error of the best mean
+    (:func:`summarise`). Equal-weight combinations rarely lose much to the best member and
+    often beat the member chosen on past accuracy (Clemen 1989; Claeskens, Magnus,
+    Vasnev & Wang 2016), and the backtest's cut-offs see younger cohorts than ``as_of``
+    does, so a small backtest lead does not carry over to the clients scored now.
+    """
     complete = {n: m for n, m in summary.items() if m["origins"] == n_origins} or summary
     best = sorted(
         complete,
@@ -308,7 +328,19 @@ def choose(summary: dict[str, dict[str, Any]], n_origins: int) -> tuple[str, str
         f"({m['roc_auc']['mean']:.3f} ± {m['roc_auc']['std']:.3f}; "
         f"PR AUC {m['pr_auc']['mean']:.3f}, Brier {m['brier']['mean']:.4f} after calibration)"
     )
-    return best, why
+    blend, se = complete.get("blend"), m["roc_auc"].get("se")
+    if best == "blend" or blend is None or se is None:
+        return best, why
+    lead = m["roc_auc"]["mean"] - blend["roc_auc"]["mean"]
+    if lead > se:
+        return best, why + f"; {lead:.4f} above the blend, more than one standard error ({se:.4f})"
+    return "blend", (
+        f"mean ROC AUC over {m['origins']} backtest cut-off(s) {blend['roc_auc']['mean']:.3f}, "
+        f"within one standard error ({se:.4f}) of the best single candidate {best} "
+        f"({m['roc_auc']['mean']:.3f}): the blend is preferred (one-standard-error rule; "
+        f"PR AUC {blend['pr_auc']['mean']:.3f}, Brier {blend['brier']['mean']:.4f} after "
+        "calibration)"
+    )
 
 
 def rolling_backtest(

@@ -5,11 +5,12 @@ Pure: data frames and parameters in, a :class:`ChurnResult` out (the stage write
 Choice (``churn.model: auto``): on every cut-off of the rolling-origin backtest
 (:mod:`churn.rolling`) each candidate gets ROC AUC, PR AUC and Brier score (after
 out-of-fold calibration); the candidate with the highest mean ROC AUC over the cut-offs
-wins, so the chosen score never ranks worse on the backtest than the best single
-candidate. A BTYD fit that did not converge, has a parameter at a bound or gives a nearly
-constant P(alive) is refused (``refused`` in churn.json). The classifier is stacked on the
-BTYD outputs (:mod:`churn.candidates`). The chosen score's calibration map is fitted on the
-most recent cut-off and applied to the scores as of ``as_of``.
+wins, unless the blend is within one standard error of it, when the blend is chosen
+(:func:`churn.rolling.choose`, the one-standard-error rule). A BTYD fit that did not
+converge, has a parameter at a bound or gives a nearly constant P(alive) is refused
+(``refused`` in churn.json). The classifier is stacked on the BTYD outputs
+(:mod:`churn.candidates`). The chosen score's calibration map is fitted on the most
+recent cut-off and applied to the scores as of ``as_of``.
 When the history is too short for a backtest at the full horizon, the candidates are
 ranked on a proxy horizon (half the history, one cut-off) and the chosen score is mapped
 rank-preservingly onto the BTYD probabilities (quantile mapping: the order
