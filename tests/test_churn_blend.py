@@ -19,7 +19,7 @@ from churn.model import candidate_score, model_scores
 from churn.rolling import Origin, add_blend, choose, comparable, origin_metrics, summarise
 from churn.scoring import fit_churn, score_customers
 from churn.settings import read_settings
-from churn.stack import stack_score
+from churn.stack import logit, stack_score
 from ltv import BetaGeoModel
 from test_churn import params
 from test_churn_rolling import AS_OF, H, _rfm, population  # noqa: F401 (fixture)
@@ -147,3 +147,10 @@ def test_stack_as_of_combines_the_members_with_non_negative_weights(btyd_fit):
     raw = table["raw_score"].to_numpy()
     assert np.allclose(raw, stack_score(fit.stack, members), atol=1e-6)
     assert fit.metrics["rolling_backtest"]["summary"]["stack"]["origins"] >= 2
+    # churn.json's stack weights are the ones scored with: p = sigma(b + sum_k w_k logit p_k)
+    written = fit.metrics["stack"]
+    eta = written["intercept"] + sum(
+        w * logit(fit.stack.calibrators[n].transform(members[n]))
+        for n, w in written["weights"].items()
+    )
+    assert np.allclose(raw, 1 / (1 + np.exp(-eta)), atol=1e-6)

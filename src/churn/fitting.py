@@ -416,6 +416,7 @@ def _fit_metrics(fit, inp, origins, per_origin, summary, backtest_h, why) -> dic
         "requested": s.model,
         "why": why,
         "calibration": fit.calibration_used,
+        "stack": _stack_weights(fit.stack),
         "survival": {
             "concordance_index": finite(survival.concordance_index_),
             "hazard_ratios": {k: float(np.exp(v)) for k, v in survival.coef_.items()},
@@ -424,6 +425,15 @@ def _fit_metrics(fit, inp, origins, per_origin, summary, backtest_h, why) -> dic
             "median_days_cap": MAX_DAYS_TO_INACTIVITY,
         },
     }
+
+
+def _stack_weights(stack: Any) -> dict[str, Any] | None:
+    """The stack's intercept and non-negative weights on its members' logits (churn.json
+    ``stack``; :func:`churn.stack.fit_weights`), as fitted on the most recent cut-off."""
+    if stack is None:
+        return None
+    weights = dict(zip(stack.calibrators, np.asarray(stack.weights, float).tolist(), strict=True))
+    return {"intercept": float(stack.intercept), "weights": weights}
 
 
 def _plots(
