@@ -426,6 +426,72 @@ def _lines_table(con: duckdb.DuckDBPyConnection, table: str, text_file: Path, li
     con.unregister(f"{table}_arrow")
 
 
+def raw_rows(source: str, carry: tuple[str, ...]) -> str:
+    """The default ``row_sql`` of :func:`read_extract`: the raw fields as read."""
+    return f"SELECT * FROM {source}"
+
+
+def all_blank_test(columns: list[str]) -> str:
+    """Expression: every field of the row is NULL or blank (DuckDB's ``trim``).
+
+    The first field decides most rows alone (a CASE evaluates the rest only where it is
+    blank), so a row with data costs one ``trim``, not one per field.
+    """
+    blank = [f"coalesce(trim({c}), '') = ''" for c in columns]
+    if len(blank) == 1:
+        return blank[0]
+    return f"CASE WHEN NOT {blank[0]} THEN FALSE ELSE {' AND '.join(blank[1:])} END"
+
+
+def _numbered(con: duckdb.DuckDBPyConnection, table: str, skipped: np.ndarray, h: int) -> str:
+    """SELECT of ``table``'s rows with ``line`` set from their position (see
+    :func:`_insert_parsed_file`); ``skipped``: the lines no parsed row comes from."""
+    # line of the k-th (0-based) parsed row: k + h + 1 + #{i : s_i - h - i <= k}, i 1-based
+    if not len(skipped):
+        return f"SELECT * REPLACE (rowid + {h + 1} AS line) FROM {table}"
+    thresholds = skipped - h - np.arange(1, len(skipped) + 1)
+    steps = pa.table({"t": thresholds, "j": np.arange(1, len(skipped) + 1)})
+    con.register(f"{table}_arrow", steps)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {table}_steps AS "
+        f"SELECT t, max(j) AS j FROM {table}_arrow GROUP BY t"
+    )
+    con.unregister(f"{table}_arrow")
+    return (
+        f"SELECT * EXCLUDE (k, t, j) REPLACE (k + {h + 1} + coalesce(j, 0) AS line) "
+        f"FROM (SELECT rowid AS k, * FROM {table}) AS p "
+        f"ASOF LEFT JOIN {table}_steps AS s ON p.k >= s.t"
+    )
+
+
+def parsed_source(
+    file_id: int, text_file: Path, layout: Layout, roles: tuple[str, ...], rejects: str
+) -> str:
+    """The fast path's source: DuckDB's CSV parser over ``text_file`` giving the columns of
+    :func:`read_extract`'s rows (``line`` NULL until numbered) and ``all_blank``; the
+    lines it rejects are recorded in the tables ``rejects`` and ``<rejects>_scan``."""
+    columns = [f"c{i}" for i in range(layout.n_columns)]
+    spec = ", ".join(f"{sql.literal(c)}: 'VARCHAR'" for c in columns)
+    picked = ", ".join(
+        f"c{layout.positions[role]} AS {role}"
+        if role in layout.positions
+        else f"CAST(NULL AS VARCHAR) AS {role}"
+        for role in roles
+    )
+    n_max = "NULL" if layout.n_max is None else layout.n_max
+    return (
+        f"(SELECT {file_id} AS file_id, CAST(NULL AS BIGINT) AS line, "
+        f"CAST(NULL AS VARCHAR) AS raw, {layout.n_columns} AS n_fields, "
+        f"{layout.n_min} AS n_min, CAST({n_max} AS INTEGER) AS n_max, {picked}, "
+        f"{all_blank_test(columns)} AS all_blank "
+        f"FROM read_csv({sql.literal(str(text_file))}, columns={{{spec}}}, "
+        f"header={str(bool(layout.header_lines)).lower()}, "
+        f"delim={sql.literal(layout.delimiter)}, quote='\"', escape='\"', "
+        f"auto_detect=false, strict_mode=true, store_rejects=true, "
+        f"rejects_table='{rejects}', rejects_scan='{rejects}_scan')) AS parsed_rows"
+    )
+
+
 def _insert_parsed_file(
     con: duckdb.DuckDBPyConnection,
     file_id: int,
@@ -435,36 +501,26 @@ def _insert_parsed_file(
     layout: Layout,
     roles: tuple[str, ...],
     name: str,
+    row_sql=raw_rows,
 ) -> str | None:
     """The fast path: DuckDB's CSV parser splits the fields; None when it cannot be used.
 
-    The parsed rows stay in their own table; the SELECT returned numbers them and gives
-    them the columns of ``name`` (:func:`read_extract` makes ``name`` a view over both).
+    ``row_sql(source, carry)`` runs on the parser's output as it streams and its rows are
+    kept in their own table; the SELECT returned numbers them (``line``) and drops the
+    column ``all_blank`` that ``carry`` names (:func:`read_extract` makes ``name`` a view
+    over these SELECTs and the slow path's rows).
 
     Parsed rows carry no line number, so they are aligned with the file's physical lines:
-    the k-th parsed row is the k-th line that is not the header, not empty and not a line
-    the parser rejected. That holds unless a quoted field spans lines, which shows as a
-    count mismatch; the caller then falls back to the slow path for this file. Lines the
-    parser rejects, and rows whose fields are all blank, go through the slow path (so they
-    are classified exactly as before), with their raw text.
+    the k-th parsed row (the k-th row of the table) is the k-th line that is not the
+    header, not empty and not a line the parser rejected. That holds unless a quoted field
+    spans lines, which shows as a count mismatch; the caller then falls back to the slow
+    path for this file. Lines the parser rejects, and rows whose fields are all blank, go
+    through the slow path (so they are classified exactly as before), with their raw text.
     """
     table, rejects = f"{name}_parsed_{file_id}", f"{name}_parse_rejects_{file_id}"
-    columns = [f"c{i}" for i in range(layout.n_columns)]
-    spec = ", ".join(f"{sql.literal(c)}: 'VARCHAR'" for c in columns)
-    picked = ", ".join(
-        f"c{layout.positions[role]} AS {role}" if role in layout.positions else f"NULL AS {role}"
-        for role in roles
-    )
-    all_blank = " AND ".join(f"coalesce(trim({c}), '') = ''" for c in columns)
+    source = parsed_source(file_id, text_file, layout, roles, rejects)
     try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {picked}, {all_blank} AS all_blank "
-            f"FROM read_csv({sql.literal(str(text_file))}, columns={{{spec}}}, "
-            f"header={str(bool(layout.header_lines)).lower()}, "
-            f"delim={sql.literal(layout.delimiter)}, quote='\"', escape='\"', "
-            f"auto_detect=false, strict_mode=true, store_rejects=true, "
-            f"rejects_table='{rejects}', rejects_scan='{rejects}_scan')"
-        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {row_sql(source, ('all_blank',))}")
     except duckdb.Error as exc:
         raise _cannot_read(path, mapping, exc) from None
     errors = con.execute(
@@ -483,23 +539,7 @@ def _insert_parsed_file(
     if scan.lines - h - len(skipped) != parsed:  # a quoted field spans lines: slow path
         con.execute(f"DROP TABLE {table}")
         return None
-    # line of the k-th (0-based) parsed row: k + h + 1 + #{i : s_i - h - i <= k}, i 1-based
-    if len(skipped):
-        thresholds = skipped - h - np.arange(1, len(skipped) + 1)
-        steps = pa.table({"t": thresholds, "j": np.arange(1, len(skipped) + 1)})
-        con.register(f"{table}_arrow", steps)
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {table}_steps AS "
-            f"SELECT t, max(j) AS j FROM {table}_arrow GROUP BY t"
-        )
-        con.unregister(f"{table}_arrow")
-        numbered = (
-            f"SELECT p.*, p.k + {h + 1} + coalesce(s.j, 0) AS line "
-            f"FROM (SELECT rowid AS k, * FROM {table}) p "
-            f"ASOF LEFT JOIN {table}_steps s ON p.k >= s.t"
-        )
-    else:
-        numbered = f"SELECT rowid + {h + 1} AS line, * FROM {table}"
+    numbered = _numbered(con, table, skipped, h)
     blank_rows = [
         row[0] for row in con.execute(f"SELECT line FROM ({numbered}) WHERE all_blank").fetchall()
     ]
@@ -509,13 +549,7 @@ def _insert_parsed_file(
         _lines_table(con, lines, text_file, redo)
         _insert_split_lines(con, lines, file_id, path, layout, roles, f"{name}_rows")
         con.execute(f"DROP TABLE {lines}")
-    n_max = "NULL" if layout.n_max is None else layout.n_max
-    return (
-        f"SELECT {file_id} AS file_id, line, CAST(NULL AS VARCHAR) AS raw, "
-        f"{layout.n_columns} AS n_fields, {layout.n_min} AS n_min, "
-        f"CAST({n_max} AS INTEGER) AS n_max, {', '.join(roles)} "
-        f"FROM ({numbered}) WHERE NOT all_blank"
-    )
+    return f"SELECT * EXCLUDE (all_blank) FROM ({numbered}) WHERE NOT all_blank"
 
 
 def _insert_text_file(
@@ -526,6 +560,7 @@ def _insert_text_file(
     roles: tuple[str, ...],
     text: tuple[Path, str],
     name: str,
+    row_sql=raw_rows,
 ) -> str | None:
     """Read one text/Excel file, already as UTF-8 ``text = (file, format)``, for ``name``.
 
@@ -535,7 +570,9 @@ def _insert_text_file(
     text_file, fmt = text
     layout = _layout(text_file, path, mapping, fmt)
     if fmt in ("csv", "tsv"):
-        rows = _insert_parsed_file(con, file_id, path, text_file, mapping, layout, roles, name)
+        rows = _insert_parsed_file(
+            con, file_id, path, text_file, mapping, layout, roles, name, row_sql=row_sql
+        )
         if rows is not None:
             return rows
         # a quoted field spans lines: read RFC 4180 records, not physical lines
@@ -598,16 +635,25 @@ def _size(path: Path) -> int:
 
 
 def read_extract(
-    mapping: Mapping, con: duckdb.DuckDBPyConnection, roles: tuple[str, ...], name: str = "extract"
+    mapping: Mapping,
+    con: duckdb.DuckDBPyConnection,
+    roles: tuple[str, ...],
+    name: str = "extract",
+    row_sql=raw_rows,
 ) -> list[Path]:
     """Read every file of ``mapping`` into the DuckDB view ``name``; return the files read.
 
-    The view has ``file_id, line, raw, n_fields, n_min, n_max`` and one VARCHAR column
-    per role in ``roles`` (NULL when the mapping does not map it). ``line`` is the 1-based
-    line in the source file (the header is line 1); blank lines are skipped. ``raw`` is
-    NULL for rows the fast CSV parser read (:func:`attach_raw` fills it for rejects).
-    ``<name>_files(file_id, source_file, text_file)`` names each file and the UTF-8 text
-    its lines are in. :func:`drop_extract` frees the tables behind the view.
+    The rows read have ``file_id, line, raw, n_fields, n_min, n_max`` and one VARCHAR
+    column per role in ``roles`` (NULL when the mapping does not map it). ``line`` is the
+    1-based line in the source file (the header is line 1); blank lines are skipped.
+    ``raw`` is NULL for rows the fast CSV parser read (:func:`attach_raw` fills it for
+    rejects). The view holds ``row_sql(source, carry)`` of those rows: by default
+    (:func:`raw_rows`) the rows themselves; a query that decides each row from its own
+    fields (:func:`ingest.clean.transaction_rows`) runs on the CSV parser's output as it
+    streams, so the raw fields are never stored (it must pass ``file_id, line, raw`` and
+    the ``carry`` columns through). ``<name>_files(file_id, source_file, text_file)``
+    names each file and the UTF-8 text its lines are in. :func:`drop_extract` frees the
+    tables behind the view.
     """
     files = resolve_files(mapping)
     role_columns = ", ".join(f"{role} VARCHAR" for role in roles)
@@ -643,12 +689,17 @@ def read_extract(
                     continue
                 text = texts[file_id].result()
                 text_files.append(text[0])
-                rows = _insert_text_file(con, file_id, path, mapping, roles, text, name)
+                rows = _insert_text_file(con, file_id, path, mapping, roles, text, name, row_sql)
                 if rows is not None:
                     selects.append(rows)
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
+    if row_sql is not raw_rows:  # the slow path's rows, through row_sql once
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {name}_parsed_slow AS {row_sql(f'{name}_rows', ())}"
+        )
+        selects[0] = f"SELECT * FROM {name}_parsed_slow"
     con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS " + "\nUNION ALL ".join(selects))
     frame = pa.table(
         {
