@@ -205,13 +205,16 @@ def test_streamed_cleaning_equals_cleaning_the_raw_view(tmp_path, monkeypatch):
         files=["*.csv"],
         columns={"customer_id": "id", "date": "date", "amount": "amount", "txn_id": "txn"},
     )
-    taken = []
+    taken = {}
     original = read._insert_parsed_file
-    monkeypatch.setattr(
-        read, "_insert_parsed_file", lambda *a, **k: taken.append(original(*a, **k)) or taken[-1]
-    )
+
+    def recorded(con, file_id, *a, **k):
+        taken[file_id] = original(con, file_id, *a, **k)
+        return taken[file_id]
+
+    monkeypatch.setattr(read, "_insert_parsed_file", recorded)
     streamed = ingest_pure("mapping.yaml")
-    assert [rows is not None for rows in taken] == [True, True, False]  # c.csv fell back
+    assert {i: rows is not None for i, rows in taken.items()} == {0: True, 1: True, 2: False}
     assert_same(streamed, ingest_pure("mapping.yaml", streamed=False))
     accepted, rejects, metrics = streamed
     assert accepted["customer_id"].tolist() == ["A", "E", "F", "H", "J"]

@@ -31,6 +31,7 @@ import glob
 import os
 import shutil
 import tempfile
+import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -38,7 +39,6 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-import pyarrow as pa
 
 from ingest import sql
 from ingest.decode import NATIVE, find_decode_error, transcode_to_utf8
@@ -346,6 +346,21 @@ def _insert_split_lines(
     )
 
 
+def _from_arrays(con: duckdb.DuckDBPyConnection, target: str, columns: dict, insert=False):
+    """Create (or, with ``insert``, append to) the table ``target`` from NumPy columns,
+    ``name -> (SQL type, array)``. DuckDB scans a dict of arrays without importing pandas,
+    which registering an Arrow table does (about 0.35 s of a CSV-only ingest)."""
+    frame = {name: values for name, (_, values) in columns.items()}
+    view = f"{target}_arrays"
+    con.register(view, frame)
+    casts = ", ".join(f"CAST({name} AS {kind}) AS {name}" for name, (kind, _) in columns.items())
+    if insert:
+        con.execute(f"INSERT INTO {target} SELECT {casts} FROM {view}")
+    else:
+        con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT {casts} FROM {view}")
+    con.unregister(view)
+
+
 #: records per batch handed to DuckDB by :func:`_insert_records`
 RECORD_BATCH = 100_000
 
@@ -390,23 +405,24 @@ def _insert_records(
     batch: list[tuple[int, str, list[str]]] = []
 
     def flush() -> None:
+        def text(values) -> np.ndarray:
+            return np.array(values, dtype=object)
+
         columns = {
-            "file_id": pa.array([file_id] * len(batch), pa.int32()),
-            "line": pa.array([b[0] for b in batch], pa.int64()),
-            "raw": pa.array([b[1] for b in batch], pa.string()),
-            "n_fields": pa.array([len(b[2]) for b in batch], pa.int32()),
-            "n_min": pa.array([layout.n_min] * len(batch), pa.int32()),
-            "n_max": pa.array([n_max] * len(batch), pa.int32()),
+            "file_id": ("INTEGER", np.full(len(batch), file_id, dtype=np.int32)),
+            "line": ("BIGINT", np.array([b[0] for b in batch], dtype=np.int64)),
+            "raw": ("VARCHAR", text([b[1] for b in batch])),
+            "n_fields": ("INTEGER", np.array([len(b[2]) for b in batch], dtype=np.int32)),
+            "n_min": ("INTEGER", np.full(len(batch), layout.n_min, dtype=np.int32)),
+            "n_max": ("INTEGER", text([n_max] * len(batch))),
         }
         for role in roles:
             pos = layout.positions.get(role)
-            columns[role] = pa.array(
-                [b[2][pos] if pos is not None and pos < len(b[2]) else None for b in batch],
-                pa.string(),
+            columns[role] = (
+                "VARCHAR",
+                text([b[2][pos] if pos is not None and pos < len(b[2]) else None for b in batch]),
             )
-        con.register("records_arrow", pa.table(columns))
-        con.execute(f"INSERT INTO {name} SELECT * FROM records_arrow")
-        con.unregister("records_arrow")
+        _from_arrays(con, name, columns, insert=True)
         batch.clear()
 
     for record in _records(text_file, layout):
@@ -420,10 +436,8 @@ def _insert_records(
 def _lines_table(con: duckdb.DuckDBPyConnection, table: str, text_file: Path, lines) -> None:
     """``table(line, raw)`` holding just the given 1-based ``lines`` of ``text_file``."""
     lines = np.asarray(sorted(lines), dtype=np.int64)
-    frame = pa.table({"line": lines, "raw": pa.array(fetch_lines(text_file, lines), pa.string())})
-    con.register(f"{table}_arrow", frame)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {table}_arrow")
-    con.unregister(f"{table}_arrow")
+    raw = np.array(fetch_lines(text_file, lines), dtype=object)
+    _from_arrays(con, table, {"line": ("BIGINT", lines), "raw": ("VARCHAR", raw)})
 
 
 def raw_rows(source: str, carry: tuple[str, ...]) -> str:
@@ -450,13 +464,13 @@ def _numbered(con: duckdb.DuckDBPyConnection, table: str, skipped: np.ndarray, h
     if not len(skipped):
         return f"SELECT * REPLACE (rowid + {h + 1} AS line) FROM {table}"
     thresholds = skipped - h - np.arange(1, len(skipped) + 1)
-    steps = pa.table({"t": thresholds, "j": np.arange(1, len(skipped) + 1)})
-    con.register(f"{table}_arrow", steps)
+    steps = {"t": ("BIGINT", thresholds), "j": ("BIGINT", np.arange(1, len(skipped) + 1))}
+    _from_arrays(con, f"{table}_skips", steps)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {table}_steps AS "
-        f"SELECT t, max(j) AS j FROM {table}_arrow GROUP BY t"
+        f"CREATE OR REPLACE TABLE {table}_steps AS "
+        f"SELECT t, max(j) AS j FROM {table}_skips GROUP BY t"
     )
-    con.unregister(f"{table}_arrow")
+    con.execute(f"DROP TABLE {table}_skips")
     return (
         f"SELECT * EXCLUDE (k, t, j) REPLACE (k + {h + 1} + coalesce(j, 0) AS line) "
         f"FROM (SELECT rowid AS k, * FROM {table}) AS p "
@@ -520,7 +534,7 @@ def _insert_parsed_file(
     table, rejects = f"{name}_parsed_{file_id}", f"{name}_parse_rejects_{file_id}"
     source = parsed_source(file_id, text_file, layout, roles, rejects)
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {row_sql(source, ('all_blank',))}")
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS {row_sql(source, ('all_blank',))}")
     except duckdb.Error as exc:
         raise _cannot_read(path, mapping, exc) from None
     errors = con.execute(
@@ -634,6 +648,71 @@ def _size(path: Path) -> int:
         return 0
 
 
+#: files read at the same time: DuckDB scans a file smaller than its CSV buffer, and runs
+#: the row rules on it, in one thread, so two files at once keep two cores busy
+PARALLEL_FILES = 2
+
+
+def _read_files(
+    con: duckdb.DuckDBPyConnection,
+    files: list[Path],
+    mapping: Mapping,
+    roles: tuple[str, ...],
+    name: str,
+    row_sql,
+    tmp: Path,
+) -> list[tuple[Path | None, str | None]]:
+    """Read every file for :func:`read_extract`: (its UTF-8 text file, the fast path's
+    SELECT of its rows or None) per file, in file order.
+
+    Files are read :data:`PARALLEL_FILES` at a time, each thread on its own cursor (the
+    tables they make are in the database, not connection-local); transcoding (Python) of
+    the next files runs meanwhile in one more thread. Errors are raised in file order.
+    """
+    cursors, local = [], threading.local()
+
+    def read_one(file_id: int, path: Path, text):
+        if not hasattr(local, "con"):
+            local.con = con.cursor()
+            cursors.append(local.con)
+        if text is None:
+            _insert_parquet_file(local.con, file_id, path, mapping, roles, f"{name}_rows")
+            return None, None
+        text = text.result()
+        rows = _insert_text_file(local.con, file_id, path, mapping, roles, text, name, row_sql)
+        return text[0], rows
+
+    numbered = progress(
+        list(enumerate(files)),
+        log,
+        "bytes read from the extract files",
+        total=sum(_size(path) for path in files),
+        size=lambda item: _size(item[1]),
+    )
+    with (
+        ThreadPoolExecutor(max_workers=1) as decoding,
+        ThreadPoolExecutor(max_workers=PARALLEL_FILES) as reading,
+    ):
+        texts = [
+            None
+            if mapping.format == "parquet"
+            else decoding.submit(_text_file, path, mapping, tmp, f"{name}_{file_id}")
+            for file_id, path in enumerate(files)
+        ]
+        done = [reading.submit(read_one, i, path, texts[i]) for i, path in enumerate(files)]
+        try:
+            read = [done[file_id].result() for file_id, _ in numbered]
+        except BaseException:
+            reading.shutdown(cancel_futures=True)
+            decoding.shutdown(cancel_futures=True)
+            raise
+        finally:
+            reading.shutdown()
+            for cursor in cursors:
+                cursor.close()
+    return read
+
+
 def read_extract(
     mapping: Mapping,
     con: duckdb.DuckDBPyConnection,
@@ -658,59 +737,27 @@ def read_extract(
     files = resolve_files(mapping)
     role_columns = ", ".join(f"{role} VARCHAR" for role in roles)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {name}_rows (file_id INTEGER, line BIGINT, "
+        f"CREATE OR REPLACE TABLE {name}_rows (file_id INTEGER, line BIGINT, "
         f"raw VARCHAR, n_fields INTEGER, n_min INTEGER, n_max INTEGER, {role_columns})"
     )
     # converted files must outlive this call (rejects fetch their raw lines after cleaning):
     # they go away with the connection
     tmp = Path(tempfile.mkdtemp(prefix="kequn-ingest-"))
     weakref.finalize(con, shutil.rmtree, tmp, ignore_errors=True)
-    text_files, selects = [], [f"SELECT * FROM {name}_rows"]
-    # transcoding (Python) of the next files runs while DuckDB parses the current one
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        texts = [
-            None
-            if mapping.format == "parquet"
-            else pool.submit(_text_file, path, mapping, tmp, f"{name}_{file_id}")
-            for file_id, path in enumerate(files)
-        ]
-        numbered = progress(
-            list(enumerate(files)),
-            log,
-            "bytes read from the extract files",
-            total=sum(_size(path) for path in files),
-            size=lambda item: _size(item[1]),
-        )
-        try:
-            for file_id, path in numbered:
-                if texts[file_id] is None:
-                    _insert_parquet_file(con, file_id, path, mapping, roles, f"{name}_rows")
-                    text_files.append(None)
-                    continue
-                text = texts[file_id].result()
-                text_files.append(text[0])
-                rows = _insert_text_file(con, file_id, path, mapping, roles, text, name, row_sql)
-                if rows is not None:
-                    selects.append(rows)
-        except BaseException:
-            pool.shutdown(cancel_futures=True)
-            raise
+    read = _read_files(con, files, mapping, roles, name, row_sql, tmp)
+    text_files = [text for text, _ in read]
+    selects = [f"SELECT * FROM {name}_rows"] + [rows for _, rows in read if rows is not None]
     if row_sql is not raw_rows:  # the slow path's rows, through row_sql once
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {name}_parsed_slow AS {row_sql(f'{name}_rows', ())}"
-        )
+        con.execute(f"CREATE OR REPLACE TABLE {name}_parsed_slow AS {row_sql(f'{name}_rows', ())}")
         selects[0] = f"SELECT * FROM {name}_parsed_slow"
     con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS " + "\nUNION ALL ".join(selects))
-    frame = pa.table(
-        {
-            "file_id": pa.array(range(len(files)), pa.int32()),
-            "source_file": pa.array([str(f) for f in files], pa.string()),
-            "text_file": pa.array([None if t is None else str(t) for t in text_files], pa.string()),
-        }
-    )
-    con.register(f"{name}_files_arrow", frame)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_files AS SELECT * FROM {name}_files_arrow")
-    con.unregister(f"{name}_files_arrow")
+    texts = [None if t is None else str(t) for t in text_files]
+    listing = {
+        "file_id": ("INTEGER", np.arange(len(files), dtype=np.int32)),
+        "source_file": ("VARCHAR", np.array([str(f) for f in files], dtype=object)),
+        "text_file": ("VARCHAR", np.array(texts, dtype=object)),
+    }
+    _from_arrays(con, f"{name}_files", listing)
     return files
 
 
@@ -718,8 +765,7 @@ def drop_extract(con: duckdb.DuckDBPyConnection, name: str = "extract") -> None:
     """Drop the view ``name`` and the tables holding its rows (not ``<name>_files``)."""
     con.execute(f"DROP VIEW IF EXISTS {name}")
     tables = con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE temporary "
-        "AND (table_name = ? OR starts_with(table_name, ?))",
+        "SELECT table_name FROM duckdb_tables() WHERE table_name = ? OR starts_with(table_name, ?)",
         [f"{name}_rows", f"{name}_parsed_"],
     ).fetchall()
     for (table,) in tables:
@@ -744,7 +790,9 @@ def attach_raw(con: duckdb.DuckDBPyConnection, cleaned: str, source: str = "extr
     raws: list[str] = []
     for file_id in np.unique(file_ids):
         raws.extend(fetch_lines(Path(text_files[int(file_id)]), lines[file_ids == file_id]))
-    frame = pa.table({"file_id": file_ids, "line": lines, "raw": pa.array(raws, pa.string())})
-    con.register(f"{cleaned}_raw_arrow", frame)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {cleaned}_raw AS SELECT * FROM {cleaned}_raw_arrow")
-    con.unregister(f"{cleaned}_raw_arrow")
+    columns = {
+        "file_id": ("INTEGER", file_ids),
+        "line": ("BIGINT", lines),
+        "raw": ("VARCHAR", np.array(raws, dtype=object)),
+    }
+    _from_arrays(con, f"{cleaned}_raw", columns)
