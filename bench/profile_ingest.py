@@ -12,7 +12,12 @@ then times, each on its own:
 
 With ``--explain FILE`` the largest file's streamed read + classification, and then the
 duplicate check, are run once more under DuckDB's JSON profiler and their operators with
-their CPU time are written to ``FILE`` (in plan order)::
+their CPU time are written to ``FILE`` (in plan order). With ``--parts`` the raw fields
+are read into a table and the parts of the row rules are run over it on one DuckDB
+thread, each timed in process CPU seconds: the 7 role columns copied, stripped with the
+blank set (:func:`ingest.sql.strip`), with DuckDB's own ``trim(x)`` (a different set),
+with ``pyarrow.compute.utf8_trim`` as an Arrow UDF (not used by the stage; checked to
+give the same values), the dates, the amounts, and the whole row rules::
 
     .venv/bin/python bench/profile_ingest.py --files "/tmp/big-utf8/*.csv" \\
         --encoding utf-8 --explain /tmp/clean-profile.txt
@@ -77,11 +82,62 @@ def explain(con: duckdb.DuckDBPyConnection, query: str, out: Path, label: str) -
     profile.unlink()
 
 
+ROLES = ("txn_id", "customer_id", "date", "amount", "product", "channel", "filter_value")
+
+
+def rule_parts(mapping, tmp: str) -> None:
+    """Process CPU seconds of the row rules' parts over a table of the raw fields, on one
+    DuckDB thread (best of two)."""
+    import resource
+
+    import pyarrow.compute as pc
+    from duckdb.sqltypes import VARCHAR
+
+    def cpu() -> float:
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        return used.ru_utime + used.ru_stime
+
+    con = duckdb.connect(config={"memory_limit": "2GB", "temp_directory": tmp, "threads": 1})
+    read.read_extract(mapping, con, TRANSACTION_ROLES)
+    con.execute("CREATE TEMP TABLE raw_fields AS SELECT * FROM extract")
+    characters = " \t\n\r\u00a0\u3000"  # sql.BLANKS
+    con.create_function(
+        "arrow_strip",
+        lambda values: pc.utf8_trim(values, characters=characters),
+        [VARCHAR],
+        VARCHAR,
+        type="arrow",
+        side_effects=False,
+    )
+    rules = transaction_rows(mapping, mapping.extract_date)("raw_fields", ())
+    parts = {
+        "7 columns copied": ", ".join(ROLES),
+        "7 columns, trim(x, blank set)": ", ".join(sql.strip(c) for c in ROLES),
+        "7 columns, DuckDB's trim(x)": ", ".join(f"trim({c})" for c in ROLES),
+        "7 columns, Arrow UDF utf8_trim": ", ".join(f"arrow_strip({c})" for c in ROLES),
+        "dates": sql.parse_date("date", mapping.date_format),
+        "amounts": sql.parse_number("amount", mapping.thousands, mapping.decimal),
+    }
+    queries = {label: f"SELECT {e} FROM raw_fields" for label, e in parts.items()}
+    queries["whole row rules"] = rules
+    for label, query in queries.items():
+        spent = []
+        for _ in range(2):
+            started = cpu()
+            con.execute(f"CREATE OR REPLACE TEMP TABLE part AS {query}")
+            spent.append(cpu() - started)
+        print(f"{label}: {min(spent):.2f} CPU s (load {os.getloadavg()[0]:.1f})", flush=True)
+    differ = " OR ".join(f"arrow_strip({c}) IS DISTINCT FROM {sql.strip(c)}" for c in ROLES)
+    n = con.execute(f"SELECT count(*) FROM raw_fields WHERE {differ}").fetchone()[0]
+    print(f"rows where the Arrow UDF and trim(x, blank set) differ: {n}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", required=True, help="glob of the extract files (absolute)")
     parser.add_argument("--encoding", default="utf-8")
     parser.add_argument("--explain", type=Path, help="write the cleaning query's profile here")
+    parser.add_argument("--parts", action="store_true", help="CPU time of the row rules' parts")
     args = parser.parse_args()
     raw = yaml.safe_load((REPO / "mappings/sample_transactions.yaml").read_text("utf-8"))
     raw.update(files=[args.files], encoding=args.encoding)
@@ -118,6 +174,8 @@ def main() -> None:
             source = read.parsed_source(0, largest, layout, TRANSACTION_ROLES, "profile_rejects")
             explain(con, row_sql(source, ("all_blank",)), args.explain, f"read + rules, {largest}")
             explain(con, query, args.explain, "duplicate check")
+        if args.parts:
+            rule_parts(mapping, tmp)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,15 @@ Two readers, same result:
   quoting, one column), which keeps blank and malformed lines in place; the split into
   fields is SQL (:func:`ingest.sql.split_fields`).
 
-``tests/test_ingest_fast.py`` checks that both give identical accepted rows and rejects.
+The rows need not be stored as raw fields: ``read_extract(..., row_sql=...)`` runs a
+query that decides each row from its own fields (the transaction stage's reject rules,
+:func:`ingest.clean.transaction_rows`) on the CSV parser's output as it streams, so each
+file's table holds classified rows and only the checks across rows (duplicate ids) run
+afterwards. A file smaller than DuckDB's CSV buffer is scanned by one thread, so
+:data:`PARALLEL_FILES` files are read at a time, each on its own cursor.
+
+``tests/test_ingest_fast.py`` checks that both readers give identical accepted rows and
+rejects, and that the streamed classification equals cleaning the raw view.
 """
 
 from __future__ import annotations
