@@ -25,6 +25,12 @@ mapping's ``non_positive_amounts`` rule), then ``duplicate_txn_id`` among the ro
 accepted (the first by file, line is kept; found with a GROUP BY on ``txn_id`` and a join,
 cheaper than a window over every row), and last, with ``non_positive_amounts: net``,
 ``unmatched_return`` (:mod:`ingest.netting`).
+
+Every reason up to ``zero_amount`` depends on the row alone
+(:func:`classify_transactions_sql`, ``first_reason``); the duplicate check looks across
+rows (:func:`resolve_duplicates_sql`). Spark runs both as one query
+(:func:`clean_transactions_sql`); the DuckDB stage runs the first on the CSV parser's
+output as it streams and the second over the classified rows.
 """
 
 from __future__ import annotations
