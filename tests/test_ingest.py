@@ -15,7 +15,7 @@ import yaml
 
 from conftest import REPO_ROOT, TEST_DATA
 from ingest import clean_transactions, decode, ingest_metrics, load_mapping, read_extract, sql
-from ingest.clean import TRANSACTION_ROLES
+from ingest.clean import TRANSACTION_ROLES, read_clean_transactions
 from ingest.stage import run
 from kequn.errors import UserError
 
@@ -28,12 +28,21 @@ OUTPUTS = (
 )
 
 
-def ingest_pure(mapping_path: Path | str, extract_date=dt.date(2030, 1, 1)):
-    """Read + clean in memory; return (accepted frame, rejects frame, metrics)."""
+def ingest_pure(mapping_path: Path | str, extract_date=dt.date(2030, 1, 1), streamed: bool = True):
+    """Read + clean in memory; return (accepted frame, rejects frame, metrics).
+
+    ``streamed``: as the stage does (rows classified as the CSV parser streams,
+    :func:`ingest.clean.read_clean_transactions`); else the raw view cleaned by the one
+    query the Spark engine runs (:func:`ingest.sql.clean_transactions_sql`).
+    """
     mapping = load_mapping(mapping_path)
     con = duckdb.connect()
-    files = read_extract(mapping, con, TRANSACTION_ROLES)
-    accepted, rejects = clean_transactions(con, mapping, mapping.extract_date or extract_date)
+    extract_date = mapping.extract_date or extract_date
+    if streamed:
+        files, accepted, rejects = read_clean_transactions(con, mapping, extract_date)
+    else:
+        files = read_extract(mapping, con, TRANSACTION_ROLES)
+        accepted, rejects = clean_transactions(con, mapping, extract_date)
     return accepted.df(), rejects.df(), ingest_metrics(con, files)
 
 

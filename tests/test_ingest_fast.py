@@ -7,6 +7,7 @@ included). Counts are also checked against the generator's own record of what it
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from pathlib import Path
@@ -158,6 +159,83 @@ def test_generated_bank_extract_matches_generator_truth_on_both_paths(tmp_path, 
     # the accepted amounts are the generator's 正常 rows
     normal = extract.transactions[extract.transactions["status"] == "正常"]
     assert accepted["amount"].sum() == pytest.approx(normal["amount"].sum())
+
+
+STREAM_FILES = {
+    "a.csv": (
+        "txn,id,date,amount\n"  # 1
+        "T1,A,2024-01-01,1\n"  # 2: accepted
+        "\n"  # 3: empty, skipped
+        "T2,B,2024-01-02,2,extra\n"  # 4: the parser rejects it: extra_fields
+        "T1,C,2024-01-03,3\n"  # 5: duplicate_txn_id of line 2 (found after two skips)
+        " , ,  ,\n"  # 6: blanks and delimiters only, skipped
+        "T3,D,2024-01-04,x\n"  # 7: bad_amount
+        "T3,E,2024-01-05,5\n"  # 8: accepted, the first accepted T3
+        "T4,F,2024-01-06,6\n"  # 9: accepted
+        '"","",2024-01-07,7\n'  # 10: quoted empty id: blank_customer_id
+    ),
+    "b.csv": (
+        "txn,id,date,amount\n"
+        "T4,G,2024-01-08,8\n"  # 2: duplicate_txn_id of a.csv line 9
+        "T5,H,2024-01-09,9\n"  # 3: accepted
+    ),
+    "c.csv": (  # a quoted newline: read as RFC 4180 records
+        "txn,id,date,amount\n"
+        'T5,I,2024-01-10,"1\n0"\n'  # 2-3: bad_amount, not a duplicate of b.csv line 3
+        "T6,J,2024-01-11,11\n"  # 4: accepted
+        "T6,K,2024-01-12,12\n"  # 5: duplicate_txn_id
+    ),
+}
+
+
+def test_streamed_cleaning_equals_cleaning_the_raw_view(tmp_path, monkeypatch):
+    # the stage classifies rows as the CSV parser streams and resolves duplicates after;
+    # the reference reads the raw fields into a view and cleans it with the one query the
+    # Spark engine runs. Skipped lines, parser rejects, a fallback file and duplicates
+    # across files all bear on the line numbers and on which duplicate is kept
+    import duckdb
+
+    from ingest import load_mapping
+
+    monkeypatch.chdir(tmp_path)
+    for name, text in STREAM_FILES.items():
+        Path(name).write_text(text, "utf-8")
+    write_mapping(
+        tmp_path,
+        files=["*.csv"],
+        columns={"customer_id": "id", "date": "date", "amount": "amount", "txn_id": "txn"},
+    )
+    taken = {}
+    original = read._insert_parsed_file
+
+    def recorded(con, file_id, *a, **k):
+        taken[file_id] = original(con, file_id, *a, **k)
+        return taken[file_id]
+
+    monkeypatch.setattr(read, "_insert_parsed_file", recorded)
+    streamed = ingest_pure("mapping.yaml")
+    assert {i: rows is not None for i, rows in taken.items()} == {0: True, 1: True, 2: False}
+    assert_same(streamed, ingest_pure("mapping.yaml", streamed=False))
+    accepted, rejects, metrics = streamed
+    assert accepted["customer_id"].tolist() == ["A", "E", "F", "H", "J"]
+    assert rejects[["source_file", "line", "reason"]].values.tolist() == [
+        ["a.csv", 4, "extra_fields"],
+        ["a.csv", 5, "duplicate_txn_id"],
+        ["a.csv", 7, "bad_amount"],
+        ["a.csv", 10, "blank_customer_id"],
+        ["b.csv", 2, "duplicate_txn_id"],
+        ["c.csv", 2, "bad_amount"],
+        ["c.csv", 5, "duplicate_txn_id"],
+    ]
+    assert rejects["raw"].tolist()[:2] == ["T2,B,2024-01-02,2,extra", "T1,C,2024-01-03,3"]
+    assert metrics["rows_read"] == 12 == metrics["rows_accepted"] + metrics["rows_rejected"]
+    # the per-file table holds classified rows, not the raw fields
+    con = duckdb.connect()
+    from ingest.clean import read_clean_transactions
+
+    read_clean_transactions(con, load_mapping("mapping.yaml"), dt.date(2030, 1, 1))
+    columns = [r[0] for r in con.execute("DESCRIBE extract_parsed_0").fetchall()]
+    assert "first_reason" in columns and "n_fields" not in columns
 
 
 @pytest.mark.parametrize("block", [3, 7, 1 << 20])

@@ -13,7 +13,7 @@ import yaml
 from conftest import TRIM_CASES
 from ingest import clean_transactions, ingest_metrics, load_mapping, read_extract
 from ingest import sql as ingest_sql
-from ingest.clean import TRANSACTION_ROLES
+from ingest.clean import TRANSACTION_ROLES, read_clean_transactions
 from kequn.errors import UserError
 
 HEADER = "id,date,amount,txn\n"
@@ -34,8 +34,7 @@ def ingest_text(tmp_path: Path, body: str, **keys):
     path.write_text(yaml.safe_dump(mapping), encoding="utf-8")
     loaded = load_mapping(path)
     con = duckdb.connect()
-    files = read_extract(loaded, con, TRANSACTION_ROLES)
-    accepted, rejects = clean_transactions(con, loaded, loaded.extract_date)
+    files, accepted, rejects = read_clean_transactions(con, loaded, loaded.extract_date)
     return accepted.df(), rejects.df(), ingest_metrics(con, files)
 
 

@@ -15,7 +15,7 @@ import duckdb
 from ingest import sql
 from ingest.mapping import CLIENT_COLUMNS, MAX_EXCLUDE, TRANSACTION_COLUMNS, Mapping
 from ingest.netting import netting_sql
-from ingest.read import attach_raw
+from ingest.read import attach_raw, read_extract
 
 #: roles read from a file beyond its mapped columns
 FLAG_ROLES = ("sign_flag", "filter_value", "amount_b") + tuple(
@@ -33,10 +33,8 @@ def output_columns(mapping: Mapping, kind: str) -> list[str]:
     return list(required) + [c for c in optional if c in mapping.columns]
 
 
-def cleaning_sql(mapping: Mapping, kind: str, source: str, extract_date: dt.date | None) -> str:
-    """The query (DuckDB dialect, also run on Spark) that classifies every row of the
-    ``kind`` extract read into ``source``: ``transactions`` or ``clients``."""
-    options = {
+def _options(mapping: Mapping, source: str) -> dict[str, Any]:
+    return {
         "date_format": mapping.date_format,
         "thousands": mapping.thousands,
         "decimal": mapping.decimal,
@@ -45,19 +43,56 @@ def cleaning_sql(mapping: Mapping, kind: str, source: str, extract_date: dt.date
         "min_date": mapping.min_date,
         "max_id_length": mapping.max_id_length,
     }
-    if kind != "transactions":
-        return sql.clean_clients_sql(**options)
+
+
+def _transaction_options(mapping: Mapping, source: str, extract_date) -> dict[str, Any]:
     net = mapping.non_positive_amounts == "net"
-    query = sql.clean_transactions_sql(
-        **options,
-        extract_date=extract_date,
-        negative=mapping.sign_negative,
-        non_positive="return" if net else mapping.non_positive_amounts,
-        amount_op=mapping.amount_op,
-        exclude=tuple((kind, arg) for _, kind, arg in mapping.exclude),
-        group_lines=mapping.group_lines,
-    )
-    return netting_sql(query) if net else query
+    return {
+        **_options(mapping, source),
+        "extract_date": extract_date,
+        "negative": mapping.sign_negative,
+        "non_positive": "return" if net else mapping.non_positive_amounts,
+        "amount_op": mapping.amount_op,
+        "exclude": tuple((kind, arg) for _, kind, arg in mapping.exclude),
+    }
+
+
+def cleaning_sql(
+    mapping: Mapping,
+    kind: str,
+    source: str,
+    extract_date: dt.date | None,
+    classified: bool = False,
+) -> str:
+    """The query (DuckDB dialect, also run on Spark) that classifies every row of the
+    ``kind`` extract read into ``source``: ``transactions`` or ``clients``.
+
+    With ``classified`` (transactions only) ``source`` already holds the rows of
+    :func:`ingest.sql.classify_transactions_sql` (:func:`transaction_rows` run by the
+    reader) and only the checks across rows remain: duplicates, then netting.
+    """
+    if kind != "transactions":
+        return sql.clean_clients_sql(**_options(mapping, source))
+    if classified:
+        query = sql.resolve_duplicates_sql(source, mapping.group_lines)
+    else:
+        query = sql.clean_transactions_sql(
+            **_transaction_options(mapping, source, extract_date),
+            group_lines=mapping.group_lines,
+        )
+    return netting_sql(query) if mapping.non_positive_amounts == "net" else query
+
+
+def transaction_rows(mapping: Mapping, extract_date: dt.date):
+    """The reader's ``row_sql`` for a transaction extract (:func:`ingest.read.read_extract`):
+    ``(source, carry) -> SELECT`` classifying each row by its own fields
+    (:func:`ingest.sql.classify_transactions_sql`)."""
+    options = _transaction_options(mapping, "extract", extract_date)
+
+    def row_sql(source: str, carry: tuple[str, ...]) -> str:
+        return sql.classify_transactions_sql(**{**options, "source": source}, carry=carry)
+
+    return row_sql
 
 
 def _classify(
@@ -91,6 +126,27 @@ def clean_transactions(
     """
     query = cleaning_sql(mapping, "transactions", source, extract_date)
     return _classify(con, mapping, "transactions", query, source, cleaned)
+
+
+def read_clean_transactions(
+    con: duckdb.DuckDBPyConnection,
+    mapping: Mapping,
+    extract_date: dt.date,
+    source: str = "extract",
+    cleaned: str = "transactions_cleaned",
+) -> tuple[list[Path], Relation, Relation]:
+    """Read and classify every row of the transaction extract in one pass, then resolve
+    duplicates; return (files read, accepted transactions, rejects).
+
+    The same result as :func:`ingest.read.read_extract` then :func:`clean_transactions`,
+    with the row-by-row rules run on the CSV parser's output as it streams (no table of
+    raw fields). The classified rows are kept in the table ``cleaned``.
+    """
+    row_sql = transaction_rows(mapping, extract_date)
+    files = read_extract(mapping, con, TRANSACTION_ROLES, name=source, row_sql=row_sql)
+    query = cleaning_sql(mapping, "transactions", source, extract_date, classified=True)
+    accepted, rejects = _classify(con, mapping, "transactions", query, source, cleaned)
+    return files, accepted, rejects
 
 
 def clean_clients(

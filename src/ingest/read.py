@@ -21,7 +21,15 @@ Two readers, same result:
   quoting, one column), which keeps blank and malformed lines in place; the split into
   fields is SQL (:func:`ingest.sql.split_fields`).
 
-``tests/test_ingest_fast.py`` checks that both give identical accepted rows and rejects.
+The rows need not be stored as raw fields: ``read_extract(..., row_sql=...)`` runs a
+query that decides each row from its own fields (the transaction stage's reject rules,
+:func:`ingest.clean.transaction_rows`) on the CSV parser's output as it streams, so each
+file's table holds classified rows and only the checks across rows (duplicate ids) run
+afterwards. A file smaller than DuckDB's CSV buffer is scanned by one thread, so
+:data:`PARALLEL_FILES` files are read at a time, each on its own cursor.
+
+``tests/test_ingest_fast.py`` checks that both readers give identical accepted rows and
+rejects, and that the streamed classification equals cleaning the raw view.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import glob
 import os
 import shutil
 import tempfile
+import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -38,7 +47,6 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-import pyarrow as pa
 
 from ingest import sql
 from ingest.decode import NATIVE, find_decode_error, transcode_to_utf8
@@ -346,6 +354,21 @@ def _insert_split_lines(
     )
 
 
+def _from_arrays(con: duckdb.DuckDBPyConnection, target: str, columns: dict, insert=False):
+    """Create (or, with ``insert``, append to) the table ``target`` from NumPy columns,
+    ``name -> (SQL type, array)``. DuckDB scans a dict of arrays without importing pandas,
+    which registering an Arrow table does (about 0.35 s of a CSV-only ingest)."""
+    frame = {name: values for name, (_, values) in columns.items()}
+    view = f"{target}_arrays"
+    con.register(view, frame)
+    casts = ", ".join(f"CAST({name} AS {kind}) AS {name}" for name, (kind, _) in columns.items())
+    if insert:
+        con.execute(f"INSERT INTO {target} SELECT {casts} FROM {view}")
+    else:
+        con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT {casts} FROM {view}")
+    con.unregister(view)
+
+
 #: records per batch handed to DuckDB by :func:`_insert_records`
 RECORD_BATCH = 100_000
 
@@ -390,23 +413,24 @@ def _insert_records(
     batch: list[tuple[int, str, list[str]]] = []
 
     def flush() -> None:
+        def text(values) -> np.ndarray:
+            return np.array(values, dtype=object)
+
         columns = {
-            "file_id": pa.array([file_id] * len(batch), pa.int32()),
-            "line": pa.array([b[0] for b in batch], pa.int64()),
-            "raw": pa.array([b[1] for b in batch], pa.string()),
-            "n_fields": pa.array([len(b[2]) for b in batch], pa.int32()),
-            "n_min": pa.array([layout.n_min] * len(batch), pa.int32()),
-            "n_max": pa.array([n_max] * len(batch), pa.int32()),
+            "file_id": ("INTEGER", np.full(len(batch), file_id, dtype=np.int32)),
+            "line": ("BIGINT", np.array([b[0] for b in batch], dtype=np.int64)),
+            "raw": ("VARCHAR", text([b[1] for b in batch])),
+            "n_fields": ("INTEGER", np.array([len(b[2]) for b in batch], dtype=np.int32)),
+            "n_min": ("INTEGER", np.full(len(batch), layout.n_min, dtype=np.int32)),
+            "n_max": ("INTEGER", text([n_max] * len(batch))),
         }
         for role in roles:
             pos = layout.positions.get(role)
-            columns[role] = pa.array(
-                [b[2][pos] if pos is not None and pos < len(b[2]) else None for b in batch],
-                pa.string(),
+            columns[role] = (
+                "VARCHAR",
+                text([b[2][pos] if pos is not None and pos < len(b[2]) else None for b in batch]),
             )
-        con.register("records_arrow", pa.table(columns))
-        con.execute(f"INSERT INTO {name} SELECT * FROM records_arrow")
-        con.unregister("records_arrow")
+        _from_arrays(con, name, columns, insert=True)
         batch.clear()
 
     for record in _records(text_file, layout):
@@ -420,10 +444,74 @@ def _insert_records(
 def _lines_table(con: duckdb.DuckDBPyConnection, table: str, text_file: Path, lines) -> None:
     """``table(line, raw)`` holding just the given 1-based ``lines`` of ``text_file``."""
     lines = np.asarray(sorted(lines), dtype=np.int64)
-    frame = pa.table({"line": lines, "raw": pa.array(fetch_lines(text_file, lines), pa.string())})
-    con.register(f"{table}_arrow", frame)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {table}_arrow")
-    con.unregister(f"{table}_arrow")
+    raw = np.array(fetch_lines(text_file, lines), dtype=object)
+    _from_arrays(con, table, {"line": ("BIGINT", lines), "raw": ("VARCHAR", raw)})
+
+
+def raw_rows(source: str, carry: tuple[str, ...]) -> str:
+    """The default ``row_sql`` of :func:`read_extract`: the raw fields as read."""
+    return f"SELECT * FROM {source}"
+
+
+def all_blank_test(columns: list[str]) -> str:
+    """Expression: every field of the row is NULL or blank (DuckDB's ``trim``).
+
+    The first field decides most rows alone (a CASE evaluates the rest only where it is
+    blank), so a row with data costs one ``trim``, not one per field.
+    """
+    blank = [f"coalesce(trim({c}), '') = ''" for c in columns]
+    if len(blank) == 1:
+        return blank[0]
+    return f"CASE WHEN NOT {blank[0]} THEN FALSE ELSE {' AND '.join(blank[1:])} END"
+
+
+def _numbered(con: duckdb.DuckDBPyConnection, table: str, skipped: np.ndarray, h: int) -> str:
+    """SELECT of ``table``'s rows with ``line`` set from their position (see
+    :func:`_insert_parsed_file`); ``skipped``: the lines no parsed row comes from."""
+    # line of the k-th (0-based) parsed row: k + h + 1 + #{i : s_i - h - i <= k}, i 1-based
+    if not len(skipped):
+        return f"SELECT * REPLACE (rowid + {h + 1} AS line) FROM {table}"
+    thresholds = skipped - h - np.arange(1, len(skipped) + 1)
+    steps = {"t": ("BIGINT", thresholds), "j": ("BIGINT", np.arange(1, len(skipped) + 1))}
+    _from_arrays(con, f"{table}_skips", steps)
+    con.execute(
+        f"CREATE OR REPLACE TABLE {table}_steps AS "
+        f"SELECT t, max(j) AS j FROM {table}_skips GROUP BY t"
+    )
+    con.execute(f"DROP TABLE {table}_skips")
+    return (
+        f"SELECT * EXCLUDE (k, t, j) REPLACE (k + {h + 1} + coalesce(j, 0) AS line) "
+        f"FROM (SELECT rowid AS k, * FROM {table}) AS p "
+        f"ASOF LEFT JOIN {table}_steps AS s ON p.k >= s.t"
+    )
+
+
+def parsed_source(
+    file_id: int, text_file: Path, layout: Layout, roles: tuple[str, ...], rejects: str
+) -> str:
+    """The fast path's source: DuckDB's CSV parser over ``text_file`` giving the columns of
+    :func:`read_extract`'s rows (``line`` NULL until numbered) and ``all_blank``; the
+    lines it rejects are recorded in the tables ``rejects`` and ``<rejects>_scan``."""
+    columns = [f"c{i}" for i in range(layout.n_columns)]
+    spec = ", ".join(f"{sql.literal(c)}: 'VARCHAR'" for c in columns)
+    picked = ", ".join(
+        f"c{layout.positions[role]} AS {role}"
+        if role in layout.positions
+        else f"CAST(NULL AS VARCHAR) AS {role}"
+        for role in roles
+    )
+    n_max = "NULL" if layout.n_max is None else layout.n_max
+    return (
+        f"(SELECT {file_id} AS file_id, CAST(NULL AS BIGINT) AS line, "
+        f"CAST(NULL AS VARCHAR) AS raw, {layout.n_columns} AS n_fields, "
+        f"{layout.n_min} AS n_min, CAST({n_max} AS INTEGER) AS n_max, {picked}, "
+        f"{all_blank_test(columns)} AS all_blank "
+        f"FROM read_csv({sql.literal(str(text_file))}, columns={{{spec}}}, "
+        f"header={str(bool(layout.header_lines)).lower()}, "
+        f"delim={sql.literal(layout.delimiter)}, quote='\"', escape='\"', "
+        f"auto_detect=false, strict_mode=true, store_rejects=true, "
+        f"rejects_table='{rejects}', rejects_scan='{rejects}_scan')) AS parsed_rows"
+    )
 
 
 def _insert_parsed_file(
@@ -435,36 +523,26 @@ def _insert_parsed_file(
     layout: Layout,
     roles: tuple[str, ...],
     name: str,
+    row_sql=raw_rows,
 ) -> str | None:
     """The fast path: DuckDB's CSV parser splits the fields; None when it cannot be used.
 
-    The parsed rows stay in their own table; the SELECT returned numbers them and gives
-    them the columns of ``name`` (:func:`read_extract` makes ``name`` a view over both).
+    ``row_sql(source, carry)`` runs on the parser's output as it streams and its rows are
+    kept in their own table; the SELECT returned numbers them (``line``) and drops the
+    column ``all_blank`` that ``carry`` names (:func:`read_extract` makes ``name`` a view
+    over these SELECTs and the slow path's rows).
 
     Parsed rows carry no line number, so they are aligned with the file's physical lines:
-    the k-th parsed row is the k-th line that is not the header, not empty and not a line
-    the parser rejected. That holds unless a quoted field spans lines, which shows as a
-    count mismatch; the caller then falls back to the slow path for this file. Lines the
-    parser rejects, and rows whose fields are all blank, go through the slow path (so they
-    are classified exactly as before), with their raw text.
+    the k-th parsed row (the k-th row of the table) is the k-th line that is not the
+    header, not empty and not a line the parser rejected. That holds unless a quoted field
+    spans lines, which shows as a count mismatch; the caller then falls back to the slow
+    path for this file. Lines the parser rejects, and rows whose fields are all blank, go
+    through the slow path (so they are classified exactly as before), with their raw text.
     """
     table, rejects = f"{name}_parsed_{file_id}", f"{name}_parse_rejects_{file_id}"
-    columns = [f"c{i}" for i in range(layout.n_columns)]
-    spec = ", ".join(f"{sql.literal(c)}: 'VARCHAR'" for c in columns)
-    picked = ", ".join(
-        f"c{layout.positions[role]} AS {role}" if role in layout.positions else f"NULL AS {role}"
-        for role in roles
-    )
-    all_blank = " AND ".join(f"coalesce(trim({c}), '') = ''" for c in columns)
+    source = parsed_source(file_id, text_file, layout, roles, rejects)
     try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {picked}, {all_blank} AS all_blank "
-            f"FROM read_csv({sql.literal(str(text_file))}, columns={{{spec}}}, "
-            f"header={str(bool(layout.header_lines)).lower()}, "
-            f"delim={sql.literal(layout.delimiter)}, quote='\"', escape='\"', "
-            f"auto_detect=false, strict_mode=true, store_rejects=true, "
-            f"rejects_table='{rejects}', rejects_scan='{rejects}_scan')"
-        )
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS {row_sql(source, ('all_blank',))}")
     except duckdb.Error as exc:
         raise _cannot_read(path, mapping, exc) from None
     errors = con.execute(
@@ -483,23 +561,7 @@ def _insert_parsed_file(
     if scan.lines - h - len(skipped) != parsed:  # a quoted field spans lines: slow path
         con.execute(f"DROP TABLE {table}")
         return None
-    # line of the k-th (0-based) parsed row: k + h + 1 + #{i : s_i - h - i <= k}, i 1-based
-    if len(skipped):
-        thresholds = skipped - h - np.arange(1, len(skipped) + 1)
-        steps = pa.table({"t": thresholds, "j": np.arange(1, len(skipped) + 1)})
-        con.register(f"{table}_arrow", steps)
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {table}_steps AS "
-            f"SELECT t, max(j) AS j FROM {table}_arrow GROUP BY t"
-        )
-        con.unregister(f"{table}_arrow")
-        numbered = (
-            f"SELECT p.*, p.k + {h + 1} + coalesce(s.j, 0) AS line "
-            f"FROM (SELECT rowid AS k, * FROM {table}) p "
-            f"ASOF LEFT JOIN {table}_steps s ON p.k >= s.t"
-        )
-    else:
-        numbered = f"SELECT rowid + {h + 1} AS line, * FROM {table}"
+    numbered = _numbered(con, table, skipped, h)
     blank_rows = [
         row[0] for row in con.execute(f"SELECT line FROM ({numbered}) WHERE all_blank").fetchall()
     ]
@@ -509,13 +571,7 @@ def _insert_parsed_file(
         _lines_table(con, lines, text_file, redo)
         _insert_split_lines(con, lines, file_id, path, layout, roles, f"{name}_rows")
         con.execute(f"DROP TABLE {lines}")
-    n_max = "NULL" if layout.n_max is None else layout.n_max
-    return (
-        f"SELECT {file_id} AS file_id, line, CAST(NULL AS VARCHAR) AS raw, "
-        f"{layout.n_columns} AS n_fields, {layout.n_min} AS n_min, "
-        f"CAST({n_max} AS INTEGER) AS n_max, {', '.join(roles)} "
-        f"FROM ({numbered}) WHERE NOT all_blank"
-    )
+    return f"SELECT * EXCLUDE (all_blank) FROM ({numbered}) WHERE NOT all_blank"
 
 
 def _insert_text_file(
@@ -526,6 +582,7 @@ def _insert_text_file(
     roles: tuple[str, ...],
     text: tuple[Path, str],
     name: str,
+    row_sql=raw_rows,
 ) -> str | None:
     """Read one text/Excel file, already as UTF-8 ``text = (file, format)``, for ``name``.
 
@@ -535,7 +592,9 @@ def _insert_text_file(
     text_file, fmt = text
     layout = _layout(text_file, path, mapping, fmt)
     if fmt in ("csv", "tsv"):
-        rows = _insert_parsed_file(con, file_id, path, text_file, mapping, layout, roles, name)
+        rows = _insert_parsed_file(
+            con, file_id, path, text_file, mapping, layout, roles, name, row_sql=row_sql
+        )
         if rows is not None:
             return rows
         # a quoted field spans lines: read RFC 4180 records, not physical lines
@@ -597,69 +656,116 @@ def _size(path: Path) -> int:
         return 0
 
 
+#: files read at the same time: DuckDB scans a file smaller than its CSV buffer, and runs
+#: the row rules on it, in one thread, so two files at once keep two cores busy
+PARALLEL_FILES = 2
+
+
+def _read_files(
+    con: duckdb.DuckDBPyConnection,
+    files: list[Path],
+    mapping: Mapping,
+    roles: tuple[str, ...],
+    name: str,
+    row_sql,
+    tmp: Path,
+) -> list[tuple[Path | None, str | None]]:
+    """Read every file for :func:`read_extract`: (its UTF-8 text file, the fast path's
+    SELECT of its rows or None) per file, in file order.
+
+    Files are read :data:`PARALLEL_FILES` at a time, each thread on its own cursor (the
+    tables they make are in the database, not connection-local); transcoding (Python) of
+    the next files runs meanwhile in one more thread. Errors are raised in file order.
+    """
+    cursors, local = [], threading.local()
+
+    def read_one(file_id: int, path: Path, text):
+        if not hasattr(local, "con"):
+            local.con = con.cursor()
+            cursors.append(local.con)
+        if text is None:
+            _insert_parquet_file(local.con, file_id, path, mapping, roles, f"{name}_rows")
+            return None, None
+        text = text.result()
+        rows = _insert_text_file(local.con, file_id, path, mapping, roles, text, name, row_sql)
+        return text[0], rows
+
+    numbered = progress(
+        list(enumerate(files)),
+        log,
+        "bytes read from the extract files",
+        total=sum(_size(path) for path in files),
+        size=lambda item: _size(item[1]),
+    )
+    with (
+        ThreadPoolExecutor(max_workers=1) as decoding,
+        ThreadPoolExecutor(max_workers=PARALLEL_FILES) as reading,
+    ):
+        texts = [
+            None
+            if mapping.format == "parquet"
+            else decoding.submit(_text_file, path, mapping, tmp, f"{name}_{file_id}")
+            for file_id, path in enumerate(files)
+        ]
+        done = [reading.submit(read_one, i, path, texts[i]) for i, path in enumerate(files)]
+        try:
+            read = [done[file_id].result() for file_id, _ in numbered]
+        except BaseException:
+            reading.shutdown(cancel_futures=True)
+            decoding.shutdown(cancel_futures=True)
+            raise
+        finally:
+            reading.shutdown()
+            for cursor in cursors:
+                cursor.close()
+    return read
+
+
 def read_extract(
-    mapping: Mapping, con: duckdb.DuckDBPyConnection, roles: tuple[str, ...], name: str = "extract"
+    mapping: Mapping,
+    con: duckdb.DuckDBPyConnection,
+    roles: tuple[str, ...],
+    name: str = "extract",
+    row_sql=raw_rows,
 ) -> list[Path]:
     """Read every file of ``mapping`` into the DuckDB view ``name``; return the files read.
 
-    The view has ``file_id, line, raw, n_fields, n_min, n_max`` and one VARCHAR column
-    per role in ``roles`` (NULL when the mapping does not map it). ``line`` is the 1-based
-    line in the source file (the header is line 1); blank lines are skipped. ``raw`` is
-    NULL for rows the fast CSV parser read (:func:`attach_raw` fills it for rejects).
-    ``<name>_files(file_id, source_file, text_file)`` names each file and the UTF-8 text
-    its lines are in. :func:`drop_extract` frees the tables behind the view.
+    The rows read have ``file_id, line, raw, n_fields, n_min, n_max`` and one VARCHAR
+    column per role in ``roles`` (NULL when the mapping does not map it). ``line`` is the
+    1-based line in the source file (the header is line 1); blank lines are skipped.
+    ``raw`` is NULL for rows the fast CSV parser read (:func:`attach_raw` fills it for
+    rejects). The view holds ``row_sql(source, carry)`` of those rows: by default
+    (:func:`raw_rows`) the rows themselves; a query that decides each row from its own
+    fields (:func:`ingest.clean.transaction_rows`) runs on the CSV parser's output as it
+    streams, so the raw fields are never stored (it must pass ``file_id, line, raw`` and
+    the ``carry`` columns through). ``<name>_files(file_id, source_file, text_file)``
+    names each file and the UTF-8 text its lines are in. :func:`drop_extract` frees the
+    tables behind the view.
     """
     files = resolve_files(mapping)
     role_columns = ", ".join(f"{role} VARCHAR" for role in roles)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {name}_rows (file_id INTEGER, line BIGINT, "
+        f"CREATE OR REPLACE TABLE {name}_rows (file_id INTEGER, line BIGINT, "
         f"raw VARCHAR, n_fields INTEGER, n_min INTEGER, n_max INTEGER, {role_columns})"
     )
     # converted files must outlive this call (rejects fetch their raw lines after cleaning):
     # they go away with the connection
     tmp = Path(tempfile.mkdtemp(prefix="kequn-ingest-"))
     weakref.finalize(con, shutil.rmtree, tmp, ignore_errors=True)
-    text_files, selects = [], [f"SELECT * FROM {name}_rows"]
-    # transcoding (Python) of the next files runs while DuckDB parses the current one
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        texts = [
-            None
-            if mapping.format == "parquet"
-            else pool.submit(_text_file, path, mapping, tmp, f"{name}_{file_id}")
-            for file_id, path in enumerate(files)
-        ]
-        numbered = progress(
-            list(enumerate(files)),
-            log,
-            "bytes read from the extract files",
-            total=sum(_size(path) for path in files),
-            size=lambda item: _size(item[1]),
-        )
-        try:
-            for file_id, path in numbered:
-                if texts[file_id] is None:
-                    _insert_parquet_file(con, file_id, path, mapping, roles, f"{name}_rows")
-                    text_files.append(None)
-                    continue
-                text = texts[file_id].result()
-                text_files.append(text[0])
-                rows = _insert_text_file(con, file_id, path, mapping, roles, text, name)
-                if rows is not None:
-                    selects.append(rows)
-        except BaseException:
-            pool.shutdown(cancel_futures=True)
-            raise
+    read = _read_files(con, files, mapping, roles, name, row_sql, tmp)
+    text_files = [text for text, _ in read]
+    selects = [f"SELECT * FROM {name}_rows"] + [rows for _, rows in read if rows is not None]
+    if row_sql is not raw_rows:  # the slow path's rows, through row_sql once
+        con.execute(f"CREATE OR REPLACE TABLE {name}_parsed_slow AS {row_sql(f'{name}_rows', ())}")
+        selects[0] = f"SELECT * FROM {name}_parsed_slow"
     con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS " + "\nUNION ALL ".join(selects))
-    frame = pa.table(
-        {
-            "file_id": pa.array(range(len(files)), pa.int32()),
-            "source_file": pa.array([str(f) for f in files], pa.string()),
-            "text_file": pa.array([None if t is None else str(t) for t in text_files], pa.string()),
-        }
-    )
-    con.register(f"{name}_files_arrow", frame)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_files AS SELECT * FROM {name}_files_arrow")
-    con.unregister(f"{name}_files_arrow")
+    texts = [None if t is None else str(t) for t in text_files]
+    listing = {
+        "file_id": ("INTEGER", np.arange(len(files), dtype=np.int32)),
+        "source_file": ("VARCHAR", np.array([str(f) for f in files], dtype=object)),
+        "text_file": ("VARCHAR", np.array(texts, dtype=object)),
+    }
+    _from_arrays(con, f"{name}_files", listing)
     return files
 
 
@@ -667,8 +773,7 @@ def drop_extract(con: duckdb.DuckDBPyConnection, name: str = "extract") -> None:
     """Drop the view ``name`` and the tables holding its rows (not ``<name>_files``)."""
     con.execute(f"DROP VIEW IF EXISTS {name}")
     tables = con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE temporary "
-        "AND (table_name = ? OR starts_with(table_name, ?))",
+        "SELECT table_name FROM duckdb_tables() WHERE table_name = ? OR starts_with(table_name, ?)",
         [f"{name}_rows", f"{name}_parsed_"],
     ).fetchall()
     for (table,) in tables:
@@ -693,7 +798,9 @@ def attach_raw(con: duckdb.DuckDBPyConnection, cleaned: str, source: str = "extr
     raws: list[str] = []
     for file_id in np.unique(file_ids):
         raws.extend(fetch_lines(Path(text_files[int(file_id)]), lines[file_ids == file_id]))
-    frame = pa.table({"file_id": file_ids, "line": lines, "raw": pa.array(raws, pa.string())})
-    con.register(f"{cleaned}_raw_arrow", frame)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {cleaned}_raw AS SELECT * FROM {cleaned}_raw_arrow")
-    con.unregister(f"{cleaned}_raw_arrow")
+    columns = {
+        "file_id": ("INTEGER", file_ids),
+        "line": ("BIGINT", lines),
+        "raw": ("VARCHAR", np.array(raws, dtype=object)),
+    }
+    _from_arrays(con, f"{cleaned}_raw", columns)

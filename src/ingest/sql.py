@@ -25,6 +25,12 @@ mapping's ``non_positive_amounts`` rule), then ``duplicate_txn_id`` among the ro
 accepted (the first by file, line is kept; found with a GROUP BY on ``txn_id`` and a join,
 cheaper than a window over every row), and last, with ``non_positive_amounts: net``,
 ``unmatched_return`` (:mod:`ingest.netting`).
+
+Every reason up to ``zero_amount`` depends on the row alone
+(:func:`classify_transactions_sql`, ``first_reason``); the duplicate check looks across
+rows (:func:`resolve_duplicates_sql`). Spark runs both as one query
+(:func:`clean_transactions_sql`); the DuckDB stage runs the first on the CSV parser's
+output as it streams and the second over the classified rows.
 """
 
 from __future__ import annotations
@@ -300,7 +306,7 @@ def amount_expression(op: str | None, thousands: str, decimal: str) -> str:
     return f"CASE WHEN {blank_a} AND {blank_b} THEN NULL ELSE ({a0}) - ({b0}) END"
 
 
-def clean_transactions_sql(
+def classify_transactions_sql(
     *,
     date_format: str,
     thousands: str,
@@ -314,17 +320,24 @@ def clean_transactions_sql(
     non_positive: str = "keep",
     amount_op: str | None = None,
     exclude: tuple = (),
-    group_lines: bool = False,
+    carry: tuple[str, ...] = (),
 ) -> str:
-    """SELECT over ``source`` giving every row with its parsed values and ``reason``.
+    """SELECT over ``source`` giving every row with its parsed values and ``first_reason``:
+    the reasons decided row by row, each from the row's own fields (every reason before
+    ``duplicate_txn_id``).
 
-    ``reason`` is NULL for an accepted row. ``amount`` is ``-|amount|`` when the sign flag
-    is one of ``negative`` (debit/credit flag), the parsed value otherwise.
+    ``first_reason`` is NULL for a row that passes them. ``amount`` is ``-|amount|`` when
+    the sign flag is one of ``negative`` (debit/credit flag), the parsed value otherwise.
     ``non_positive`` is the rule for amounts <= 0: ``keep`` (accepted, counted in the
     metrics), ``reject`` (``negative_amount`` / ``zero_amount``) or ``return`` (negative
     amounts kept as returns, zero rejected). ``exclude`` rules ((kind, value), ...) mark
-    rows ``excluded`` (:func:`exclude_reason`) right after the structure checks; with
-    ``group_lines`` a repeated txn_id is a line of the same transaction, not a duplicate.
+    rows ``excluded`` (:func:`exclude_reason`) right after the structure checks. The
+    columns ``carry`` of ``source`` are passed through unchanged.
+
+    Each raw field is stripped once: the query reads every role column in one projection
+    and DuckDB evaluates a repeated ``trim`` of the same column once. Because no reason
+    here looks at another row, the DuckDB reader runs this query on the CSV parser's
+    output as it streams (:func:`ingest.read.read_extract`, ``row_sql``).
     """
     amount = amount_expression(amount_op, thousands, decimal)
     if negative:
@@ -332,8 +345,23 @@ def clean_transactions_sql(
             f"CASE WHEN {strip('sign_flag')} IN ({literal_list(negative)}) "
             f"THEN -abs({amount}) ELSE {amount} END"
         )
+    carried = "".join(f", {column}" for column in carry)
     return f"""
-WITH parsed AS (
+SELECT *,
+       CASE
+           WHEN structure_reason IS NOT NULL THEN structure_reason
+           WHEN exclude_reason IS NOT NULL THEN exclude_reason
+           WHEN filter_reason IS NOT NULL THEN filter_reason
+           WHEN customer_id IS NULL THEN 'blank_customer_id'
+           WHEN {id_length_check("customer_id", "txn_id", limit=max_id_length)}
+               THEN 'id_too_long'
+           WHEN date IS NULL THEN 'bad_date'
+           WHEN date < CAST({literal(min_date)} AS DATE) THEN 'date_before_min'
+           WHEN date > CAST({literal(extract_date)} AS DATE) THEN 'date_after_extract'
+           WHEN amount IS NULL THEN 'bad_amount'
+           {non_positive_reasons(non_positive)}
+       END AS first_reason
+FROM (
     SELECT file_id, line, raw,
            {structure_reason()} AS structure_reason,
            {filter_reason(keep)} AS filter_reason,
@@ -343,42 +371,61 @@ WITH parsed AS (
            {amount} AS amount,
            {blank_to_null("product")} AS product,
            {blank_to_null("channel")} AS channel,
-           {blank_to_null("txn_id")} AS txn_id
+           {blank_to_null("txn_id")} AS txn_id{carried}
     FROM {source}
-),
-reasoned AS (
-    SELECT *,
-           CASE
-               WHEN structure_reason IS NOT NULL THEN structure_reason
-               WHEN exclude_reason IS NOT NULL THEN exclude_reason
-               WHEN filter_reason IS NOT NULL THEN filter_reason
-               WHEN customer_id IS NULL THEN 'blank_customer_id'
-               WHEN {id_length_check("customer_id", "txn_id", limit=max_id_length)}
-                   THEN 'id_too_long'
-               WHEN date IS NULL THEN 'bad_date'
-               WHEN date < CAST({literal(min_date)} AS DATE) THEN 'date_before_min'
-               WHEN date > CAST({literal(extract_date)} AS DATE) THEN 'date_after_extract'
-               WHEN amount IS NULL THEN 'bad_amount'
-               {non_positive_reasons(non_positive)}
-           END AS first_reason
-    FROM parsed
-),
-first_rows AS (
+) AS parsed"""
+
+
+def _duplicate_parts(classified: str, group_lines: bool) -> tuple[str, str]:
+    """(body of the CTE ``first_rows``, final SELECT) of :func:`resolve_duplicates_sql`."""
+    first_rows = f"""
     SELECT txn_id, MIN(file_id * {FILE_STRIDE} + line) AS first_key
-    FROM reasoned
+    FROM {classified}
     WHERE first_reason IS NULL AND txn_id IS NOT NULL AND NOT {str(group_lines).upper()}
     GROUP BY txn_id
-    HAVING COUNT(*) > 1
-)
+    HAVING COUNT(*) > 1"""
+    final = f"""
 SELECT r.file_id, r.line, r.raw, r.customer_id, r.date, r.amount, r.product, r.channel,
        r.txn_id,
        CASE
            WHEN r.first_reason IS NOT NULL THEN r.first_reason
            WHEN r.file_id * {FILE_STRIDE} + r.line > f.first_key THEN 'duplicate_txn_id'
        END AS reason
-FROM reasoned AS r
+FROM {classified} AS r
 LEFT JOIN first_rows AS f ON r.txn_id = f.txn_id AND r.first_reason IS NULL
 """
+    return first_rows, final
+
+
+def resolve_duplicates_sql(classified: str, group_lines: bool = False) -> str:
+    """SELECT over ``classified`` (rows of :func:`classify_transactions_sql`) giving the
+    cleaned rows with ``reason``: ``first_reason``, else ``duplicate_txn_id`` for every row
+    still accepted whose txn_id an earlier accepted row holds.
+
+    The first row by key ``file_id * FILE_STRIDE + line`` is kept: with ``d(t) = min key
+    over the accepted rows of txn_id t`` (only ids held by more than one), a row of key
+    ``k > d(t)`` is the duplicate. The minima come from a GROUP BY and a join, cheaper
+    than a window over every row, and ``classified`` is only scanned (never materialised
+    as a CTE). With ``group_lines`` a repeated txn_id is a line of the same transaction,
+    not a duplicate.
+    """
+    first_rows, final = _duplicate_parts(classified, group_lines)
+    return f"WITH first_rows AS ({first_rows}\n){final}"
+
+
+def clean_transactions_sql(*, group_lines: bool = False, **options) -> str:
+    """SELECT over ``options["source"]`` (raw fields) giving every row with its parsed
+    values and ``reason``, NULL for an accepted row: :func:`classify_transactions_sql`
+    then :func:`resolve_duplicates_sql`, in one query (the Spark engine runs it as is).
+
+    ``options`` are those of :func:`classify_transactions_sql`; with ``group_lines`` a
+    repeated txn_id is a line of the same transaction, not a duplicate.
+    """
+    first_rows, final = _duplicate_parts("reasoned", group_lines)
+    return (
+        f"WITH reasoned AS ({classify_transactions_sql(**options)}\n),\n"
+        f"first_rows AS ({first_rows}\n){final}"
+    )
 
 
 def clean_clients_sql(

@@ -21,13 +21,12 @@ import yaml
 from ingest import sql
 from ingest.clean import (
     CLIENT_ROLES,
-    TRANSACTION_ROLES,
     check_reject_rate,
     clean_clients,
-    clean_transactions,
     count_metrics,
     failed_rejects_path,
     ingest_metrics,
+    read_clean_transactions,
     reason_counts,
 )
 from ingest.mapping import load_mapping
@@ -197,10 +196,8 @@ def _check_files(mapping, roots) -> None:
 def _read_transactions(con: duckdb.DuckDBPyConnection, mapping, extract_date: dt.date):
     """Read and clean the transaction extract: (accepted rows' query, metrics, [rejects
     query])."""
-    with timed(log, f"reading {mapping.path}"):
-        files = read_extract(mapping, con, TRANSACTION_ROLES, name="extract")
-    with timed(log, "cleaning transactions"):
-        accepted, _ = clean_transactions(con, mapping, extract_date, source="extract")
+    with timed(log, f"reading and cleaning {mapping.path}"):
+        files, accepted, _ = read_clean_transactions(con, mapping, extract_date, "extract")
         accepted_query = accepted.sql_query()
         drop_extract(con, "extract")  # the cleaned table holds all that is needed now
         metrics = ingest_metrics(con, files)
