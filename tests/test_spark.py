@@ -628,3 +628,38 @@ def test_balance_reject_rate_above_limit_writes_nothing(spark, tmp_path):
     failed = pd.read_csv(tmp_path / "out/r.failed.csv", dtype=str)
     assert failed["reason"].tolist() == ["duplicate_snapshot", "bad_amount"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["r.failed.csv"]
+
+
+def test_ingest_stage_on_spark_reads_the_signal_mappings(spark, tmp_path, monkeypatch):
+    """``ingest.balances_mapping`` with ``engine: spark`` goes through the stage (it used
+    to be refused) and writes the DuckDB stage's files: the same rejects.csv bytes, the
+    same ingest.json, balances.parquet equal and events.parquet empty for both."""
+    transactions, balances = _dirty_balances(tmp_path)
+    outputs = {}
+    for engine in ("duckdb", "spark"):
+        workdir = tmp_path / engine
+        workdir.mkdir()
+        monkeypatch.chdir(workdir)
+        ingest = {
+            "mapping": str(transactions),
+            "clients_mapping": "",
+            "balances_mapping": str(balances),
+            "events_mapping": "",
+            "max_reject_rate": 1.0,
+            "allowed_roots": [str(tmp_path)],
+        }
+        duckdb_stage.run({"engine": engine, "ingest": ingest})  # the module's session
+        outputs[engine] = workdir
+    duck, theirs = outputs["duckdb"], outputs["spark"]
+    for name in ("rejects.csv", "balances.parquet", "events.parquet"):
+        if name.endswith(".csv"):
+            assert (theirs / "data/interim" / name).read_bytes() == (
+                duck / "data/interim" / name
+            ).read_bytes()
+            continue
+        ours = pq.read_table(duck / "data/interim" / name)
+        assert pq.read_table(theirs / "data/interim" / name).cast(ours.schema).equals(ours)
+    metrics = json.loads((theirs / "reports/metrics/ingest.json").read_text("utf-8"))
+    assert metrics == json.loads((duck / "reports/metrics/ingest.json").read_text("utf-8"))
+    assert metrics["balances"]["rows_accepted"] == 2 and "events" not in metrics
+    assert pq.read_metadata(theirs / "data/interim/events.parquet").num_rows == 0
