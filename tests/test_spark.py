@@ -36,6 +36,8 @@ from kequn.spark import java_date_pattern, session_conf, to_spark_sql
 
 SAMPLE = REPO_ROOT / "data" / "sample"
 SAMPLE_FILES = ["transactions_202301.csv", "transactions_202511.csv", "transactions_202512.csv"]
+#: the optional extracts (ingest.balances_mapping, ingest.events_mapping)
+SIGNAL_KINDS = ("balances", "events")
 
 
 # --- the translation layer and the session settings (no Spark needed) ----------------------
@@ -171,8 +173,17 @@ def _write_mapping(source: Path, target: Path, files: list[Path]) -> Path:
     return target
 
 
-def _run_both(spark, workdir: Path, mapping: Path, clients: Path | None, rate: float) -> Path:
-    """Ingest with DuckDB (``python -m kequn ingest``'s run) and with Spark in ``workdir``."""
+def _run_both(
+    spark,
+    workdir: Path,
+    mapping: Path,
+    clients: Path | None,
+    rate: float,
+    signals: dict[str, Path] | None = None,
+) -> Path:
+    """Ingest with DuckDB (``python -m kequn ingest``'s run) and with Spark in ``workdir``;
+    ``signals``: kind (balances, events) -> mapping of the optional extracts read."""
+    signals = signals or {}
     old = Path.cwd()
     os.chdir(workdir)
     try:
@@ -181,6 +192,7 @@ def _run_both(spark, workdir: Path, mapping: Path, clients: Path | None, rate: f
                 "ingest": {
                     "mapping": str(mapping),
                     "clients_mapping": str(clients or ""),
+                    **{f"{kind}_mapping": str(path) for kind, path in signals.items()},
                     "max_reject_rate": rate,
                     "allowed_roots": [str(REPO_ROOT)],  # the extracts are in the repository
                 }
@@ -195,6 +207,8 @@ def _run_both(spark, workdir: Path, mapping: Path, clients: Path | None, rate: f
             clients_path="spark/clients.parquet",
             rejects_path="spark/rejects.csv",
             metrics_path="spark/ingest.json",
+            signal_mappings={kind: load_mapping(path, kind) for kind, path in signals.items()},
+            signal_paths={kind: f"spark/{kind}.parquet" for kind in SIGNAL_KINDS},
         )
     finally:
         os.chdir(old)
@@ -214,7 +228,15 @@ def sample_run(spark, tmp_path_factory) -> Path:
         workdir / "clients.yaml",
         [SAMPLE / "clients.csv"],
     )
-    return _run_both(spark, workdir, mapping, clients, 0.05)
+    signals = {
+        kind: _write_mapping(
+            REPO_ROOT / f"mappings/sample_{kind}.yaml",
+            workdir / f"{kind}.yaml",
+            [SAMPLE / f"{kind}.csv"],
+        )
+        for kind in SIGNAL_KINDS
+    }
+    return _run_both(spark, workdir, mapping, clients, 0.05, signals)
 
 
 @pytest.fixture(scope="module")
@@ -232,7 +254,7 @@ def _assert_same_ingest(workdir: Path) -> dict:
     duck_metrics = json.loads((workdir / "reports/metrics/ingest.json").read_text("utf-8"))
     spark_metrics = json.loads((workdir / "spark/ingest.json").read_text("utf-8"))
     assert spark_metrics == duck_metrics
-    for name in ("transactions.parquet", "clients.parquet"):
+    for name in ("transactions.parquet", "clients.parquet", "balances.parquet", "events.parquet"):
         duck = pq.read_table(workdir / "data/interim" / name)
         theirs = pq.read_table(workdir / "spark" / name)
         assert theirs.schema.names == duck.schema.names, name
@@ -263,6 +285,34 @@ def test_sample_ingest_same_as_duckdb(sample_run):
         metrics["clients"]["rows_read"]
         == len((SAMPLE / "clients.csv").read_bytes().rstrip(b"\n").split(b"\n")) - 1
     )
+
+
+def test_sample_signals_on_spark_recover_the_planted_rejects(sample_run):
+    """The sample's balance and event extracts on Spark (equal to DuckDB's above) give the
+    counts the generator planted (true_signals.json), and nothing where none was planted."""
+    metrics = json.loads((sample_run / "spark/ingest.json").read_text("utf-8"))
+    truth = json.loads((SAMPLE / "true_signals.json").read_text("utf-8"))["expected_ingest"]
+    rejects = pd.read_csv(sample_run / "spark/rejects.csv", dtype=str, keep_default_na=False)
+    for kind in SIGNAL_KINDS:
+        got, planted = metrics[kind], truth[kind]
+        assert (got["rows_read"], got["rows_accepted"]) == (
+            planted["rows_read"],
+            planted["rows_accepted"],
+        )
+        assert {r: n for r, n in got["rejected_by_reason"].items() if n} == (
+            planted["rejected_by_reason"]
+        )
+        mine = rejects[rejects["source_file"] == str(SAMPLE / f"{kind}.csv")]
+        assert mine["reason"].value_counts().to_dict() == planted["rejected_by_reason"]
+        assert mine["line"].astype(int).is_monotonic_increasing
+        rows = pd.read_parquet(sample_run / f"spark/{kind}.parquet")
+        assert len(rows) == planted["rows_accepted"]
+        keys = list(zip(rows["customer_id"], rows["date"], strict=True))
+        assert keys == sorted(keys)  # customer_id, then date
+    # the signal rejects follow those of the transactions and the client master
+    order = rejects["source_file"].drop_duplicates().tolist()
+    assert order[-2:] == [str(SAMPLE / "balances.csv"), str(SAMPLE / "events.csv")]
+    assert metrics["events"]["rows_by_type"].keys() == {"complaint", "service_request", "survey"}
 
 
 def test_cdnow_ingest_same_as_duckdb(cdnow_run):
@@ -418,25 +468,17 @@ def test_retail_lines_same_as_duckdb(spark, tmp_path, name):
     )
 
 
-def test_sample_balance_and_event_features_same_as_duckdb(spark, tmp_path, monkeypatch):
-    """The balance and event features of the bundled sample (ingested with DuckDB) are the
-    same on Spark, as of the sample's as_of and as of a backtest cut-off."""
-    import duckdb
-
+def test_sample_balance_and_event_features_same_as_duckdb(spark, sample_run):
+    """The balance and event features of the bundled sample, computed on Spark from the
+    Spark ingest's files, are those computed with DuckDB from the DuckDB ingest's, as of
+    the sample's as_of and as of a backtest cut-off."""
     from features.signals import compute_signals
-    from ingest.signals import clean_signal
 
-    monkeypatch.chdir(REPO_ROOT)
-    paths = {}
-    for kind in ("balances", "events"):
-        mapping = load_mapping(f"mappings/sample_{kind}.yaml", kind)
-        con = duckdb.connect()
-        accepted, _, _ = clean_signal(con, mapping, kind, mapping.extract_date)
-        paths[kind] = tmp_path / f"{kind}.parquet"
-        con.execute(f"COPY ({accepted}) TO '{paths[kind]}' (FORMAT parquet)")
+    duck_paths = [sample_run / f"data/interim/{kind}.parquet" for kind in SIGNAL_KINDS]
+    spark_paths = [sample_run / f"spark/{kind}.parquet" for kind in SIGNAL_KINDS]
     for as_of in (dt.date(2025, 12, 31), dt.date(2025, 4, 4)):
-        duck = compute_signals(as_of, paths["balances"], paths["events"])
-        theirs = compute_signals(as_of, paths["balances"], paths["events"], "spark", spark)
+        duck = compute_signals(as_of, *duck_paths)
+        theirs = compute_signals(as_of, *spark_paths, "spark", spark)
         assert len(duck) > 15_000 and "aum_share_理财" in duck.columns
         assert duck["aum_decline_months"].max() >= 6 and duck["unresolved_complaints"].max() > 1
         theirs = theirs.astype(duck.dtypes.to_dict())
@@ -503,3 +545,113 @@ def test_returns_netting_same_as_duckdb(spark, tmp_path):
         3,
         3,
     )
+
+
+def _dirty_balances(tmp_path: Path) -> tuple[Path, Path]:
+    """A clean three-row transaction extract and a balance extract with one duplicate
+    snapshot (line 3) and one bad amount (line 4) among four rows, and their mappings."""
+    (tmp_path / "t.csv").write_text(
+        "id,day,amount\nC1,20250105,10.00\nC2,20250107,5.50\nC1,20250203,7.25\n", "utf-8"
+    )
+    (tmp_path / "b.csv").write_text(
+        "id,day,product,balance\n"
+        "C1,20250131,deposit,100.00\n"
+        "C1,20250131,deposit,120.00\n"
+        "C2,20250131,deposit,abc\n"
+        'C2,20250228,fund,"1,000.50"\n',
+        "utf-8",
+    )
+    common = {"date_format": "%Y%m%d", "extract_date": "2025-12-31", "thousands": ","}
+    columns = {"customer_id": "id", "date": "day"}
+    mappings = []
+    for name, extra in (
+        ("t", {"amount": "amount"}),
+        ("b", {"product": "product", "balance": "balance"}),
+    ):
+        mapping = {"files": [str(tmp_path / f"{name}.csv")], "columns": {**columns, **extra}}
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({**mapping, **common}), encoding="utf-8")
+        mappings.append(path)
+    return mappings[0], mappings[1]
+
+
+def test_dirty_balances_same_as_duckdb(spark, tmp_path):
+    """Balance rows with a duplicate snapshot and a bad amount: Spark gives the DuckDB
+    engine's outputs (rejects.csv the same bytes) and the hand-counted reasons."""
+    transactions, balances = _dirty_balances(tmp_path)
+    _run_both(spark, tmp_path, transactions, None, 1.0, {"balances": balances})
+    metrics = _assert_same_ingest(tmp_path)
+    counts = metrics["balances"]
+    assert (counts["rows_read"], counts["rows_accepted"], counts["rows_rejected"]) == (4, 2, 2)
+    assert counts["reject_rate"] == 0.5 and counts["balances_negative"] == 0
+    assert metrics["rows_rejected"] == 0  # the transactions are clean
+    rejects = pd.read_csv(tmp_path / "spark/rejects.csv", dtype=str, keep_default_na=False)
+    assert rejects[["line", "reason", "raw"]].values.tolist() == [
+        ["3", "duplicate_snapshot", "C1,20250131,deposit,120.00"],
+        ["4", "bad_amount", "C2,20250131,deposit,abc"],
+    ]
+    rows = pd.read_parquet(tmp_path / "spark/balances.parquet")
+    assert rows[["customer_id", "product", "balance"]].values.tolist() == [
+        ["C1", "deposit", 100.0],
+        ["C2", "fund", 1000.5],
+    ]
+    assert pd.read_parquet(tmp_path / "spark/events.parquet").empty  # not configured
+
+
+def test_balance_reject_rate_above_limit_writes_nothing(spark, tmp_path):
+    """A balance extract over ingest.max_reject_rate fails on Spark as on DuckDB: one line
+    naming its mapping, every rejected row in rejects.failed.csv, no output written."""
+    transactions, balances = _dirty_balances(tmp_path)
+    with pytest.raises(UserError) as caught:
+        run_ingest(
+            load_mapping(transactions),
+            None,
+            0.1,
+            spark,
+            transactions_path=tmp_path / "out/t.parquet",
+            clients_path=tmp_path / "out/c.parquet",
+            rejects_path=tmp_path / "out/r.csv",
+            metrics_path=tmp_path / "out/ingest.json",
+            signal_mappings={"balances": load_mapping(balances, "balances")},
+            signal_paths={"balances": tmp_path / "out/b.parquet"},
+        )
+    message = str(caught.value)
+    assert message.startswith(f"{balances}: reject rate 50.00% is above") and "\n" not in message
+    failed = pd.read_csv(tmp_path / "out/r.failed.csv", dtype=str)
+    assert failed["reason"].tolist() == ["duplicate_snapshot", "bad_amount"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["r.failed.csv"]
+
+
+def test_ingest_stage_on_spark_reads_the_signal_mappings(spark, tmp_path, monkeypatch):
+    """``ingest.balances_mapping`` with ``engine: spark`` goes through the stage (it used
+    to be refused) and writes the DuckDB stage's files: the same rejects.csv bytes, the
+    same ingest.json, balances.parquet equal and events.parquet empty for both."""
+    transactions, balances = _dirty_balances(tmp_path)
+    outputs = {}
+    for engine in ("duckdb", "spark"):
+        workdir = tmp_path / engine
+        workdir.mkdir()
+        monkeypatch.chdir(workdir)
+        ingest = {
+            "mapping": str(transactions),
+            "clients_mapping": "",
+            "balances_mapping": str(balances),
+            "events_mapping": "",
+            "max_reject_rate": 1.0,
+            "allowed_roots": [str(tmp_path)],
+        }
+        duckdb_stage.run({"engine": engine, "ingest": ingest})  # the module's session
+        outputs[engine] = workdir
+    duck, theirs = outputs["duckdb"], outputs["spark"]
+    for name in ("rejects.csv", "balances.parquet", "events.parquet"):
+        if name.endswith(".csv"):
+            assert (theirs / "data/interim" / name).read_bytes() == (
+                duck / "data/interim" / name
+            ).read_bytes()
+            continue
+        ours = pq.read_table(duck / "data/interim" / name)
+        assert pq.read_table(theirs / "data/interim" / name).cast(ours.schema).equals(ours)
+    metrics = json.loads((theirs / "reports/metrics/ingest.json").read_text("utf-8"))
+    assert metrics == json.loads((duck / "reports/metrics/ingest.json").read_text("utf-8"))
+    assert metrics["balances"]["rows_accepted"] == 2 and "events" not in metrics
+    assert pq.read_metadata(theirs / "data/interim/events.parquet").num_rows == 0

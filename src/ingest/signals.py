@@ -201,19 +201,43 @@ def clean_signal(
 
 
 def signal_metrics(con, cleaned: str, kind: str, files) -> dict[str, Any]:
-    """Counts of one cleaned extract: rows read = accepted + rejected (exactly), rejects by
-    reason (every reason listed), reject rate (``filtered`` rows left out), customers,
-    date range, and negative balances (balances) or rows per type (events)."""
+    """The counts of one cleaned extract on a DuckDB connection (:func:`signal_counts`)."""
+    return signal_counts(lambda query: con.execute(query).fetchall(), cleaned, kind, files)
+
+
+def signal_counts(fetch, cleaned: str, kind: str, files) -> dict[str, Any]:
+    """Counts of one cleaned extract for ingest.json, from the same queries on any engine.
+
+    Parameters
+    ----------
+    fetch : callable
+        Runs one query (DuckDB dialect) and returns its rows as tuples; the Spark engine
+        translates it first (:func:`kequn.spark.to_spark_sql`).
+    cleaned : str
+        The table classified by :func:`balances_sql` or :func:`events_sql`.
+    kind : str
+        ``balances`` or ``events``.
+    files : list
+        The files read, in file-id order.
+
+    Returns
+    -------
+    dict
+        rows read = accepted + rejected (exactly), rejects by reason (every reason
+        listed), reject rate = (rejected - filtered) / (read - filtered) (0 when nothing is
+        in scope), customers, date range of the accepted rows, and the number of negative
+        balances (balances) or accepted rows per type (events).
+    """
     reasons = BALANCE_REASONS if kind == "balances" else EVENT_REASONS
-    found = dict(con.execute(sql.reason_counts_sql(cleaned)).fetchall())
+    found = dict(fetch(sql.reason_counts_sql(cleaned)))
     by_reason = {r: int(found.get(r, 0)) for r in reasons}
-    rows_read = int(con.execute(f"SELECT COUNT(*) FROM {cleaned}").fetchone()[0])
+    rows_read = int(fetch(f"SELECT COUNT(*) FROM {cleaned}")[0][0])
     rejected = sum(by_reason.values())
     in_scope = rows_read - by_reason["filtered"]
-    customers, first, last = con.execute(
+    customers, first, last = fetch(
         f"SELECT COUNT(DISTINCT customer_id), MIN(date), MAX(date) FROM {cleaned} "
         f"WHERE reason IS NULL"
-    ).fetchone()
+    )[0]
     metrics = {
         "rows_read": rows_read,
         "rows_accepted": rows_read - rejected,
@@ -227,13 +251,11 @@ def signal_metrics(con, cleaned: str, kind: str, files) -> dict[str, Any]:
     }
     if kind == "balances":
         metrics["balances_negative"] = int(
-            con.execute(
-                f"SELECT COUNT(*) FROM {cleaned} WHERE reason IS NULL AND balance < 0"
-            ).fetchone()[0]
+            fetch(f"SELECT COUNT(*) FROM {cleaned} WHERE reason IS NULL AND balance < 0")[0][0]
         )
     else:
-        rows = con.execute(
+        rows = fetch(
             f"SELECT type, COUNT(*) FROM {cleaned} WHERE reason IS NULL GROUP BY type ORDER BY type"
-        ).fetchall()
+        )
         metrics["rows_by_type"] = {t: int(n) for t, n in rows}
     return metrics

@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from ingest import sql
+from ingest import signals, sql
 from ingest.clean import (
     CLIENT_ROLES,
     TRANSACTION_ROLES,
@@ -80,6 +80,12 @@ OUTPUT_TYPES = {
     "branch": pa.string(),
     "branch_name": pa.string(),
     "relationship_manager": pa.string(),
+    "balance": pa.float64(),
+    "type": pa.string(),
+    "event_id": pa.string(),
+    "severity": pa.string(),
+    "score": pa.float64(),
+    "resolved_date": pa.date32(),
 }
 
 
@@ -401,17 +407,28 @@ def _files_view(spark, paths: list[str], name: str) -> None:
     spark.createDataFrame(frame).createOrReplaceTempView(name)
 
 
-def _clean(spark, mapping: Mapping, kind: str, extract_date: dt.date, staging: Staging):
-    """Read and classify one extract into Parquet, queried as the view ``<kind>_cleaned``."""
+def _roles_and_query(mapping: Mapping, kind: str, source: str, extract_date: dt.date):
+    """The columns read for ``kind`` and its cleaning query over ``source`` (DuckDB dialect)."""
+    if kind in ("balances", "events"):
+        query = (signals.balances_sql if kind == "balances" else signals.events_sql)(
+            mapping, source, extract_date
+        )
+        return signals.roles(kind), query
     roles = TRANSACTION_ROLES if kind == "transactions" else CLIENT_ROLES
-    extract, paths = read_extract(spark, mapping, roles, staging.local)
+    return roles, cleaning_sql(mapping, kind, source, extract_date)
+
+
+def _clean(spark, mapping: Mapping, kind: str, extract_date: dt.date, staging: Staging):
+    """Read and classify one extract into Parquet, queried as the view ``<kind>_cleaned``
+    (``kind``: transactions, clients, balances or events)."""
     source = f"{kind}_extract"
+    roles, query = _roles_and_query(mapping, kind, source, extract_date)
+    extract, paths = read_extract(spark, mapping, roles, staging.local)
     # parsed once into Parquet: the cleaning SQL reads its source twice (duplicate check)
     staged_extract = staging.path(source)
     extract.write.mode("overwrite").parquet(staged_extract)
     spark.read.parquet(staged_extract).createOrReplaceTempView(source)
     _files_view(spark, paths, f"{source}_files")
-    query = cleaning_sql(mapping, kind, source, extract_date)
     staged = staging.path(f"{kind}_cleaned")
     spark.sql(to_spark_sql(query)).write.mode("overwrite").parquet(staged)
     spark.read.parquet(staged).createOrReplaceTempView(f"{kind}_cleaned")
@@ -498,6 +515,33 @@ def write_rejects(spark, kinds: list[str], target: Path) -> int:
     return table.num_rows
 
 
+def _reject_rate_problems(metrics: dict, limit: float, mappings: dict) -> list[str]:
+    """One message per extract whose reject rate is above ``limit``, in the order of
+    ``mappings`` (metrics key -> mapping; ``transactions`` for the top level)."""
+    problems = []
+    for kind, each in mappings.items():
+        counts = metrics if kind == "transactions" else metrics[kind]
+        problems.append(check_reject_rate(counts, limit, each.path))
+    return [p for p in problems if p]
+
+
+def _write_main(spark, mapping, clients_mapping, transactions_path, clients_path, staging):
+    """Write the accepted transactions and client master (no rows when there is none)."""
+    with timed(log, f"writing {transactions_path}"):
+        columns = output_columns(mapping, "transactions")
+        accepted = to_spark_sql(
+            sql.accepted_sql("transactions_cleaned", columns, mapping.group_lines)
+        )
+        write_single_parquet(spark, accepted, columns, Path(transactions_path), staging)
+        if clients_mapping is not None:
+            columns = output_columns(clients_mapping, "clients")
+            accepted = to_spark_sql(sql.accepted_sql("clients_cleaned", columns))
+        else:
+            columns = ["customer_id"]
+            accepted = "SELECT CAST(NULL AS STRING) AS customer_id WHERE 1 = 0"
+        write_single_parquet(spark, accepted, columns, Path(clients_path), staging)
+
+
 def run_ingest(
     mapping: Mapping,
     clients_mapping: Mapping | None,
@@ -509,14 +553,22 @@ def run_ingest(
     rejects_path: str | Path,
     metrics_path: str | Path | None = None,
     extract_date: dt.date | None = None,
+    signal_mappings: dict[str, Mapping] | None = None,
+    signal_paths: dict[str, str | Path] | None = None,
 ) -> dict[str, Any]:
     """The ingest stage on Spark: writes the same files as the DuckDB engine; returns metrics.
 
-    When a reject rate is above ``max_reject_rate`` the rejects go to
-    :func:`ingest.clean.failed_rejects_path` and a :class:`UserError` follows; no output
-    is touched (as with DuckDB).
+    ``signal_mappings`` (kind ``balances`` / ``events`` -> mapping) adds the optional
+    extracts (:mod:`ingest.spark_signals`): their counts under ``metrics[kind]``, their
+    rejects after the client master's, their rows to ``signal_paths[kind]``; a kind in
+    ``signal_paths`` without a mapping gets an empty file. When a reject rate is above
+    ``max_reject_rate`` the rejects go to :func:`ingest.clean.failed_rejects_path` and a
+    :class:`UserError` follows; no output is touched (as with DuckDB).
     """
+    from ingest.spark_signals import clean_signals, write_signals
+
     extract_date = extract_date or mapping.extract_date or dt.date.today()
+    signal_mappings = signal_mappings or {}
     staging = Staging(spark)
     try:
         with timed(log, f"reading and cleaning {mapping.path} on Spark"):
@@ -526,32 +578,18 @@ def run_ingest(
             with timed(log, f"reading and cleaning {clients_mapping.path} on Spark"):
                 client_paths = _clean(spark, clients_mapping, "clients", extract_date, staging)
         metrics = ingest_metrics(spark, paths, client_paths)
-        kinds = ["transactions"] + (["clients"] if clients_mapping is not None else [])
-        problems = [check_reject_rate(metrics, max_reject_rate, mapping.path)]
-        if "clients" in metrics:
-            problems.append(
-                check_reject_rate(metrics["clients"], max_reject_rate, clients_mapping.path)
-            )
-        problems = [p for p in problems if p]
+        metrics.update(clean_signals(spark, signal_mappings, extract_date, staging))
+        read = {"transactions": mapping, "clients": clients_mapping, **signal_mappings}
+        read = {kind: each for kind, each in read.items() if each is not None}
+        problems = _reject_rate_problems(metrics, max_reject_rate, read)
         if problems:  # the previous run's outputs stay; this run's rejects go apart
-            write_rejects(spark, kinds, failed_rejects_path(Path(rejects_path)))
+            write_rejects(spark, list(read), failed_rejects_path(Path(rejects_path)))
             raise UserError("; ".join(problems))
         with timed(log, f"writing {rejects_path}"):
-            write_rejects(spark, kinds, Path(rejects_path))
+            write_rejects(spark, list(read), Path(rejects_path))
         failed_rejects_path(Path(rejects_path)).unlink(missing_ok=True)
-        with timed(log, f"writing {transactions_path}"):
-            columns = output_columns(mapping, "transactions")
-            accepted = to_spark_sql(
-                sql.accepted_sql("transactions_cleaned", columns, mapping.group_lines)
-            )
-            write_single_parquet(spark, accepted, columns, Path(transactions_path), staging)
-            if clients_mapping is not None:
-                columns = output_columns(clients_mapping, "clients")
-                accepted = to_spark_sql(sql.accepted_sql("clients_cleaned", columns))
-            else:
-                columns = ["customer_id"]
-                accepted = "SELECT CAST(NULL AS STRING) AS customer_id WHERE 1 = 0"
-            write_single_parquet(spark, accepted, columns, Path(clients_path), staging)
+        _write_main(spark, mapping, clients_mapping, transactions_path, clients_path, staging)
+        write_signals(spark, signal_mappings, signal_paths or {}, staging)
         if metrics_path is not None:
             write_json(metrics_path, metrics)
         return metrics

@@ -120,12 +120,7 @@ def run(params: dict[str, Any]) -> None:
     signal_mappings = load_signal_mappings(cfg, roots)
     engine = str(params.get("engine") or "duckdb")
     if engine == "spark":
-        if signal_mappings:
-            raise UserError(
-                "params.yaml: ingest.balances_mapping / ingest.events_mapping are read with "
-                'engine: duckdb only; set them to "" for engine: spark'
-            )
-        run_on_spark(params, mapping, clients_mapping, max_rate, extract_date)
+        run_on_spark(params, mapping, clients_mapping, max_rate, extract_date, signal_mappings)
         return
     if engine != "duckdb":
         raise UserError(f"params.yaml: engine={engine!r} must be one of duckdb, spark")
@@ -315,9 +310,9 @@ def warn_untracked(mapping) -> None:
         )
 
 
-def run_on_spark(params, mapping, clients_mapping, max_rate, extract_date) -> None:
+def run_on_spark(params, mapping, clients_mapping, max_rate, extract_date, signal_mappings) -> None:
     """``engine: spark``: the same cleaning SQL on a Spark session (:mod:`ingest.spark_engine`),
-    the same four outputs."""
+    the same outputs (the optional extracts' too, :mod:`ingest.spark_signals`)."""
     from ingest.spark_engine import run_ingest
     from kequn.spark import get_session
 
@@ -333,6 +328,8 @@ def run_on_spark(params, mapping, clients_mapping, max_rate, extract_date) -> No
         rejects_path=REJECTS,
         metrics_path=METRICS,
         extract_date=extract_date,
+        signal_mappings=signal_mappings,
+        signal_paths=SIGNALS,
     )
     log.info(
         "rows read %d, accepted %d, rejected %d, customers %d (Spark)",
