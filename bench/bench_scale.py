@@ -1,0 +1,288 @@
+"""Benchmark: every pipeline stage at scale, one child process per stage, DuckDB or Spark.
+
+Not a test. Given a prepared run directory (a clone of this repository whose
+``data/sample`` holds a larger extract, e.g. made with ``python -m synthetic.bank --out
+data/sample --customers 100000 --start 2025-01-01``), runs each stage of the run
+directory's ``dvc.yaml`` in file order, exactly as its ``cmd`` (``python -m kequn <stage>``),
+with the run directory's ``src`` first on ``PYTHONPATH`` and ``PYTHONHASHSEED=0`` as for
+``dvc repro``. The engine is chosen the way the project chooses it: the top-level
+``engine:`` key of the run directory's ``params.yaml`` is set for the run and restored
+afterwards. Each stage is measured with :func:`measure.run_measured` (wall, CPU of the
+process tree including the JVM, peak RSS of the tree, load average before and after); its
+log is kept in ``<run>/bench_logs/<engine>-<stage>.log`` (the stages log their phases).
+
+Baselines, in the same session, each in its own child process (``--baselines``):
+
+- bare read: DuckDB ``read_csv`` of every file the ingest mappings list (transactions,
+  client master, balances, events), all fields as text, no rules, copied to Parquet.
+  DuckDB cannot decode GB18030, so GB18030 / GBK files are read as ``latin-1``: the same
+  bytes, the same rows and fields (no ASCII byte occurs inside a multi-byte character of
+  these encodings), without the decoding to Chinese;
+- bare scan: DuckDB over ``data/interim/transactions.parquet`` grouped by customer
+  (``count(*)``, ``sum(amount)``, ``min/max(date)``, ``count(DISTINCT date)``) copied to
+  Parquet, the features stage's baseline.
+
+Ratios: ingest / bare read and features / bare scan (wall and CPU). Example::
+
+    .venv/bin/python bench/bench_scale.py --run /tmp/run100k --engine duckdb --baselines \\
+        --out bench/results/scale.md
+
+``--profile STAGE`` runs that stage under cProfile (``python -m cProfile -o ... -m kequn
+STAGE``) and appends its ten largest cumulative entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import io
+import json
+import math
+import os
+import pstats
+import re
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import yaml
+
+from measure import Measured, machine, run_measured
+
+ENGINE_LINE = re.compile(r"^engine:[^\n#]*", re.MULTILINE)
+SINGLE_BYTE_FOR = {"gb18030": "latin-1", "gbk": "latin-1", "gb2312": "latin-1"}
+
+BARE_READ = """
+import duckdb, json, sys
+con = duckdb.connect(config={"memory_limit": "2GB"})
+for i, (files, encoding, delimiter, header) in enumerate(json.loads(sys.argv[1])):
+    con.execute(
+        "COPY (SELECT * FROM read_csv(?, header=?, delim=?, all_varchar=true, encoding=?, "
+        "ignore_errors=true)) TO '" + sys.argv[2] + f"/bare_{i}.parquet' (FORMAT parquet)",
+        [files, header, delimiter, encoding],
+    )
+"""
+
+BARE_SCAN = """
+import duckdb, sys
+con = duckdb.connect(config={"memory_limit": "2GB"})
+con.execute(
+    "COPY (SELECT customer_id, count(*) AS n, sum(amount) AS total, min(date) AS first, "
+    "max(date) AS last, count(DISTINCT date) AS days FROM read_parquet(?) "
+    "GROUP BY customer_id) TO '" + sys.argv[2] + "' (FORMAT parquet)",
+    [sys.argv[1]],
+)
+"""
+
+
+def stage_commands(dvc_yaml: Path) -> list[tuple[str, str]]:
+    """``(stage, cmd)`` for every stage of ``dvc.yaml``, in file order."""
+    stages = yaml.safe_load(dvc_yaml.read_text("utf-8"))["stages"]
+    return [(name, spec["cmd"]) for name, spec in stages.items()]
+
+
+def with_engine(params_text: str, engine: str) -> str:
+    """``params.yaml``'s text with the top-level ``engine:`` value set, comments kept."""
+    if not ENGINE_LINE.search(params_text):
+        raise SystemExit("params.yaml: no top-level 'engine:' line to set")
+    return ENGINE_LINE.sub(f"engine: {engine} ", params_text, count=1)
+
+
+def fitted_exponent(n1: float, y1: float, n2: float, y2: float) -> float:
+    """Scaling exponent ``b`` of ``y = a n^b`` through two points (log-log slope)."""
+    return math.log(y2 / y1) / math.log(n2 / n1)
+
+
+def project(n1: float, y1: float, n2: float, y2: float, n3: float) -> tuple[float, float]:
+    """``(b, y3)``: the fitted exponent and ``y`` at ``n3`` extrapolated from the later point."""
+    b = fitted_exponent(n1, y1, n2, y2)
+    return b, y2 * (n3 / n2) ** b
+
+
+def stage_env(run: Path) -> dict[str, str]:
+    """The environment of ``dvc repro`` in the run directory (its ``src`` first)."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    env["PYTHONPATH"] = f"{run / 'src'}:{env.get('PYTHONPATH', '')}".rstrip(":")
+    env["PYTHONHASHSEED"] = "0"
+    return env
+
+
+def extract_files(run: Path) -> list[tuple[str, str, str, bool]]:
+    """``(pattern, encoding, delimiter, header)`` of every mapping ingest reads."""
+    params = yaml.safe_load((run / "params.yaml").read_text("utf-8"))["ingest"]
+    keys = ("mapping", "clients_mapping", "balances_mapping", "events_mapping")
+    out = []
+    for key in keys:
+        if not params.get(key):
+            continue
+        mapping = yaml.safe_load((run / params[key]).read_text("utf-8"))
+        encoding = str(mapping.get("encoding", "utf-8")).lower()
+        for pattern in mapping["files"]:
+            files = sorted(glob.glob(str(run / pattern)))
+            if files:
+                out.append(
+                    (
+                        files,
+                        SINGLE_BYTE_FOR.get(encoding, encoding),
+                        mapping.get("delimiter", ","),
+                        bool(mapping.get("header", True)),
+                    )
+                )
+    return out
+
+
+def checked(command: list[str], run: Path, env: dict[str, str], log: Path) -> Measured:
+    """Run ``command`` in ``run`` measured; keep its output in ``log``; stop on failure."""
+    measured = run_measured(command, cwd=run, env=env, capture=True, merge_stderr=True)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(measured.output, "utf-8")
+    if measured.returncode != 0:
+        sys.stderr.write(measured.output[-4000:])
+        raise SystemExit(f"{' '.join(command)} failed with exit code {measured.returncode}")
+    return measured
+
+
+def baselines(run: Path, env: dict[str, str]) -> dict[str, Measured]:
+    """The bare read of the extract and the bare scan of transactions.parquet."""
+    scratch = run / "bench_logs" / "bare"
+    scratch.mkdir(parents=True, exist_ok=True)
+    files = json.dumps(extract_files(run))
+    read = checked(
+        [sys.executable, "-c", BARE_READ, files, str(scratch)],
+        run,
+        env,
+        run / "bench_logs" / "bare_read.log",
+    )
+    scan = checked(
+        [
+            sys.executable,
+            "-c",
+            BARE_SCAN,
+            str(run / "data/interim/transactions.parquet"),
+            str(scratch / "scan.parquet"),
+        ],
+        run,
+        env,
+        run / "bench_logs" / "bare_scan.log",
+    )
+    return {
+        "bare read (DuckDB read_csv -> Parquet)": read,
+        "bare scan (transactions.parquet by customer)": scan,
+    }
+
+
+def sizes(run: Path) -> tuple[int | None, int | None]:
+    """Customers in customers.parquet and transaction lines read (ingest.json), if present."""
+    customers = run / "data/processed/customers.parquet"
+    metrics = run / "reports/metrics/ingest.json"
+    n_customers = pq.ParquetFile(customers).metadata.num_rows if customers.exists() else None
+    n_read = json.loads(metrics.read_text("utf-8"))["rows_read"] if metrics.exists() else None
+    return n_customers, n_read
+
+
+def profile_top(stats_file: Path, top: int = 10) -> str:
+    """The ``top`` largest cumulative-time entries of a cProfile file, as text."""
+    text = io.StringIO()
+    stats = pstats.Stats(str(stats_file), stream=text)
+    stats.strip_dirs().sort_stats("cumulative").print_stats(top)
+    return text.getvalue()
+
+
+def row(name: str, engine: str, run: Path, measured: Measured) -> str:
+    """One Markdown row of the scale table."""
+    customers, read = (f"{n:,}" if n is not None else "" for n in sizes(run))
+    return (
+        f"| {name} | {customers} | {read} | {engine} | {measured.wall_s:.1f} "
+        f"| {measured.cpu_s:.1f} | {measured.peak_rss_gb:.2f} "
+        f"| {measured.load_before:.2f} / {measured.load_after:.2f} |"
+    )
+
+
+def run_stages(run: Path, engine: str, only: list[str], profile: str | None) -> list:
+    """Run the stages (all, or ``only``) with ``engine``; ``[(stage, Measured)]``."""
+    env = stage_env(run)
+    done = []
+    for name, cmd in stage_commands(run / "dvc.yaml"):
+        if only and name not in only:
+            continue
+        command = shlex.split(cmd)
+        if name == profile:
+            stats = run / "bench_logs" / f"{engine}-{name}.prof"
+            command = [command[0], "-m", "cProfile", "-o", str(stats), *command[1:]]
+        measured = checked(command, run, env, run / "bench_logs" / f"{engine}-{name}.log")
+        print(f"{name}: {measured.wall_s:.1f} s, {measured.peak_rss_gb:.2f} GB", flush=True)
+        done.append((name, measured))
+    return done
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, required=True, help="prepared run directory")
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
+    parser.add_argument("--stages", default="", help="comma-separated subset (default: all)")
+    parser.add_argument("--baselines", action="store_true", help="also run the two baselines")
+    parser.add_argument("--profile", help="run this stage under cProfile")
+    parser.add_argument("--out", type=Path, help="append the Markdown rows to this file")
+    args = parser.parse_args()
+    run = args.run.resolve()
+    params_file = run / "params.yaml"
+    original = params_file.read_text("utf-8")
+    params_file.write_text(with_engine(original, args.engine), "utf-8")
+    started = time.strftime("%Y-%m-%d %H:%M")
+    try:
+        done = run_stages(run, args.engine, [s for s in args.stages.split(",") if s], args.profile)
+    finally:
+        params_file.write_text(original, "utf-8")
+    base = baselines(run, stage_env(run)) if args.baselines else {}
+    lines = [
+        f"\n### {args.engine}, {run} ({started} UTC)\n",
+        f"Machine: {machine()}. One child process per stage, as dvc.yaml's cmd.\n",
+        "| stage | customers | transactions read | engine | wall s | CPU s | peak RSS GB "
+        "| load before / after |",
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: | --- |",
+        *[row(name, args.engine, run, m) for name, m in done],
+        *[row(name, "duckdb", run, m) for name, m in base.items()],
+    ]
+    lines += ratio_lines(dict(done), base)
+    if args.profile:
+        lines += [
+            "",
+            f"cProfile of {args.profile}, top 10 by cumulative time:",
+            "```",
+            profile_top(run / "bench_logs" / f"{args.engine}-{args.profile}.prof"),
+            "```",
+        ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        with args.out.open("a", encoding="utf-8") as handle:
+            handle.write(text)
+    return 0
+
+
+def ratio_lines(stages: dict[str, Measured], base: dict[str, Measured]) -> list[str]:
+    """``ingest / bare read`` and ``features / bare scan`` (wall and CPU), when both ran."""
+    out = [""]
+    reads = [m for k, m in base.items() if k.startswith("bare read")]
+    scans = [m for k, m in base.items() if k.startswith("bare scan")]
+    for stage, bare, label in (("ingest", reads, "bare read"), ("features", scans, "bare scan")):
+        if stage in stages and bare:
+            a, b = stages[stage], bare[0]
+            out.append(
+                f"Ratio {stage} / {label}: {a.wall_s / b.wall_s:.1f}x wall, "
+                f"{a.cpu_s / b.cpu_s:.1f}x CPU."
+            )
+    total = sum(m.wall_s for m in stages.values())
+    if stages:
+        peak = max(m.peak_rss_gb for m in stages.values())
+        out.append(
+            f"Stages run: {len(stages)}; sum of wall {total:.1f} s; largest peak {peak:.2f} GB."
+        )
+    return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
