@@ -51,7 +51,6 @@ import yaml
 
 from measure import Measured, machine, run_measured
 
-ENGINE_LINE = re.compile(r"^engine:[^\n#]*", re.MULTILINE)
 SINGLE_BYTE_FOR = {"gb18030": "latin-1", "gbk": "latin-1", "gb2312": "latin-1"}
 
 BARE_READ = """
@@ -83,11 +82,26 @@ def stage_commands(dvc_yaml: Path) -> list[tuple[str, str]]:
     return [(name, spec["cmd"]) for name, spec in stages.items()]
 
 
-def with_engine(params_text: str, engine: str) -> str:
-    """``params.yaml``'s text with the top-level ``engine:`` value set, comments kept."""
-    if not ENGINE_LINE.search(params_text):
-        raise SystemExit("params.yaml: no top-level 'engine:' line to set")
-    return ENGINE_LINE.sub(f"engine: {engine} ", params_text, count=1)
+def with_setting(params_text: str, dotted: str, value: str) -> str:
+    """``params.yaml``'s text with ``section.key`` (or a top-level ``key``) set to ``value``.
+
+    Only the value on that key's line changes (comments and every other line are kept); a
+    key that is not in the file stops the run, as the settings schema would.
+    """
+    section, _, key = dotted.rpartition(".")
+    start = 0
+    if section:
+        found = re.search(rf"^{re.escape(section)}:[^\n]*\n", params_text, re.MULTILINE)
+        if not found:
+            raise SystemExit(f"params.yaml: no section {section!r}")
+        start = found.end()
+    indent = r"[ \t]+" if section else ""
+    line = re.compile(rf"^({indent}{re.escape(key)}:[ \t]*)([^#\n]*?)([ \t]*(#[^\n]*)?)$", re.M)
+    found = line.search(params_text, start)
+    next_section = re.compile(r"^\S", re.MULTILINE).search(params_text, start)
+    if not found or (section and next_section and next_section.start() < found.start()):
+        raise SystemExit(f"params.yaml: no key {dotted!r}")
+    return params_text[: found.start(2)] + value + params_text[found.end(2) :]
 
 
 def fitted_exponent(n1: float, y1: float, n2: float, y2: float) -> float:
@@ -183,6 +197,25 @@ def sizes(run: Path) -> tuple[int | None, int | None]:
     return n_customers, n_read
 
 
+PHASE_LINE = re.compile(r"INFO (.+?) done in ([0-9.]+) s$", re.MULTILINE)
+VARYING = re.compile(r"\d{4}-\d{2}-\d{2}|\d+")
+
+
+def phases(log: str) -> list[tuple[str, int, float]]:
+    """``(phase, count, total s)`` from a stage log's ``<phase> done in <s> s`` lines.
+
+    Phases that differ only in dates or numbers (one per cut-off, per chunk) are added up
+    under one name with ``#`` in their place; largest total first. Nested phases are listed
+    apart (a fit's total includes the feature tables it built).
+    """
+    totals: dict[str, list[float]] = {}
+    for name, seconds in PHASE_LINE.findall(log):
+        entry = totals.setdefault(VARYING.sub("#", name), [0, 0.0])
+        entry[0] += 1
+        entry[1] += float(seconds)
+    return sorted(((k, int(n), t) for k, (n, t) in totals.items()), key=lambda r: -r[2])
+
+
 def profile_top(stats_file: Path, top: int = 10) -> str:
     """The ``top`` largest cumulative-time entries of a cProfile file, as text."""
     text = io.StringIO()
@@ -226,20 +259,34 @@ def main() -> int:
     parser.add_argument("--baselines", action="store_true", help="also run the two baselines")
     parser.add_argument("--profile", help="run this stage under cProfile")
     parser.add_argument("--out", type=Path, help="append the Markdown rows to this file")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a params.yaml key for the run (e.g. ingest.balances_mapping='\"\"')",
+    )
     args = parser.parse_args()
     run = args.run.resolve()
     params_file = run / "params.yaml"
     original = params_file.read_text("utf-8")
-    params_file.write_text(with_engine(original, args.engine), "utf-8")
+    changed = with_setting(original, "engine", args.engine)
+    for item in args.set:
+        key, _, value = item.partition("=")
+        changed = with_setting(changed, key, value)
+    params_file.write_text(changed, "utf-8")
     started = time.strftime("%Y-%m-%d %H:%M")
     try:
         done = run_stages(run, args.engine, [s for s in args.stages.split(",") if s], args.profile)
+        base = baselines(run, stage_env(run)) if args.baselines else {}  # the same files
     finally:
         params_file.write_text(original, "utf-8")
-    base = baselines(run, stage_env(run)) if args.baselines else {}
     lines = [
         f"\n### {args.engine}, {run} ({started} UTC)\n",
-        f"Machine: {machine()}. One child process per stage, as dvc.yaml's cmd.\n",
+        f"Machine: {machine()}. One child process per stage, as dvc.yaml's cmd; "
+        f"params.yaml set: engine={args.engine}"
+        + "".join(f", {item}" for item in args.set)
+        + ".\n",
         "| stage | customers | transactions read | engine | wall s | CPU s | peak RSS GB "
         "| load before / after |",
         "| --- | ---: | ---: | --- | ---: | ---: | ---: | --- |",
@@ -247,6 +294,17 @@ def main() -> int:
         *[row(name, "duckdb", run, m) for name, m in base.items()],
     ]
     lines += ratio_lines(dict(done), base)
+    if done:
+        slowest, measured = max(done, key=lambda item: item[1].wall_s)
+        log = (run / "bench_logs" / f"{args.engine}-{slowest}.log").read_text("utf-8")
+        lines += [
+            "",
+            f"Phases of the slowest stage, {slowest} ({measured.wall_s:.1f} s), from its log:",
+            "",
+            "| phase | count | s |",
+            "| --- | ---: | ---: |",
+        ]
+        lines += [f"| {name} | {n} | {t:.1f} |" for name, n, t in phases(log)[:10]]
     if args.profile:
         lines += [
             "",

@@ -1,0 +1,98 @@
+"""The scale benchmark's helpers (bench/bench_scale.py): params edits, phases, projection."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO_ROOT
+
+
+@pytest.fixture(scope="module")
+def bench():
+    sys.path.insert(0, str(REPO_ROOT / "bench"))  # it imports measure as the scripts do
+    spec = importlib.util.spec_from_file_location("bench_scale", REPO_ROOT / "bench/bench_scale.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+PARAMS = """# top comment
+engine: duckdb   # which engine
+seed: 1
+ingest:
+  mapping: a.yaml      # transactions
+  balances_mapping: b.yaml # balances
+churn:
+  horizon_days: 90
+"""
+
+
+def test_setting_changes_only_the_value_on_that_line(bench):
+    text = bench.with_setting(PARAMS, "engine", "spark")
+    text = bench.with_setting(text, "ingest.balances_mapping", '""')
+    assert yaml.safe_load(text) == {
+        "engine": "spark",
+        "seed": 1,
+        "ingest": {"mapping": "a.yaml", "balances_mapping": ""},
+        "churn": {"horizon_days": 90},
+    }
+    changed = [a for a, b in zip(PARAMS.splitlines(), text.splitlines(), strict=True) if a != b]
+    assert changed == ["engine: duckdb   # which engine", "  balances_mapping: b.yaml # balances"]
+    assert "# balances" in text and "# which engine" in text
+
+
+def test_a_key_outside_its_section_or_missing_is_refused(bench):
+    with pytest.raises(SystemExit, match="ingest.horizon_days"):
+        bench.with_setting(PARAMS, "ingest.horizon_days", "30")  # churn's key, not ingest's
+    with pytest.raises(SystemExit, match="no section"):
+        bench.with_setting(PARAMS, "ltv.model", "bgnbd")
+    with pytest.raises(SystemExit, match="'mapping'"):
+        bench.with_setting(PARAMS, "mapping", "x")  # nested only, not top-level
+
+
+def test_projection_recovers_a_planted_power_law(bench):
+    def law(n):
+        return 3.0 * n**1.3
+
+    b, projected = bench.project(1e5, law(1e5), 1e6, law(1e6), 1e7)
+    assert b == pytest.approx(1.3, rel=1e-12)
+    assert projected == pytest.approx(law(1e7), rel=1e-12)
+    flat, same = bench.project(1e5, 2.0, 1e6, 2.0, 1e7)  # constant: exponent 0
+    assert flat == pytest.approx(0.0, abs=1e-12) and same == pytest.approx(2.0)
+
+
+def test_phases_add_up_lines_that_differ_in_dates_and_counts(bench):
+    log = "\n".join(
+        [
+            "12:28:45 kequn.features INFO features as of 2025-10-02 (holdout to 2025-12-31) ...",
+            "12:28:48 kequn.features INFO features as of 2025-10-02 (holdout to 2025-12-31) done"
+            " in 2.11 s",
+            "12:28:50 kequn.churn INFO stacked classifier on 61287 customers as of 2025-07-04 done"
+            " in 3.81 s",
+            "12:29:04 kequn.features INFO features as of 2025-07-03 (holdout to 2025-10-01) done"
+            " in 1.72 s",
+            "12:29:09 kequn.churn INFO stacked classifier on 33864 customers as of 2025-04-04 done"
+            " in 3.29 s",
+            "12:29:28 kequn.churn INFO stage churn finished in 46.1 s",
+        ]
+    )
+    rows = bench.phases(log)
+    assert [(name, n) for name, n, _ in rows] == [
+        ("stacked classifier on # customers as of #", 2),
+        ("features as of # (holdout to #)", 2),
+    ]
+    assert rows[0][2] == pytest.approx(7.10) and rows[1][2] == pytest.approx(3.83)
+    assert bench.phases("12:00:00 kequn.churn INFO nothing timed here") == []
+
+
+def test_stages_are_dvc_yaml_in_file_order_with_their_commands(bench):
+    stages = bench.stage_commands(REPO_ROOT / "dvc.yaml")
+    spec = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text("utf-8"))["stages"]
+    assert [name for name, _ in stages] == list(spec)
+    assert stages[0] == ("ingest", "python -m kequn ingest")
+    assert all(cmd == spec[name]["cmd"] for name, cmd in stages)
