@@ -115,6 +115,51 @@ def project(n1: float, y1: float, n2: float, y2: float, n3: float) -> tuple[floa
     return b, y2 * (n3 / n2) ** b
 
 
+#: stages that score customers.parquet in chunks of ``scale.chunk_customers`` and fit on a
+#: sample of at most ``scale.fit_customers``: their memory does not grow past the larger run's
+BOUNDED = ("ltv", "churn", "segment", "products")
+
+
+def section_rows(markdown: str, heading: str) -> dict[str, tuple[float, ...]]:
+    """``stage -> (customers, wall s, CPU s, peak GB)`` of the last section whose ``###``
+    heading contains ``heading`` in a results file written by this script."""
+    sections = [
+        part for part in markdown.split("\n### ") if part.split("\n", 1)[0].find(heading) >= 0
+    ]
+    if not sections:
+        raise SystemExit(f"no section with {heading!r}")
+    rows = {}
+    for line in sections[-1].splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 8 and cells[1].replace(",", "").isdigit():
+            customers = float(cells[1].replace(",", ""))
+            rows[cells[0]] = (customers, float(cells[4]), float(cells[5]), float(cells[6]))
+    return rows
+
+
+def projected_rows(small: dict, large: dict, target: float, engine: str) -> list[str]:
+    """Markdown rows projected to ``target`` customers through the two runs (log-log).
+
+    Time (wall, CPU): ``y = a n^b`` through the two points, ``b`` shown. Peak memory: the
+    same fit, except for the :data:`BOUNDED` stages, whose peak is the larger run's (a
+    chunk and the fixed fit sample, not the table); never below the larger run's.
+    """
+    out = []
+    for stage, (n2, wall2, cpu2, peak2) in large.items():
+        if stage not in small or stage.startswith("bare"):
+            continue
+        n1, wall1, cpu1, peak1 = small[stage]
+        b, wall = project(n1, wall1, n2, wall2, target)
+        _, cpu = project(n1, cpu1, n2, cpu2, target)
+        bounded = stage in BOUNDED
+        peak = peak2 if bounded else max(peak2, project(n1, peak1, n2, peak2, target)[1])
+        out.append(
+            f"| {stage} | {target:,.0f} (projected) | {engine} | {wall:.0f} | {cpu:.0f} "
+            f"| {b:.2f} | {peak:.2f}{' (bounded)' if bounded else ''} |"
+        )
+    return out
+
+
 def stage_env(run: Path) -> dict[str, str]:
     """The environment of ``dvc repro`` in the run directory (its ``src`` first)."""
     env = dict(os.environ)
@@ -253,7 +298,7 @@ def run_stages(run: Path, engine: str, only: list[str], profile: str | None) -> 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, required=True, help="prepared run directory")
+    parser.add_argument("--run", type=Path, help="prepared run directory")
     parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
     parser.add_argument("--stages", default="", help="comma-separated subset (default: all)")
     parser.add_argument("--baselines", action="store_true", help="also run the two baselines")
@@ -266,7 +311,17 @@ def main() -> int:
         metavar="KEY=VALUE",
         help="set a params.yaml key for the run (e.g. ingest.balances_mapping='\"\"')",
     )
+    parser.add_argument(
+        "--project",
+        nargs=2,
+        metavar=("SMALL", "LARGE"),
+        help="instead of running: project --out's two sections whose headings contain "
+        "SMALL and LARGE to --target customers",
+    )
+    parser.add_argument("--target", type=float, default=10_000_000)
     args = parser.parse_args()
+    if args.project:
+        return project_section(args)
     run = args.run.resolve()
     params_file = run / "params.yaml"
     original = params_file.read_text("utf-8")
@@ -318,6 +373,26 @@ def main() -> int:
     if args.out:
         with args.out.open("a", encoding="utf-8") as handle:
             handle.write(text)
+    return 0
+
+
+def project_section(args) -> int:
+    """Append the projected table (``--project SMALL LARGE``) to ``--out``."""
+    markdown = args.out.read_text("utf-8")
+    small, large = (section_rows(markdown, heading) for heading in args.project)
+    lines = [
+        f"\n### projected to {args.target:,.0f} customers from '{args.project[0]}' and "
+        f"'{args.project[1]}' ({time.strftime('%Y-%m-%d %H:%M')} UTC)\n",
+        "Not measured. Time: y = a n^b through the two runs (b = log-log slope), from the "
+        "larger run; peak: the same fit, except chunked stages (bounded: the larger run's).\n",
+        "| stage | customers | engine | wall s | CPU s | exponent b (wall) | peak RSS GB |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: |",
+        *projected_rows(small, large, args.target, args.engine),
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    with args.out.open("a", encoding="utf-8") as handle:
+        handle.write(text)
     return 0
 
 

@@ -96,3 +96,37 @@ def test_stages_are_dvc_yaml_in_file_order_with_their_commands(bench):
     assert [name for name, _ in stages] == list(spec)
     assert stages[0] == ("ingest", "python -m kequn ingest")
     assert all(cmd == spec[name]["cmd"] for name, cmd in stages)
+
+
+def _section(heading: str, customers: int, rows: dict[str, tuple[float, float, float]]) -> str:
+    lines = [f"\n### {heading} (2026-12-07 12:00 UTC)\n", "| stage | ... |", "| --- |"]
+    for stage, (wall, cpu, peak) in rows.items():
+        lines.append(
+            f"| {stage} | {customers:,} | 1,000 | duckdb | {wall} | {cpu} | {peak} | 1 / 1 |"
+        )
+    return "\n".join(lines) + "\nRatio ingest / bare read: 4.5x wall.\n"
+
+
+def test_projection_reads_the_last_matching_sections_and_bounds_chunked_stages(bench):
+    markdown = (
+        _section("duckdb, /r/run100k", 100_000, {"ingest": (9.0, 9.0, 9.0)})  # superseded
+        + _section(
+            "duckdb, /r/run100k", 100_000, {"ingest": (10.0, 8.0, 1.0), "churn": (40.0, 40.0, 1.5)}
+        )
+        + _section(
+            "duckdb, /r/run1m",
+            1_000_000,
+            {"ingest": (100.0, 80.0, 2.0), "churn": (200.0, 200.0, 4.0)},
+        )
+    )
+    small = bench.section_rows(markdown, "run100k")
+    assert small == {"ingest": (100_000, 10.0, 8.0, 1.0), "churn": (100_000, 40.0, 40.0, 1.5)}
+    rows = bench.projected_rows(small, bench.section_rows(markdown, "run1m"), 1e7, "duckdb")
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+    ingest, churn = cells
+    # ingest grew 10x per decade: linear (b = 1), memory 2x per decade -> 4 GB
+    assert ingest[3:] == ["1000", "800", "1.00", "4.00"]
+    # churn: b = log10(5) = 0.70, memory bounded at the 1M run's 4.0 GB
+    assert churn[3:] == ["1000", "1000", "0.70", "4.00 (bounded)"]
+    with pytest.raises(SystemExit, match="no section"):
+        bench.section_rows(markdown, "run10m")
