@@ -130,3 +130,31 @@ def test_projection_reads_the_last_matching_sections_and_bounds_chunked_stages(b
     assert churn[3:] == ["1000", "1000", "0.70", "4.00 (bounded)"]
     with pytest.raises(SystemExit, match="no section"):
         bench.section_rows(markdown, "run10m")
+
+
+UNREAPED = """
+import os, subprocess, sys, time
+flag = sys.argv[1]
+burn = (
+    "import sys, time\\n"
+    "t = time.process_time()\\n"
+    "while time.process_time() - t < 1.0:\\n"
+    "    pass\\n"
+    "open(sys.argv[1], 'w').close()\\n"
+    "time.sleep(3)\\n"
+)
+subprocess.Popen([sys.executable, "-c", burn, flag])  # never waited for, like PySpark's JVM
+while not os.path.exists(flag):
+    time.sleep(0.02)
+time.sleep(0.3)  # a few samples after the burn
+os._exit(0)
+"""
+
+
+def test_cpu_counts_a_descendant_nobody_waits_for(bench, tmp_path):
+    import measure
+
+    flag = tmp_path / "burnt"
+    run = measure.run_measured([sys.executable, "-c", UNREAPED, str(flag)], interval=0.05)
+    assert run.returncode == 0
+    assert run.cpu_s >= 0.95  # wait4 alone sees only the parent's few hundredths of a second
