@@ -3,7 +3,10 @@ load of the machine around it, and what the machine is.
 
 - wall: ``time.perf_counter`` around the child;
 - CPU: user + system seconds of the child and every descendant it waited for
-  (``os.wait4``), so a JVM or a DVC stage started by the child counts;
+  (``os.wait4``), so a DVC stage started by the child counts; or, when larger, the sum
+  of every process of the tree as last sampled, which counts descendants nobody waits for
+  (PySpark's JVM and its Python workers are killed, not reaped, so ``wait4`` misses them;
+  the sampled sum misses at most each process's last ``interval``);
 - peak RSS: the largest sum of resident memory over the child's process tree, sampled every
   ``interval`` seconds with psutil (at least the kernel's own peak for the child);
 - load: the 1-minute load average before and after (2 cores: 2.0 means the machine was
@@ -61,6 +64,7 @@ def run_measured(
         started = time.perf_counter()
         child = subprocess.Popen(command, cwd=cwd, env=env, stdout=stdout, stderr=stderr)
         peak = 0
+        cpu_seen: dict[int, float] = {}  # pid -> its own user + system, last sampled
         done = threading.Event()
 
         def sample() -> None:
@@ -76,6 +80,8 @@ def run_measured(
                     for process in tree:
                         try:
                             rss += process.memory_info().rss
+                            times = process.cpu_times()
+                            cpu_seen[process.pid] = times.user + times.system
                         except psutil.Error:
                             pass
                     peak = max(peak, rss)
@@ -97,7 +103,7 @@ def run_measured(
     return Measured(
         returncode=child.returncode,
         wall_s=wall,
-        cpu_s=usage.ru_utime + usage.ru_stime,
+        cpu_s=max(usage.ru_utime + usage.ru_stime, sum(cpu_seen.values())),
         peak_rss_gb=max(peak, usage.ru_maxrss * 1024) / 1e9,
         load_before=load_before,
         load_after=os.getloadavg()[0],
