@@ -136,6 +136,42 @@ def cross_fitted(
     return out
 
 
+class CrossFitCache:
+    """Each candidate's calibration against one cut-off's labels, computed once: the
+    out-of-fold calibrated scores (:func:`cross_fitted`) and the map fitted on every row
+    (:class:`Calibrator`), by candidate name.
+
+    The per-candidate metrics, the blend and the stack all need the same cross-fitted
+    scores of the same candidates on the same labels; the folds depend only on ``y`` and
+    ``seed``, so one fit per (candidate, cut-off) serves them all. An entry is reused only
+    for the very score array it was computed from (``is``), so a score replaced after the
+    fact is calibrated afresh.
+    """
+
+    def __init__(self, churned: np.ndarray, method: str, seed: int):
+        self.y = np.asarray(churned, dtype=int)
+        self.method = method
+        self.seed = seed
+        self._oof: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._maps: dict[str, tuple[np.ndarray, Calibrator]] = {}
+
+    def oof(self, name: str, score: np.ndarray) -> np.ndarray:
+        """:func:`cross_fitted` of ``score`` (candidate ``name``) on the labels."""
+        cached = self._oof.get(name)
+        if cached is None or cached[0] is not score:
+            cached = (score, cross_fitted(score, self.y, self.method, self.seed))
+            self._oof[name] = cached
+        return cached[1]
+
+    def calibrator(self, name: str, score: np.ndarray) -> Calibrator:
+        """:class:`Calibrator` of ``score`` (candidate ``name``) fitted on every row."""
+        cached = self._maps.get(name)
+        if cached is None or cached[0] is not score:
+            cached = (score, Calibrator(self.method).fit(score, self.y))
+            self._maps[name] = cached
+        return cached[1]
+
+
 def expected_calibration_error(
     predicted: np.ndarray, observed: np.ndarray, bins: int = 10
 ) -> float:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churn.calibration import Calibrator, cross_fitted
+from churn.calibration import Calibrator, CrossFitCache, cross_fitted
 from churn.settings import BLEND_MEMBERS
 from churn.survival import GapSurvivalModel, survival_covariates
 from ltv.backtest import degenerate_reason as ltv_degenerate_reason
@@ -69,7 +69,11 @@ def blend_members(scores: dict[str, np.ndarray]) -> list[str]:
 
 
 def blend_backtest_score(
-    scores: dict[str, np.ndarray], y: np.ndarray, method: str, seed: int
+    scores: dict[str, np.ndarray],
+    y: np.ndarray,
+    method: str,
+    seed: int,
+    cache: CrossFitCache | None = None,
 ) -> tuple[np.ndarray | None, list[str]]:
     """The blend's score at one backtest cut-off: the mean of the members' out-of-fold
     calibrated probabilities.
@@ -80,6 +84,8 @@ def blend_backtest_score(
     y : the churn labels at the cut-off.
     method : the calibration method (``isotonic`` or ``sigmoid``).
     seed : the seed of the cross-fitting folds.
+    cache : the cut-off's calibrations (:class:`churn.calibration.CrossFitCache` on ``y``,
+        ``method`` and ``seed``), reused instead of cross-fitting again.
 
     Returns
     -------
@@ -92,13 +98,24 @@ def blend_backtest_score(
     members = blend_members(scores)
     if not members:
         return None, []
-    calibrated = [cross_fitted(scores[n], y, method, seed) for n in members]
+    if cache is None:
+        calibrated = [cross_fitted(scores[n], y, method, seed) for n in members]
+    else:
+        calibrated = [cache.oof(n, scores[n]) for n in members]
     return np.mean(calibrated, axis=0), members
 
 
-def fit_blend(scores: dict[str, np.ndarray], y: np.ndarray, method: str) -> dict[str, Calibrator]:
+def fit_blend(
+    scores: dict[str, np.ndarray],
+    y: np.ndarray,
+    method: str,
+    cache: CrossFitCache | None = None,
+) -> dict[str, Calibrator]:
     """The members' calibration maps fitted on one cut-off (the most recent), for scoring
-    the blend as of ``as_of``: ``{member: Calibrator}``."""
+    the blend as of ``as_of``: ``{member: Calibrator}`` (taken from ``cache``, the
+    cut-off's :class:`churn.calibration.CrossFitCache`, when given)."""
+    if cache is not None:
+        return {n: cache.calibrator(n, scores[n]) for n in blend_members(scores)}
     return {n: Calibrator(method).fit(scores[n], y) for n in blend_members(scores)}
 
 

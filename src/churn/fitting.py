@@ -16,9 +16,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from churn.calibration import (
-    Calibrator,
     calibration_table,
-    cross_fitted,
     gain_points,
     roc_points,
 )
@@ -258,8 +256,10 @@ def _fit_churn(
     fit = _models_now(inp, customers, chosen, latest, transaction_model, stack_model, degraded)
     if latest is not None and "blend" in latest.info:
         members = latest.info["blend"]["members"]
-        fit.blend = fit_blend({n: latest.scores[n] for n in members}, latest.y, s.calibration)
-        fit.stack = fit_stack(latest.scores, members, latest.y, s.calibration, s.seed)
+        cache = latest.calibration(s)
+        members_scores = {n: latest.scores[n] for n in members}
+        fit.blend = fit_blend(members_scores, latest.y, s.calibration, cache)
+        fit.stack = fit_stack(latest.scores, members, latest.y, s.calibration, s.seed, cache)
     _calibrate(fit, latest, proxy, customers)
     probability = calibrated_probability(fit, customers, _raw_now(fit, customers))[0]
     value_frame = _value_weighting(fit, customers, value)
@@ -270,11 +270,7 @@ def _fit_churn(
         horizon_days=s.horizon_days,
         trend_window_days=s.trend_window_days,
     )
-    eval_scores = latest.scores if latest else {}
-    y_eval = latest.y if latest else np.zeros(0, dtype=np.int8)
-    fit.plots = _plots(
-        eval_scores, y_eval, fit.chosen, s, inp.gaps, customers, value_frame, s.horizon_days
-    )
+    fit.plots = _plots(latest, fit.chosen, s, inp.gaps, customers, value_frame, s.horizon_days)
     fit.metrics = _fit_metrics(fit, inp, origins, per_origin, summary, backtest_h, why)
     fit.metrics["rolling_backtest"]["choice_cutoffs"] = [
         origins[i].cutoff.isoformat() for i in used
@@ -339,7 +335,7 @@ def _calibrate(fit: ChurnFit, latest: Origin | None, proxy: bool, customers) -> 
     """Calibration map on the most recent cut-off, else the quantile map onto BTYD."""
     s = fit.settings
     if latest is not None and fit.chosen in latest.scores and not proxy:
-        fit.calibrator = Calibrator(s.calibration).fit(latest.scores[fit.chosen], latest.y)
+        fit.calibrator = latest.calibration(s).calibrator(fit.chosen, latest.scores[fit.chosen])
         fit.calibration_used = s.calibration
         return
     if fit.chosen == "btyd" or fit.stack_model is None:
@@ -436,16 +432,16 @@ def _stack_weights(stack: Any) -> dict[str, Any] | None:
     return {"intercept": float(stack.intercept), "weights": weights}
 
 
-def _plots(
-    eval_scores, y_eval, chosen, s, gaps, customers, value_frame, h
-) -> dict[str, pd.DataFrame]:
+def _plots(latest, chosen, s, gaps, customers, value_frame, h) -> dict[str, pd.DataFrame]:
+    eval_scores = latest.scores if latest else {}
+    y_eval = latest.y if latest else np.zeros(0, dtype=np.int8)
     if eval_scores:
         roc = pd.concat(
             [roc_points(score, y_eval, name) for name, score in eval_scores.items()],
             ignore_index=True,
         )
         calibrated = (
-            cross_fitted(eval_scores[chosen], y_eval, s.calibration, s.seed)
+            latest.calibration(s).oof(chosen, eval_scores[chosen])
             if chosen in eval_scores
             else None
         )

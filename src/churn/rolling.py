@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from churn.backtest import churn_labels
-from churn.calibration import cross_fitted, score_metrics
+from churn.calibration import CrossFitCache, score_metrics
 from churn.candidates import (
     blend_backtest_score,
     btyd_expected_score,
@@ -63,6 +63,15 @@ class Origin:
     #: the classifier's raw ROC AUC with and without the balance/event features (``with``,
     #: ``without``), when the features hold any (:func:`signal_effect`)
     signal_auc: dict[str, float] | None = None
+    _calibration: CrossFitCache | None = field(default=None, repr=False, compare=False)
+
+    def calibration(self, s: ChurnSettings) -> CrossFitCache:
+        """The candidates' calibrations on this cut-off's labels (``s.calibration``,
+        ``s.seed``), each computed once (:class:`churn.calibration.CrossFitCache`)."""
+        cache = self._calibration
+        if cache is None or (cache.method, cache.seed) != (s.calibration, s.seed):
+            cache = self._calibration = CrossFitCache(self.y, s.calibration, s.seed)
+        return cache
 
 
 def origin_cutoffs(as_of: dt.date, h: int, n: int, step: int, first: dt.date) -> list[dt.date]:
@@ -181,11 +190,14 @@ def add_blend(origin: Origin, s: ChurnSettings) -> None:
     (:func:`churn.candidates.blend_backtest_score`, :func:`churn.stack.stack_backtest_score`,
     both out of fold) with their members in ``info``, when at least two single candidates
     were scored there."""
-    blend, members = blend_backtest_score(origin.scores, origin.y, s.calibration, s.seed)
+    cache = origin.calibration(s)
+    blend, members = blend_backtest_score(origin.scores, origin.y, s.calibration, s.seed, cache)
     if blend is not None:
         origin.scores["blend"] = blend
         origin.info["blend"] = {"members": members}
-        stack = stack_backtest_score(origin.scores, members, origin.y, s.calibration, s.seed)
+        stack = stack_backtest_score(
+            origin.scores, members, origin.y, s.calibration, s.seed, cache=cache
+        )
         origin.scores["stack"] = stack
         origin.info["stack"] = {"members": members}
 
@@ -249,8 +261,9 @@ def origin_metrics(origin: Origin, s: ChurnSettings) -> dict[str, dict[str, Any]
     """Raw and (out-of-fold) calibrated ROC AUC, PR AUC, Brier per candidate, and the
     DeLong variance of the raw ROC AUC (:func:`churn.delong.auc_variance`)."""
     out = {}
+    cache = origin.calibration(s)
     for name, score in origin.scores.items():
-        calibrated = cross_fitted(score, origin.y, s.calibration, s.seed)
+        calibrated = cache.oof(name, score)
         raw = score_metrics(score, origin.y) | {"roc_auc_var": auc_variance(origin.y, score)}
         out[name] = {
             "raw": raw,

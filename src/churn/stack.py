@@ -16,7 +16,7 @@ import numpy as np
 from scipy.optimize import minimize
 from sklearn.model_selection import StratifiedKFold
 
-from churn.calibration import Calibrator, cross_fitted
+from churn.calibration import Calibrator, CrossFitCache, cross_fitted
 
 #: probabilities are clipped to [EPS, 1 - EPS] before the logit
 EPS = 1e-4
@@ -88,19 +88,30 @@ class StackModel:
 
 
 def fit_stack(
-    scores: dict[str, np.ndarray], members: list[str], y: np.ndarray, method: str, seed: int
+    scores: dict[str, np.ndarray],
+    members: list[str],
+    y: np.ndarray,
+    method: str,
+    seed: int,
+    cache: CrossFitCache | None = None,
 ) -> StackModel:
     """The stack fitted on one cut-off's labels ``y``.
 
     The weights are fitted (:func:`fit_weights`) on the members' cross-fitted calibrated
     probabilities (:func:`churn.calibration.cross_fitted`: each row's map fitted on the
     other folds, so the weights learn from probabilities as honest as the ones they will
-    combine); the calibration maps kept for scoring are fitted on every row.
+    combine); the calibration maps kept for scoring are fitted on every row. ``cache``:
+    the cut-off's :class:`churn.calibration.CrossFitCache` on ``y``, ``method`` and
+    ``seed``, whose cross-fitted scores and maps are reused.
     """
     y = np.asarray(y, dtype=int)
-    oof = np.column_stack([cross_fitted(scores[n], y, method, seed) for n in members])
+    if cache is None:
+        oof = np.column_stack([cross_fitted(scores[n], y, method, seed) for n in members])
+        calibrators = {n: Calibrator(method).fit(scores[n], y) for n in members}
+    else:
+        oof = np.column_stack([cache.oof(n, scores[n]) for n in members])
+        calibrators = {n: cache.calibrator(n, scores[n]) for n in members}
     intercept, weights = fit_weights(oof, y)
-    calibrators = {n: Calibrator(method).fit(scores[n], y) for n in members}
     return StackModel(calibrators, intercept, weights)
 
 
@@ -120,6 +131,7 @@ def stack_backtest_score(
     seed: int,
     folds: int = 5,
     fold_of: np.ndarray | None = None,
+    cache: CrossFitCache | None = None,
 ) -> np.ndarray:
     """The stack's out-of-fold score at one backtest cut-off.
 
@@ -127,13 +139,15 @@ def stack_backtest_score(
     weights) is fitted on the other folds and scores the fold, so the score of a row never
     depends on its own label nor on any label of its fold. With too few churners or
     stayers for two folds, the stack is fitted and scored on all rows. ``fold_of`` (the
-    fold of each row) replaces the stratified folds.
+    fold of each row) replaces the stratified folds. ``cache``: the cut-off's
+    :class:`churn.calibration.CrossFitCache`, used where the stack is fitted on all rows.
     """
     y = np.asarray(y, dtype=int)
     if fold_of is None:
         folds = int(min(folds, np.bincount(y, minlength=2).min()))
         if folds < 2:
-            return stack_score(fit_stack(scores, members, y, method, seed), scores)
+            model = fit_stack(scores, members, y, method, seed, cache)
+            return stack_score(model, scores)
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed % (2**32))
         fold_of = np.empty(len(y), dtype=int)
         for k, (_, test) in enumerate(splitter.split(np.zeros((len(y), 1)), y)):
