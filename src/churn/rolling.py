@@ -103,6 +103,19 @@ class FeatureCache:
             )
         return features, self._labels[key]
 
+    def release(self, cutoff: dt.date, h: int) -> None:
+        """Free the feature table of ``(cutoff, cutoff + h]`` (its labels are kept)."""
+        self.tables.release(cutoff, cutoff + dt.timedelta(days=h))
+
+
+def tables_used(cutoff: dt.date, h: int, supervised: bool) -> set[tuple[dt.date, int]]:
+    """The ``(cutoff, horizon)`` tables :func:`evaluate_origin` reads at ``cutoff``: its own
+    and, for the classifier, the training table at ``cutoff - h``."""
+    used = {(cutoff, h)}
+    if supervised:
+        used.add((cutoff - dt.timedelta(days=h), h))
+    return used
+
 
 def train_stacked(
     cache: FeatureCache,
@@ -367,11 +380,17 @@ def rolling_backtest(
     supervised: bool,
     degrade: Callable[[str], None],
 ) -> list[Origin]:
-    """The usable origins, most recent first; an unusable one is a stated degradation."""
+    """The usable origins, most recent first; an unusable one is a stated degradation.
+
+    Memory: a cut-off's feature tables are freed as soon as no later cut-off reads them
+    (:func:`tables_used`), so the backtest holds one origin's tables at a time when the
+    origins do not share any."""
     origins = []
-    for cutoff in cutoffs:
+    for k, cutoff in enumerate(cutoffs):
+        later = set().union(*(tables_used(c, h, supervised) for c in cutoffs[k + 1 :]))
         _, y = cache.get(cutoff, h)
         if not usable(y):
+            _release(cache, {(cutoff, h)} - later)
             counts = np.bincount(y, minlength=2)
             degrade(
                 f"backtest_too_few_of_a_class: {counts[1]} churners and {counts[0]} active in "
@@ -380,7 +399,13 @@ def rolling_backtest(
             )
             continue
         origin = evaluate_origin(cache, gaps, cutoff, h, first, s, template, supervised)
+        _release(cache, tables_used(cutoff, h, supervised) - later)
         for name, reason in origin.refused.items():
             log.warning("refused %s at %s: %s", name, cutoff, reason)
         origins.append(origin)
     return origins
+
+
+def _release(cache: FeatureCache, keys: set[tuple[dt.date, int]]) -> None:
+    for cutoff, horizon in keys:
+        cache.release(cutoff, horizon)

@@ -89,3 +89,8 @@ class CutoffTables:
                 self._tables[key] = calibration, holdout
             self.built += 1
         return self._tables[key]
+
+    def release(self, cutoff: dt.date, end: dt.date) -> None:
+        """Forget the table of ``(cutoff, end)`` (a caller that needs it no more frees its
+        memory); asked for again, it is built again."""
+        self._tables.pop((cutoff, end), None)
