@@ -162,3 +162,31 @@ def test_summary_standard_error_is_the_delong_error_of_the_mean():
         m["blend"]["calibrated"]["brier"] = 0.1
     se = summarise(per_origin)["blend"]["roc_auc"]["se"]
     assert se == pytest.approx(np.sqrt(9e-6) / 2)
+
+
+def test_backtest_frees_each_cutoffs_tables_and_scores_as_if_it_kept_them(population, monkeypatch):
+    from features import CutoffTables
+
+    transactions, customers = population
+    model = BetaGeoModel().fit(*_rfm(customers))
+    held, built = [], []
+    split = CutoffTables.split
+
+    def spied(self, cutoff, end):
+        out = split(self, cutoff, end)
+        held.append(len(self.held))
+        built.append(self.built)
+        return out
+
+    monkeypatch.setattr(CutoffTables, "split", spied)
+    freed = score_churn(transactions, customers, None, AS_OF, params(H), model).metrics
+    # three origins, each with its own table and its classifier's training table (step 91
+    # days against a 60-day horizon: no two origins share one): six built, each once, and
+    # never more than one origin's two tables held at a time
+    assert built[-1] == 6
+    assert max(held) == 2
+    monkeypatch.setattr(CutoffTables, "release", lambda self, cutoff, end: None)
+    held.clear()
+    kept = score_churn(transactions, customers, None, AS_OF, params(H), model).metrics
+    assert max(held) == 6  # without the release every table stays
+    assert json.dumps(freed, sort_keys=True) == json.dumps(kept, sort_keys=True)

@@ -90,6 +90,11 @@ class CutoffTables:
             self.built += 1
         return self._tables[key]
 
+    @property
+    def held(self) -> list[tuple[dt.date, dt.date]]:
+        """The ``(cutoff, end)`` pairs whose tables are held now."""
+        return list(self._tables)
+
     def release(self, cutoff: dt.date, end: dt.date) -> None:
         """Forget the table of ``(cutoff, end)`` (a caller that needs it no more frees its
         memory); asked for again, it is built again."""
