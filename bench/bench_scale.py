@@ -289,6 +289,7 @@ def run_stages(run: Path, engine: str, only: list[str], profile: str | None) -> 
         command = shlex.split(cmd)
         if name == profile:
             stats = run / "bench_logs" / f"{engine}-{name}.prof"
+            stats.parent.mkdir(parents=True, exist_ok=True)  # cProfile writes it first
             command = [command[0], "-m", "cProfile", "-o", str(stats), *command[1:]]
         measured = checked(command, run, env, run / "bench_logs" / f"{engine}-{name}.log")
         print(f"{name}: {measured.wall_s:.1f} s, {measured.peak_rss_gb:.2f} GB", flush=True)

@@ -168,3 +168,22 @@ def test_aum_trend_by_group_by_hand(balances, tmp_path):
     assert got.loc[("2025-02-01", "x"), "customers"] == 1
     assert trend["month"].max() == "2025-06-01"  # the July snapshot is after as_of
     assert aum_trend(None, groups, "tier", AS_OF).empty
+
+
+def test_a_month_without_any_snapshot_is_not_in_the_series():
+    """No one has an April snapshot: the series of M0 = May skips to March (k = 2), the
+    1-month change is unknown, and March's balances are carried to May where no May row."""
+    rows = [
+        _snap("X", "2025-03-31", "存款", 100.0),
+        _snap("X", "2025-05-31", "存款", 80.0),
+        _snap("Y", "2025-03-31", "存款", 50.0),  # carried two months, to May
+        _snap("Z", "2025-05-31", "存款", 10.0),  # first snapshot in May
+    ]
+    f = compute_signals(AS_OF, pd.DataFrame(rows), None).set_index("customer_id")
+    x, y, z = f.loc["X"], f.loc["Y"], f.loc["Z"]
+    assert x["aum_latest"] == 80.0 and np.isnan(x["aum_change_1m"])
+    assert np.isnan(x["aum_change_3m"])  # February: no month of the series
+    assert x["aum_decline_months"] == 2  # May 80 < March 100, March the last series month
+    assert y["aum_latest"] == 50.0 and y["aum_decline_months"] == 0  # 50 is not < 50
+    assert z["aum_latest"] == 10.0 and z["aum_decline_months"] == 0  # March unknown
+    assert f["aum_share_存款"].tolist() == [1.0, 1.0, 1.0]

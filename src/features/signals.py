@@ -77,14 +77,6 @@ def _day(day: dt.date) -> str:
     return f"CAST({literal(day.isoformat())} AS DATE)"
 
 
-def lines_query(as_of: dt.date) -> str:
-    """The product lines with a positive balance on or before ``as_of``, sorted."""
-    return (
-        f"SELECT DISTINCT coalesce(product, '') AS line FROM {BALANCES} "
-        f"WHERE date <= {_day(as_of)} AND balance > 0 ORDER BY line"
-    )
-
-
 def _series_ctes(as_of: dt.date, has_product: bool, customers: str | None = None) -> str:
     """The CTEs up to ``series``: one row per customer and month ``k`` (0 = ``M0``) from
     their first snapshot month on, with ``aum``, ``debt`` and the month before's
@@ -146,44 +138,122 @@ series AS (
 )"""
 
 
+def outline_query(as_of: dt.date, has_product: bool = True) -> str:
+    """The product lines and calendar months (``m``, :func:`_series_ctes`) of the snapshots
+    on or before ``as_of``, with ``positive``: whether any balance of the line in that
+    month is above 0 (one small row per line and month; :func:`balance_query` needs them
+    to write its columns)."""
+    product = "coalesce(product, '')" if has_product else "''"
+    return (
+        f"SELECT {product} AS line, year(date) * 12 + month(date) - 1 AS m, "
+        f"coalesce(MAX(balance) > 0, FALSE) AS positive FROM {BALANCES} "
+        f"WHERE date <= {_day(as_of)} "
+        "GROUP BY ALL ORDER BY line, m"
+    )
+
+
+def _month_slots(months: list[int]) -> tuple[int, list[int], list[int]]:
+    """``(m0, ks, slots)`` of the snapshot months: the latest month, the ``k`` of the
+    series (months with a snapshot, ``k`` at most :data:`MAX_DECLINE`) and the months back
+    whose snapshots can reach one of them (``k`` + :data:`CARRY_MONTHS` at most)."""
+    if not months:
+        return 0, [0], []
+    m0 = max(months)
+    back = sorted({m0 - m for m in months})
+    ks = [k for k in back if k <= MAX_DECLINE]
+    return m0, ks, [j for j in back if j <= MAX_DECLINE + CARRY_MONTHS]
+
+
 def balance_query(
-    as_of: dt.date, lines: list[str], has_product: bool = True, customers: str | None = None
+    as_of: dt.date,
+    lines: list[str],
+    months: list[int],
+    has_product: bool = True,
+    customers: str | None = None,
 ) -> str:
     """One row per customer with a snapshot on or before ``as_of``: the balance features
-    (only the customers of the relation ``customers`` when given, :func:`_series_ctes`)."""
-    changes = ",\n       ".join(
-        f"MAX(CASE WHEN k = 0 THEN aum END) / NULLIF(MAX(CASE WHEN k = {j} THEN aum END), 0)"
-        f" - 1 AS aum_change_{j}m"
-        for j in CHANGE_MONTHS
+    (module docstring), in one pass over the snapshots.
+
+    ``lines``: the positive lines (the share columns); ``months``: every snapshot month
+    ``m`` (:func:`outline_query`), which fix ``M0`` and the series' months, so that a
+    customer's row does not depend on the others'. ``customers``: a relation whose
+    ``customer_id`` (compared as text) limits the rows to those customers.
+
+    Each (customer, line) is one group: its balance ``b_j`` in month ``M0 - j`` is its
+    last snapshot of that month (a line has one snapshot a day: ingest rejects a second as
+    ``duplicate_snapshot``), the balance it holds in month ``k`` is the first of ``b_k``,
+    ``b_{k+1}``, ..., ``b_{k+C}`` that exists (carried at most ``C`` =
+    :data:`CARRY_MONTHS` months), and ``first_m`` its first snapshot month. Per customer,
+    ``A_k`` sums the positive ones (unknown before the customer's first month) and the
+    decline is the first ``k`` of the series with ``A_k >= A_{k'}`` for the next series
+    month ``k'`` (or with no known ``k'``).
+    """
+    product = "coalesce(product, '')" if has_product else "''"
+    m0, ks, slots = _month_slots(months)
+    restrict = ""
+    if customers is not None:
+        restrict = (
+            " AND CAST(customer_id AS VARCHAR) IN "
+            f"(SELECT CAST(customer_id AS VARCHAR) FROM {customers})"
+        )
+    last = "".join(
+        f",\n           arg_max(balance, date) FILTER (WHERE m = {m0 - j}) AS b{j}" for j in slots
     )
-    shares = "".join(
-        f",\n       SUM(CASE WHEN k = 0 AND line = {literal(name)} AND balance > 0 "
-        f"THEN balance ELSE 0 END) / NULLIF(MAX(a0), 0) AS {identifier('aum_share_' + name)}"
+    held = "".join(
+        f",\n           coalesce({', '.join(_slot(k + c, slots) for c in range(CARRY_MONTHS + 1))})"
+        f" AS v{k}"
+        for k in ks
+    )
+    aum = "".join(
+        f",\n           CASE WHEN MIN(first_m) <= {m0 - k} THEN ROUND(SUM(CASE WHEN v{k} > 0 "
+        f"THEN v{k} ELSE 0 END), {MONEY_DIGITS}) END AS a{k}"
+        for k in ks
+    )
+    line_sums = "".join(
+        f",\n           SUM(CASE WHEN line = {literal(name)} AND v0 > 0 THEN v0 ELSE 0 END)"
+        f" AS {identifier('l_' + name)}"
         for name in lines
     )
-    return f"""{_series_ctes(as_of, has_product, customers)},
-summary AS (
-    SELECT customer_id,
-           MAX(CASE WHEN k = 0 THEN aum END) AS aum_latest,
-       {changes},
-           coalesce(MIN(CASE WHEN NOT coalesce(aum < aum_before, FALSE) THEN k END),
-                    {MAX_DECLINE}) AS aum_decline_months,
-           MAX(CASE WHEN k = 0 THEN debt END) AS loan_balance
-    FROM series GROUP BY customer_id
+    changes = "".join(
+        (f"a0 / NULLIF(a{j}, 0) - 1" if j in ks else "CAST(NULL AS DOUBLE)")
+        + f" AS aum_change_{j}m, "
+        for j in CHANGE_MONTHS
+    )
+    after = [*ks[1:], None]
+    decline = " ".join(
+        f"WHEN a{k} IS NOT NULL AND NOT coalesce(a{k} < {'NULL' if n is None else f'a{n}'}, "
+        f"FALSE) THEN {k}"
+        for k, n in zip(ks, after, strict=True)
+    )
+    shares = "".join(
+        f",\n       {identifier('l_' + name)} / NULLIF(a0, 0) AS {identifier('aum_share_' + name)}"
+        for name in lines
+    )
+    return f"""
+WITH per_line AS (
+    SELECT customer_id, line, MIN(m) AS first_m{last}
+    FROM (SELECT customer_id, {product} AS line, date, balance,
+                 year(date) * 12 + month(date) - 1 AS m
+          FROM {BALANCES} WHERE date <= {_day(as_of)}{restrict}) AS snaps
+    GROUP BY customer_id, line
 ),
-latest_lines AS (
-    SELECT l.customer_id, l.line, l.k, l.balance, s.aum_latest AS a0
-    FROM line_month AS l JOIN summary AS s ON s.customer_id = l.customer_id
-    WHERE l.k = 0
+held AS (
+    SELECT customer_id, line, first_m{held} FROM per_line
+),
+per_customer AS (
+    SELECT customer_id{aum},
+           ROUND(SUM(CASE WHEN v0 < 0 THEN v0 ELSE 0 END), {MONEY_DIGITS}) AS debt{line_sums}
+    FROM held GROUP BY customer_id
 )
-SELECT s.customer_id, s.aum_latest, s.aum_change_1m, s.aum_change_3m, s.aum_change_6m,
-       CAST(s.aum_decline_months AS BIGINT) AS aum_decline_months,
-       coalesce(s.loan_balance, 0.0) AS loan_balance{shares}
-FROM summary AS s LEFT JOIN latest_lines AS l ON l.customer_id = s.customer_id
-GROUP BY s.customer_id, s.aum_latest, s.aum_change_1m, s.aum_change_3m, s.aum_change_6m,
-         s.aum_decline_months, s.loan_balance
-ORDER BY s.customer_id
+SELECT customer_id, a0 AS aum_latest, {changes}
+       CAST(CASE {decline} ELSE {MAX_DECLINE} END AS BIGINT) AS aum_decline_months,
+       coalesce(debt, 0.0) AS loan_balance{shares}
+FROM per_customer ORDER BY customer_id
 """
+
+
+def _slot(j: int, slots: list[int]) -> str:
+    return f"b{j}" if j in slots else "CAST(NULL AS DOUBLE)"
 
 
 def aum_trend_query(as_of: dt.date, groups: str, column: str, has_product: bool = True) -> str:
@@ -273,9 +343,11 @@ def signal_features(
     """
     parts = []
     if balance_columns is not None:
-        lines = run(lines_query(as_of))["line"].tolist()
         has_product = "product" in balance_columns
-        parts.append(run(balance_query(as_of, lines, has_product, customers)))
+        outline = run(outline_query(as_of, has_product))
+        lines = sorted(set(outline.loc[outline["positive"].astype(bool), "line"]))
+        months = sorted(set(outline["m"].astype(int)))
+        parts.append(run(balance_query(as_of, lines, months, has_product, customers)))
     if event_columns is not None:
         parts.append(run(event_query(as_of, event_columns)))
     if not parts:
