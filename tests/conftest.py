@@ -35,6 +35,34 @@ TRIM_CASES = [
     (None, None),
 ]
 
+#: the ingest's blank set as Python characters (ingest.sql.BLANKS)
+BLANK_CHARS = " \t\n\r\u00a0\u3000"
+
+#: characters the random texts are made of: the blanks, code points on either side of each
+#: blank and of the byte ranges ingest.sql.FIRST_NOT_BLANK compares, other controls and
+#: Unicode spaces, a combining mark, CJK, a BOM and a 4-byte emoji
+TEXT_ALPHABET = BLANK_CHARS + (
+    "\x01\x08\x0b\x0c\x0e\x1f!\"',a~\x7f\x80\x9f\xa1\xff\u0301\u2003\u200b"
+    "\u2fff\u3001\u4e00客户\ufeff\U0001f600"
+)
+
+
+def random_texts(n: int, seed: int, max_length: int = 8) -> list[str]:
+    """Every text of up to two characters of TEXT_ALPHABET, then ``n`` random ones of up
+    to ``max_length``, half of them with blanks added at one or both ends."""
+    alphabet = list(TEXT_ALPHABET)
+    texts = [""] + alphabet + [a + b for a in alphabet for b in alphabet]
+    rng = np.random.default_rng(seed)
+    blanks = list(BLANK_CHARS)
+    for _ in range(n):
+        body = "".join(rng.choice(alphabet, size=rng.integers(0, max_length + 1)))
+        ends = rng.integers(0, 4)  # 0 none, 1 left, 2 right, 3 both
+        left = "".join(rng.choice(blanks, size=rng.integers(1, 4))) if ends in (1, 3) else ""
+        right = "".join(rng.choice(blanks, size=rng.integers(1, 4))) if ends in (2, 3) else ""
+        texts.append(left + body + right)
+    return texts
+
+
 #: CDNOW_sample.txt columns (whitespace separated, no header; tests/data/README.md)
 CDNOW_COLUMNS = ["master_id", "sample_id", "date", "cds", "dollars"]
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import TRIM_CASES
+from conftest import BLANK_CHARS, TRIM_CASES, random_texts
 from ingest import clean_transactions, ingest_metrics, load_mapping, read_extract
 from ingest import sql as ingest_sql
 from ingest.clean import TRANSACTION_ROLES, read_clean_transactions
@@ -79,6 +79,22 @@ def test_strip_removes_only_the_blank_set_at_both_ends():
         r[0] for r in con.execute(f"SELECT {ingest_sql.strip('x')} FROM t ORDER BY i").fetchall()
     ]
     assert got == [trimmed for _, trimmed in TRIM_CASES]
+
+
+def test_strip_equals_trim_with_the_blank_set_on_random_texts():
+    """strip's fast path (no trim when neither end is a blank) gives, for every text,
+    what Python's str.strip(blanks) and DuckDB's trim(x, blanks) give."""
+    texts = random_texts(20_000, seed=19)
+    changed = sum(t != t.strip(BLANK_CHARS) for t in texts)
+    assert 0.3 * len(texts) < changed < 0.8 * len(texts)  # both branches are exercised
+    con = duckdb.connect()
+    frame = pd.DataFrame({"i": range(len(texts) + 1), "x": pd.Series(texts + [None], dtype=object)})
+    con.register("t", frame)
+    got = con.execute(
+        f"SELECT {ingest_sql.strip('x')}, trim(x, {ingest_sql.BLANKS}) FROM t ORDER BY i"
+    ).fetchall()
+    assert [fast for fast, _ in got] == [t.strip(BLANK_CHARS) for t in texts] + [None]
+    assert [fast for fast, _ in got] == [slow for _, slow in got]
 
 
 def test_cleaning_trims_ids_and_products_by_the_blank_set(tmp_path):

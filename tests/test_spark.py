@@ -23,7 +23,15 @@ import pytest
 import sqlglot
 import yaml
 
-from conftest import REPO_ROOT, TEST_DATA, TRIM_CASES, many_categories_frame, run_stage
+from conftest import (
+    BLANK_CHARS,
+    REPO_ROOT,
+    TEST_DATA,
+    TRIM_CASES,
+    many_categories_frame,
+    random_texts,
+    run_stage,
+)
 from features import customer_features, split_at
 from features import spark_engine as features_spark
 from ingest import sql as ingest_sql
@@ -135,6 +143,17 @@ def test_strip_on_spark_trims_like_duckdb(spark):
     query = to_spark_sql(f"SELECT i, {ingest_sql.strip('x')} AS v FROM t ORDER BY i")
     got = [row["v"] for row in spark.sql(query).collect()]
     assert got == [trimmed for _, trimmed in TRIM_CASES]
+
+
+def test_strip_on_spark_equals_python_strip_on_random_texts(spark):
+    """strip's fast path translated to Spark gives str.strip(blanks) for every random text
+    (Spark's string comparison, substring and trim, like DuckDB's, work on code points)."""
+    texts = random_texts(5_000, seed=20)
+    frame = pd.DataFrame({"i": range(len(texts)), "x": pd.Series(texts, dtype=object)})
+    spark.createDataFrame(frame, "i long, x string").createOrReplaceTempView("t")
+    query = to_spark_sql(f"SELECT i, {ingest_sql.strip('x')} AS v FROM t ORDER BY i")
+    got = [row["v"] for row in spark.sql(query).collect()]
+    assert got == [t.strip(BLANK_CHARS) for t in texts]
 
 
 def test_line_numbers_across_splits(spark, tmp_path):

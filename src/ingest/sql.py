@@ -154,9 +154,35 @@ BLANKS = "' ' || chr(9) || chr(10) || chr(13) || chr(160) || '\u3000'"
 FIXED_WIDTH = {"%Y": 4, "%m": 2, "%d": 2, "%H": 2, "%M": 2, "%S": 2, "%y": 2}
 
 
+#: :data:`BLANKS` one by one, for ``IN``
+BLANK_LIST = "' ', chr(9), chr(10), chr(13), chr(160), '\u3000'"
+
+#: true when a text's first character is none of :data:`BLANKS`, tested on its bytes: UTF-8
+#: orders texts by code point, so ``x >= '!'`` says the first code point is at least U+0021
+#: and ``x < chr(160)`` that it is below U+00A0 (code points below U+0021 other than the
+#: blanks, which are rare, fail the test and are trimmed the slow way)
+FIRST_NOT_BLANK = (
+    "({x} >= '!' AND {x} < chr(160) OR {x} >= chr(161) AND {x} < '\u3000' OR {x} >= '\u3001')"
+)
+
+
 def strip(expr: str) -> str:
-    """Expression removing :data:`BLANKS` (tabs too, not only spaces) from both ends."""
-    return f"trim({expr}, {BLANKS})"
+    """Expression removing :data:`BLANKS` (tabs too, not only spaces) from both ends.
+
+    Exactly ``trim(x, BLANKS)`` for every text, computed as::
+
+        x                  if first(x) and last(x) are not in BLANKS
+        trim(x, BLANKS)    otherwise (and for '' and NULL)
+
+    Trimming can only change a text that starts or ends with a blank, and most fields do
+    not. The first character is tested by byte comparisons (:data:`FIRST_NOT_BLANK`), the
+    last by ``substring(x, -1, 1) NOT IN`` the blanks; both are a few times cheaper than
+    DuckDB's two-argument ``trim``, which builds its character set again for every value.
+    Both tests and ``trim`` work on code points in DuckDB and Spark alike.
+    """
+    first = FIRST_NOT_BLANK.format(x=expr)
+    last = f"substring({expr}, -1, 1) NOT IN ({BLANK_LIST})"
+    return f"CASE WHEN {first} AND {last} THEN {expr} ELSE trim({expr}, {BLANKS}) END"
 
 
 def blank_to_null(expr: str) -> str:
