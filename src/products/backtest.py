@@ -70,8 +70,9 @@ class TakeUpTables:
         self.product_lines = dict(product_lines)
         self.lines = check_lines(product_lines)
         self.h = int(horizon_days)
-        self.rows = line_rows(tx, product_lines)
-        self.first = first_use(self.rows, self.lines, tx["customer_id"])
+        with timed(log, f"line rows and first use of each line ({len(tx)} transactions)"):
+            self.rows = line_rows(tx, product_lines)
+            self.first = first_use(self.rows, self.lines, tx["customer_id"])
         self.cutoff_tables = CutoffTables(tx, **dict(feature_args))
         self._tables: dict[dt.date, Table] = {}
 
@@ -80,7 +81,8 @@ class TakeUpTables:
         if cutoff not in self._tables:
             end = cutoff + dt.timedelta(days=self.h)
             features, _ = self.cutoff_tables.split(cutoff, end)
-            self._tables[cutoff] = self.table_of(features, cutoff)
+            with timed(log, f"take-up inputs at {cutoff}"):
+                self._tables[cutoff] = self.table_of(features, cutoff)
         return self._tables[cutoff]
 
     def table_of(self, features: pd.DataFrame, cutoff: dt.date) -> Table:
@@ -148,7 +150,8 @@ def rolling_backtest(
     tables: TakeUpTables, cutoffs: list[dt.date], seed: int
 ) -> dict[dt.date, dict[str, dict[str, dict[str, Any]]]]:
     """:func:`evaluate_cutoff` at every cut-off, most recent first."""
-    return {cutoff: evaluate_cutoff(tables, cutoff, seed) for cutoff in cutoffs}
+    with timed(log, f"rolling backtest at {len(cutoffs)} cut-off(s)"):
+        return {cutoff: evaluate_cutoff(tables, cutoff, seed) for cutoff in cutoffs}
 
 
 def choose_model(results: Mapping[dt.date, Mapping[str, Mapping]]) -> tuple[str, str]:

@@ -70,7 +70,10 @@ def line_values(
         takers = set(table.ids[table.taken[line].to_numpy()])
         taken = window.loc[(window["line"] == line).to_numpy()]
         taken = taken.loc[taken["customer_id"].isin(takers).to_numpy()]
-        by_category = taken.groupby("product")["amount"].sum().clip(lower=0.0)
+        # by category name, as text: the categories of no row of the window are not in it
+        by_category = (
+            taken.astype({"product": object}).groupby("product")["amount"].sum().clip(lower=0.0)
+        )
         total = float(by_category.sum())
         mix = pd.DataFrame(
             {

@@ -38,7 +38,7 @@ from kequn.chunks import (
 from kequn.context import read_context
 from kequn.errors import UserError
 from kequn.io import write_json
-from kequn.log import get_logger, timed
+from kequn.log import get_logger, progress, timed
 from kequn.settings import settings_from
 from products.backtest import (
     TakeUpTables,
@@ -117,7 +117,8 @@ def fit_products(
     train_cut = as_of - dt.timedelta(days=p.horizon_days)
     with timed(log, f"fitting {chosen} per line at {train_cut}"):
         models = fit_lines(tables.at(train_cut), tables.lines, chosen, s.seed)
-    values = line_values(tables, train_cut, s.ltv.margin)
+    with timed(log, f"take-up value of each line at {train_cut}"):
+        values = line_values(tables, train_cut, s.ltv.margin)
     summary = summarise(results, chosen, tables.lines)
     metrics = {
         "as_of": as_of.isoformat(),
@@ -144,9 +145,11 @@ def score_products(
     of ``as_of``), in their order; ``tx``: at least those customers' transactions."""
     s = settings_from(params)
     tables = TakeUpTables(tx, s.segmentation.product_lines, s.products.horizon_days, {})
-    scored = tables.table_of(customers, as_of)
-    prob = probabilities(models, scored)
-    best = recommend(prob, values)
+    with timed(log, f"take-up inputs of {len(customers)} customers as of {as_of}"):
+        scored = tables.table_of(customers, as_of)
+    with timed(log, f"take-up probabilities of {len(customers)} customers"):
+        prob = probabilities(models, scored)
+        best = recommend(prob, values)
     return pd.concat([pd.DataFrame({"customer_id": scored.ids}), best, prob], axis=1)
 
 
@@ -195,9 +198,14 @@ def run(params: dict) -> None:
     metrics["sample"] = {"customers": n, "fit_customers": int(len(sample))}
     whole = len(sample) == n
     recommended: dict[str, int] = {}
+    chunks = iter_chunks(CUSTOMERS, s.scale.chunk_customers)
     with ChunkedParquetWriter(OUTPUT) as writer:
-        for chunk in iter_chunks(CUSTOMERS, s.scale.chunk_customers):
-            chunk_tx = tx if whole else read_transactions(as_of, chunk["customer_id"])
+        for chunk in progress(chunks, log, "products scoring", n, size=len):
+            if whole:
+                chunk_tx = tx
+            else:
+                with timed(log, f"reading the transactions of {len(chunk)} customers"):
+                    chunk_tx = read_transactions(as_of, chunk["customer_id"])
             out = score_products(models, values, chunk_tx, chunk, as_of, params)
             for line, count in out["product"].value_counts().items():
                 recommended[str(line)] = recommended.get(str(line), 0) + int(count)

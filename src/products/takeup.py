@@ -52,39 +52,75 @@ def check_lines(product_lines: Mapping[str, str]) -> tuple[str, ...]:
     return lines
 
 
+def _text_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """``(codes, names)`` with ``names[codes[i]] == str(values[i])``: the text of each
+    distinct value, computed once per distinct value rather than once per row."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    text_codes, names = pd.factorize(pd.Index(uniques).astype(str))
+    return text_codes[codes], pd.Index(names, dtype=object)
+
+
 def line_rows(tx: pd.DataFrame, product_lines: Mapping[str, str]) -> pd.DataFrame:
-    """The transactions whose category maps to a line, as plain columns: ``customer_id``
-    (str), ``date`` (datetime64), ``line``, ``product``, ``amount`` (0 when absent).
+    """The transactions whose category maps to a line: ``customer_id`` (categorical of the
+    ids as text), ``date`` (datetime64), ``line`` (categorical, :func:`check_lines` order),
+    ``product`` (categorical), ``amount`` (0 when absent).
 
     Built once per run and shared by :func:`first_use`, :func:`line_activity` and the take-up
-    values. Raises :class:`UserError` when there is no product column, or when rows exist but
-    none of their categories maps to a line.
+    values; categorical columns keep one text per distinct id and category, not one per row.
+    Raises :class:`UserError` when there is no product column, or when rows exist but none
+    of their categories maps to a line.
     """
-    check_lines(product_lines)
+    lines = check_lines(product_lines)
     if "product" not in tx.columns:
         raise UserError(
             "transactions: no product column; the products stage needs the extract's product "
             "category mapped (ingest.mapping columns.product)"
         )
-    product = tx["product"].astype("object").to_numpy()
-    line = pd.Series(product).map(dict(product_lines)).to_numpy()
-    keep = pd.notna(line)
+    product_codes, categories = pd.factorize(tx["product"])
+    categories = pd.Index(categories).astype(object)
+    line_of = pd.Series(categories).map(dict(product_lines))
+    # the line's position per category, and -1 (no line) last for a missing category (-1)
+    lookup = np.array([lines.index(v) if pd.notna(v) else -1 for v in line_of] + [-1])
+    line_codes = lookup[product_codes]
+    keep = line_codes >= 0
     if len(tx) and not keep.any():
-        found = sorted({str(v) for v in product if pd.notna(v)})[:10]
+        found = sorted({str(v) for v in categories})[:10]
         raise UserError(
             f"params.yaml: segmentation.product_lines: no product category in the data "
             f"({', '.join(found)}) maps to a line"
         )
+    id_codes, ids = _text_codes(tx["customer_id"])
     amount = tx["amount"] if "amount" in tx.columns else pd.Series(0.0, index=tx.index)
     return pd.DataFrame(
         {
-            "customer_id": tx["customer_id"].astype(str).to_numpy(dtype=object)[keep],
+            "customer_id": pd.Categorical.from_codes(id_codes[keep], categories=ids),
             "date": pd.to_datetime(tx["date"]).to_numpy(dtype="datetime64[ns]")[keep],
-            "line": line[keep],
-            "product": product[keep],
+            "line": pd.Categorical.from_codes(line_codes[keep], categories=list(lines)),
+            "product": pd.Categorical.from_codes(product_codes[keep], categories=categories),
             "amount": amount.to_numpy(dtype=float)[keep],
         }
     )
+
+
+def _keys(rows: pd.DataFrame, lines: tuple[str, ...]) -> tuple[np.ndarray, pd.Index]:
+    """``(key, customers)``: per row of :func:`line_rows`, ``customer * len(lines) + line``
+    with ``customer`` the position of its id in ``customers`` and ``line`` in ``lines``."""
+    customer = rows["customer_id"].astype("category")
+    line = pd.Categorical(rows["line"], categories=list(lines)).codes.astype(np.int64)
+    codes = customer.cat.codes.to_numpy().astype(np.int64)
+    return codes * len(lines) + line, pd.Index(customer.cat.categories)
+
+
+def _dates_by_key(
+    key: np.ndarray, dates: np.ndarray, size: int, reduce: np.ufunc, empty: int
+) -> np.ndarray:
+    """``reduce`` (``np.minimum`` or ``np.maximum``) of the ``datetime64[ns]`` ``dates`` per
+    ``key`` in ``range(size)``, NaT dates skipped; NaT where a key has none."""
+    known = ~np.isnat(dates)
+    out = np.full(size, empty, dtype=np.int64)
+    reduce.at(out, key[known], dates[known].astype(np.int64))
+    out[out == empty] = np.iinfo(np.int64).min  # NaT
+    return out.view("datetime64[ns]")
 
 
 def first_use(rows: pd.DataFrame, lines: tuple[str, ...], ids: pd.Series) -> pd.DataFrame:
@@ -105,9 +141,12 @@ def first_use(rows: pd.DataFrame, lines: tuple[str, ...], ids: pd.Series) -> pd.
         Index ``customer_id`` (``ids``, sorted and unique), one ``datetime64`` column per
         line; NaT where the customer never used the line.
     """
-    index = pd.Index(sorted(set(ids.astype(str))), name="customer_id")
-    wide = rows.groupby(["customer_id", "line"])["date"].min().unstack("line")
-    return wide.reindex(index=index, columns=list(lines)).astype("datetime64[ns]")
+    index = pd.Index(sorted(set(pd.Index(pd.unique(ids)).astype(str))), name="customer_id")
+    key, customers = _keys(rows, lines)
+    size = len(customers) * len(lines)
+    first = _dates_by_key(key, rows["date"].to_numpy(), size, np.minimum, np.iinfo(np.int64).max)
+    wide = pd.DataFrame(first.reshape(len(customers), len(lines)), index=customers, columns=lines)
+    return wide.reindex(index=index).astype("datetime64[ns]")
 
 
 def held_and_taken(
@@ -144,19 +183,29 @@ def line_activity(
     """Per customer and line, from :func:`line_rows` dated on or before ``cutoff``:
     ``count_share_<l>`` (the line's share of the customer's mapped rows, 0 with none) and
     ``days_since_<l>`` (days from the line's last row to ``cutoff``, NaN when never used)."""
-    frame = rows.loc[rows["date"].to_numpy() <= np.datetime64(cutoff, "ns")]
-    grouped = frame.groupby(["customer_id", "line"])["date"]
-    counts = grouped.size().unstack("line").reindex(columns=list(lines)).fillna(0.0)
-    last = grouped.max().unstack("line").reindex(columns=list(lines)).astype("datetime64[ns]")
-    index = pd.Index(ids.astype(str))
-    counts = counts.reindex(index).fillna(0.0)
-    total = counts.sum(axis=1).to_numpy()
-    out = pd.DataFrame(index=range(len(index)))
-    for line in lines:
-        n = counts[line].to_numpy()
+    dates = rows["date"].to_numpy()
+    before = dates <= np.datetime64(cutoff, "ns")
+    key, customers = _keys(rows, lines)
+    size = len(customers) * len(lines)
+    shape = (len(customers), len(lines))
+    counts = np.bincount(key[before], minlength=size).astype(float).reshape(shape)
+    last = _dates_by_key(key[before], dates[before], size, np.maximum, np.iinfo(np.int64).min)
+    last = last.reshape(shape)
+    # each id's row of the per-customer arrays; -1 (no mapped row) reads as none
+    where = customers.get_indexer(pd.Index(ids.astype(str)))
+    found = where >= 0
+    counts = np.where(found[:, None], counts[where], 0.0)
+    last = np.where(found[:, None], last[where], np.datetime64("NaT", "ns"))
+    total = counts.sum(axis=1)
+    out = pd.DataFrame(index=range(len(where)))
+    day_ns = np.timedelta64(1, "D").astype("timedelta64[ns]").astype(np.int64)
+    cut_ns = np.datetime64(cutoff, "ns").astype(np.int64)
+    for j, line in enumerate(lines):
+        n = counts[:, j]
         out[f"count_share_{line}"] = np.divide(n, total, out=np.zeros(len(n)), where=total > 0)
-        days = (pd.Timestamp(cutoff) - last[line].reindex(index)).dt.days
-        out[f"days_since_{line}"] = days.to_numpy(dtype=float)
+        never = np.isnat(last[:, j])
+        since = (cut_ns - last[:, j].astype(np.int64)) // day_ns
+        out[f"days_since_{line}"] = np.where(never, np.nan, since.astype(float))
     return out
 
 
