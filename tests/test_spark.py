@@ -65,8 +65,14 @@ def test_try_strptime_becomes_try_to_timestamp():
     assert "TRY_STRPTIME" in sqlglot.transpile(f"SELECT {duck}", read="duckdb", write="spark")[0]
     spark_sql = to_spark_sql(f"SELECT {duck} AS day FROM t")  # ... and the rewrite closing it
     blanks = "' ' || CHR(9) || CHR(10) || CHR(13) || CHR(160) || '\u3000'"
+    blank_list = "' ', CHR(9), CHR(10), CHR(13), CHR(160), '\u3000'"
+    first = "d >= '!' AND d < CHR(160) OR d >= CHR(161) AND d < '\u3000' OR d >= '\u3001'"
+    stripped = (
+        f"CASE WHEN ({first}) AND NOT SUBSTRING(d, -1, 1) IN ({blank_list}) THEN d "
+        f"ELSE TRIM({blanks} FROM d) END"
+    )
     assert spark_sql == (
-        f"SELECT CAST(TRY_TO_TIMESTAMP(TRIM({blanks} FROM d), 'yyyy-M-d') AS DATE) AS day FROM t"
+        f"SELECT CAST(TRY_TO_TIMESTAMP({stripped}, 'yyyy-M-d') AS DATE) AS day FROM t"
     )
 
 
