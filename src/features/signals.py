@@ -312,6 +312,75 @@ ORDER BY c.customer_id
 """
 
 
+def balance_query_for(
+    run: Run, as_of: dt.date, balance_columns: list[str], customers: str | None = None
+) -> tuple[str, list[str]]:
+    """:func:`balance_query` with its product lines and months read first
+    (:func:`outline_query`, through ``run``); returns the query and its positive lines."""
+    has_product = "product" in balance_columns
+    outline = run(outline_query(as_of, has_product))
+    lines = sorted(set(outline.loc[outline["positive"].astype(bool), "line"]))
+    months = sorted(set(outline["m"].astype(int)))
+    return balance_query(as_of, lines, months, has_product, customers), lines
+
+
+def signal_columns(names: list[str]) -> list[str]:
+    """The balance and event feature columns among ``names`` (a customer table's), in order."""
+    known = {*BALANCE_COLUMNS, *EVENT_COLUMNS}
+    return [name for name in names if name in known or name.startswith("aum_share_")]
+
+
+def _not_a_number(column: str) -> str:
+    """``column`` as a double, NULL written as NaN (the value :func:`join_signals` leaves)."""
+    return f"coalesce(CAST({column} AS DOUBLE), CAST('NaN' AS DOUBLE))"
+
+
+def joined_signals_query(
+    table: str,
+    run: Run,
+    as_of: dt.date,
+    balance_columns: list[str] | None,
+    event_columns: list[str] | None,
+) -> tuple[str, list[str]]:
+    """``table`` (a query with one row per ``customer_id``) with the signal features
+    left-joined in SQL, ordered by ``customer_id``: the columns, types and neutral values of
+    :func:`join_signals` over :func:`signal_features`, NaN (not NULL) where that leaves NaN.
+
+    ``run`` runs the small queries that shape the columns (the product lines and months of
+    the balances, whether any event is dated on or before ``as_of``). Returns the query and
+    the names of the added columns, in :func:`join_signals`' order.
+    """
+    columns, joins = [], []
+    if balance_columns is not None:
+        query, lines = balance_query_for(run, as_of, balance_columns)
+        joins.append(f"LEFT JOIN ({query}) AS b ON b.customer_id = c.customer_id")
+        for name in (*BALANCE_COLUMNS, *(f"aum_share_{line}" for line in lines)):
+            if name == "aum_decline_months":
+                columns.append((f"CAST(coalesce(b.{name}, 0) AS BIGINT)", name))
+            else:
+                columns.append((_not_a_number(f"b.{identifier(name)}"), name))
+    if event_columns is not None:
+        joins.append(
+            f"LEFT JOIN ({event_query(as_of, event_columns)}) AS e ON e.customer_id = c.customer_id"
+        )
+        dated = run(f"SELECT COUNT(*) AS n FROM {EVENTS} WHERE date <= {_day(as_of)}")
+        counted = ["complaints_90d", "complaints_365d"]
+        if "resolved_date" in event_columns and int(dated["n"].iloc[0]) > 0:
+            counted.append("unresolved_complaints")
+        for name in EVENT_COLUMNS:
+            if name in counted:
+                columns.append((f"CAST(coalesce(e.{name}, 0) AS BIGINT)", name))
+            else:
+                columns.append((_not_a_number(f"e.{name}"), name))
+    select = "".join(f",\n       {sql} AS {identifier(name)}" for sql, name in columns)
+    query = f"""SELECT c.*{select}
+FROM ({table}) AS c
+{chr(10).join(joins)}
+ORDER BY c.customer_id
+"""
+    return query, [name for _, name in columns]
+
+
 def signal_features(
     run: Run,
     as_of: dt.date,
@@ -343,11 +412,7 @@ def signal_features(
     """
     parts = []
     if balance_columns is not None:
-        has_product = "product" in balance_columns
-        outline = run(outline_query(as_of, has_product))
-        lines = sorted(set(outline.loc[outline["positive"].astype(bool), "line"]))
-        months = sorted(set(outline["m"].astype(int)))
-        parts.append(run(balance_query(as_of, lines, months, has_product, customers)))
+        parts.append(run(balance_query_for(run, as_of, balance_columns, customers)[0]))
     if event_columns is not None:
         parts.append(run(event_query(as_of, event_columns)))
     if not parts:
@@ -385,7 +450,7 @@ def join_signals(
 Source = pd.DataFrame | str | Path | None
 
 
-def _present(source: Source) -> bool:
+def present(source: Source) -> bool:
     """A configured extract: a non-empty frame or a Parquet file with rows."""
     if source is None:
         return False
@@ -394,7 +459,7 @@ def _present(source: Source) -> bool:
     return Path(source).exists() and pq.ParquetFile(source).metadata.num_rows > 0
 
 
-def _duckdb_views(con, sources: dict[str, Source]) -> dict[str, list[str]]:
+def duckdb_views(con, sources: dict[str, Source]) -> dict[str, list[str]]:
     """Each source (a frame or a Parquet path) as a DuckDB view named by its key; returns
     the views' columns."""
     for name, src in sources.items():
@@ -419,7 +484,7 @@ def compute_signals(
     ``customers``: ids whose balance features are wanted (DuckDB computes only those; the
     rows of other customers may still be returned, and are on Spark); None: everyone."""
     sources = {BALANCES: balances, EVENTS: events}
-    sources = {name: src for name, src in sources.items() if _present(src)}
+    sources = {name: src for name, src in sources.items() if present(src)}
     if not sources:
         return None
     if engine == "spark":
@@ -438,7 +503,7 @@ def compute_signals(
         return signal_features(run, as_of, columns.get(BALANCES), columns.get(EVENTS))
     con = duckdb.connect()
     with con:
-        columns = _duckdb_views(con, sources)
+        columns = duckdb_views(con, sources)
         chosen = None
         if customers is not None:
             chosen = "signal_customers"
@@ -474,11 +539,11 @@ def aum_trend(balances: Source, groups: str | Path, column: str, as_of: dt.date)
         same carry-forward rule as the features) and ``customers`` with a positive AUM;
         no rows when there are no snapshots.
     """
-    if not _present(balances):
+    if not present(balances):
         return pd.DataFrame(columns=TREND_COLUMNS)
     con = duckdb.connect()
     with con:
-        has_product = "product" in _duckdb_views(con, {BALANCES: balances})[BALANCES]
+        has_product = "product" in duckdb_views(con, {BALANCES: balances})[BALANCES]
         query = aum_trend_query(as_of, parquet_source(groups), column, has_product)
         frame = con.execute(query).df()
     frame["month"] = pd.to_datetime(frame["month"]).dt.strftime("%Y-%m-%d")
@@ -494,7 +559,7 @@ def add_signals(
     sample need not pay for the whole balance extract)."""
     ids = customers["customer_id"]
     signals = compute_signals(as_of, balances, events, engine, customers=ids)
-    return join_signals(customers, signals, _present(balances), _present(events))
+    return join_signals(customers, signals, present(balances), present(events))
 
 
 def add_signals_to_file(
@@ -507,7 +572,7 @@ def add_signals_to_file(
         return []
     table = pq.read_table(path)
     ids = pd.DataFrame({"customer_id": table["customer_id"].to_pandas()})
-    joined = join_signals(ids, signals, _present(balances), _present(events))
+    joined = join_signals(ids, signals, present(balances), present(events))
     added = [c for c in joined.columns if c != "customer_id"]
     for column in added:
         table = table.append_column(column, pa.array(joined[column].to_numpy()))
