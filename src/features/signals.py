@@ -31,6 +31,7 @@ unknown.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -330,6 +331,12 @@ def signal_columns(names: list[str]) -> list[str]:
     return [name for name in names if name in known or name.startswith("aum_share_")]
 
 
+def _unordered(query: str) -> str:
+    """``query`` without its final ``ORDER BY <column>``: a joined part need not be sorted
+    (the joined query sorts once)."""
+    return re.sub(r"\s*ORDER BY [\w.]+\s*$", "\n", query)
+
+
 def _not_a_number(column: str) -> str:
     """``column`` as a double, NULL written as NaN (the value :func:`join_signals` leaves)."""
     return f"coalesce(CAST({column} AS DOUBLE), CAST('NaN' AS DOUBLE))"
@@ -353,16 +360,15 @@ def joined_signals_query(
     columns, joins = [], []
     if balance_columns is not None:
         query, lines = balance_query_for(run, as_of, balance_columns)
-        joins.append(f"LEFT JOIN ({query}) AS b ON b.customer_id = c.customer_id")
+        joins.append(f"LEFT JOIN ({_unordered(query)}) AS b ON b.customer_id = c.customer_id")
         for name in (*BALANCE_COLUMNS, *(f"aum_share_{line}" for line in lines)):
             if name == "aum_decline_months":
                 columns.append((f"CAST(coalesce(b.{name}, 0) AS BIGINT)", name))
             else:
                 columns.append((_not_a_number(f"b.{identifier(name)}"), name))
     if event_columns is not None:
-        joins.append(
-            f"LEFT JOIN ({event_query(as_of, event_columns)}) AS e ON e.customer_id = c.customer_id"
-        )
+        events = _unordered(event_query(as_of, event_columns))
+        joins.append(f"LEFT JOIN ({events}) AS e ON e.customer_id = c.customer_id")
         dated = run(f"SELECT COUNT(*) AS n FROM {EVENTS} WHERE date <= {_day(as_of)}")
         counted = ["complaints_90d", "complaints_365d"]
         if "resolved_date" in event_columns and int(dated["n"].iloc[0]) > 0:
@@ -374,7 +380,7 @@ def joined_signals_query(
                 columns.append((_not_a_number(f"e.{name}"), name))
     select = "".join(f",\n       {sql} AS {identifier(name)}" for sql, name in columns)
     query = f"""SELECT c.*{select}
-FROM ({table}) AS c
+FROM ({_unordered(table)}) AS c
 {chr(10).join(joins)}
 ORDER BY c.customer_id
 """
