@@ -234,3 +234,18 @@ def test_signals_joined_in_the_query_equal_the_pandas_join(balances, events, tmp
     # nothing configured: the table alone
     written, joined = _written(tmp_path, transactions, None, None)
     pd.testing.assert_frame_equal(written.to_pandas(), customer_features(transactions, AS_OF))
+
+
+def test_aum_trend_keeps_a_customer_whose_money_has_gone(balances, tmp_path):
+    """D: a deposit of 100 in January only. Carried to February and March, then gone: its
+    group's months from April on have AUM 0 and no customer with a positive AUM, and there
+    is no row before January (before D's first snapshot)."""
+    groups = tmp_path / "groups.parquet"
+    pd.DataFrame({"customer_id": ["D"], "tier": ["z"]}).to_parquet(groups)
+    rows = pd.concat([balances, pd.DataFrame([_snap("D", "2025-01-31", "存款", 100.0)])])
+    got = aum_trend(rows, groups, "tier", AS_OF).set_index(["month", "group"])
+    z = got.xs("z", level="group")
+    assert z.index.tolist() == [f"2025-0{m}-01" for m in range(1, 7)]
+    assert z["aum"].tolist() == [100.0, 100.0, 100.0, 0.0, 0.0, 0.0]
+    assert z["customers"].tolist() == [1, 1, 1, 0, 0, 0]
+    assert got.loc[("2025-06-01", ""), "aum"] == 410.0  # A 60 + B 300 + C 50, no group

@@ -78,69 +78,8 @@ def _day(day: dt.date) -> str:
     return f"CAST({literal(day.isoformat())} AS DATE)"
 
 
-def _series_ctes(as_of: dt.date, has_product: bool, customers: str | None = None) -> str:
-    """The CTEs up to ``series``: one row per customer and month ``k`` (0 = ``M0``) from
-    their first snapshot month on, with ``aum``, ``debt`` and the month before's
-    ``aum_before`` (module docstring).
-
-    ``customers``: a relation whose ``customer_id`` (compared as text) limits the series to
-    those customers; ``M0`` and the months are still those of every snapshot, so each
-    kept customer's row is the one the whole table gives. None: every customer."""
-    product = "coalesce(product, '')" if has_product else "''"
-    kept = "snaps"
-    restrict = ""
-    if customers is not None:
-        kept = "kept"
-        restrict = f"""
-kept AS (
-    SELECT * FROM snaps WHERE CAST(customer_id AS VARCHAR) IN
-        (SELECT CAST(customer_id AS VARCHAR) FROM {customers})
-),"""
-    return f"""
-WITH snaps AS (
-    SELECT customer_id, {product} AS line, date, balance,
-           year(date) * 12 + month(date) - 1 AS m
-    FROM {BALANCES} WHERE date <= {_day(as_of)}
-),{restrict}
-monthly AS (
-    SELECT customer_id, line, m, balance FROM (
-        SELECT *, ROW_NUMBER() OVER (
-            PARTITION BY customer_id, line, m ORDER BY date DESC, balance) AS rn
-        FROM {kept}) AS t
-    WHERE rn = 1
-),
-valid AS (
-    SELECT customer_id, line, m, balance,
-           LEAST(coalesce(LEAD(m) OVER (PARTITION BY customer_id, line ORDER BY m),
-                          m + {CARRY_MONTHS + 1}), m + {CARRY_MONTHS + 1}) AS until_m
-    FROM monthly
-),
-months AS (
-    SELECT DISTINCT s.m, g.m0 - s.m AS k
-    FROM snaps AS s CROSS JOIN (SELECT MAX(m) AS m0 FROM snaps) AS g
-    WHERE g.m0 - s.m <= {MAX_DECLINE}
-),
-line_month AS (
-    SELECT v.customer_id, v.line, o.k, v.balance
-    FROM valid AS v JOIN months AS o ON o.m >= v.m AND o.m < v.until_m
-),
-per_month AS (
-    SELECT customer_id, k,
-           ROUND(SUM(CASE WHEN balance > 0 THEN balance ELSE 0 END), {MONEY_DIGITS}) AS aum,
-           ROUND(SUM(CASE WHEN balance < 0 THEN balance ELSE 0 END), {MONEY_DIGITS}) AS debt
-    FROM line_month GROUP BY customer_id, k
-),
-series AS (
-    SELECT f.customer_id, o.k, o.m, coalesce(p.aum, 0) AS aum, coalesce(p.debt, 0) AS debt,
-           LEAD(coalesce(p.aum, 0)) OVER (PARTITION BY f.customer_id ORDER BY o.k) AS aum_before
-    FROM (SELECT customer_id, MIN(m) AS first_m FROM {kept} GROUP BY customer_id) AS f
-    JOIN months AS o ON o.m >= f.first_m
-    LEFT JOIN per_month AS p ON p.customer_id = f.customer_id AND p.k = o.k
-)"""
-
-
 def outline_query(as_of: dt.date, has_product: bool = True) -> str:
-    """The product lines and calendar months (``m``, :func:`_series_ctes`) of the snapshots
+    """The product lines and calendar months (``m`` = year * 12 + month - 1) of the snapshots
     on or before ``as_of``, with ``positive``: whether any balance of the line in that
     month is above 0 (one small row per line and month; :func:`balance_query` needs them
     to write its columns)."""
@@ -197,6 +136,41 @@ def balance_query(
             " AND CAST(customer_id AS VARCHAR) IN "
             f"(SELECT CAST(customer_id AS VARCHAR) FROM {customers})"
         )
+    changes = "".join(
+        (f"a0 / NULLIF(a{j}, 0) - 1" if j in ks else "CAST(NULL AS DOUBLE)")
+        + f" AS aum_change_{j}m, "
+        for j in CHANGE_MONTHS
+    )
+    after = [*ks[1:], None]
+    decline = " ".join(
+        f"WHEN a{k} IS NOT NULL AND NOT coalesce(a{k} < {'NULL' if n is None else f'a{n}'}, "
+        f"FALSE) THEN {k}"
+        for k, n in zip(ks, after, strict=True)
+    )
+    shares = "".join(
+        f",\n       {identifier('l_' + name)} / NULLIF(a0, 0) AS {identifier('aum_share_' + name)}"
+        for name in lines
+    )
+    return f"""{_per_customer_ctes(as_of, lines, m0, ks, slots, product, restrict)}
+SELECT customer_id, a0 AS aum_latest, {changes}
+       CAST(CASE {decline} ELSE {MAX_DECLINE} END AS BIGINT) AS aum_decline_months,
+       coalesce(debt, 0.0) AS loan_balance{shares}
+FROM per_customer ORDER BY customer_id
+"""
+
+
+def _per_customer_ctes(
+    as_of: dt.date,
+    lines: list[str],
+    m0: int,
+    ks: list[int],
+    slots: list[int],
+    product: str,
+    restrict: str,
+) -> str:
+    """The CTEs of :func:`balance_query` up to ``per_customer``: one row per customer with
+    ``a<k>`` (``A_k``, NULL before the customer's first month) for each series month ``k``,
+    ``debt`` and the positive balance ``l_<line>`` of each of ``lines`` in ``M0``."""
     last = "".join(
         f",\n           arg_max(balance, date) FILTER (WHERE m = {m0 - j}) AS b{j}" for j in slots
     )
@@ -215,21 +189,6 @@ def balance_query(
         f" AS {identifier('l_' + name)}"
         for name in lines
     )
-    changes = "".join(
-        (f"a0 / NULLIF(a{j}, 0) - 1" if j in ks else "CAST(NULL AS DOUBLE)")
-        + f" AS aum_change_{j}m, "
-        for j in CHANGE_MONTHS
-    )
-    after = [*ks[1:], None]
-    decline = " ".join(
-        f"WHEN a{k} IS NOT NULL AND NOT coalesce(a{k} < {'NULL' if n is None else f'a{n}'}, "
-        f"FALSE) THEN {k}"
-        for k, n in zip(ks, after, strict=True)
-    )
-    shares = "".join(
-        f",\n       {identifier('l_' + name)} / NULLIF(a0, 0) AS {identifier('aum_share_' + name)}"
-        for name in lines
-    )
     return f"""
 WITH per_line AS (
     SELECT customer_id, line, MIN(m) AS first_m{last}
@@ -245,29 +204,37 @@ per_customer AS (
     SELECT customer_id{aum},
            ROUND(SUM(CASE WHEN v0 < 0 THEN v0 ELSE 0 END), {MONEY_DIGITS}) AS debt{line_sums}
     FROM held GROUP BY customer_id
-)
-SELECT customer_id, a0 AS aum_latest, {changes}
-       CAST(CASE {decline} ELSE {MAX_DECLINE} END AS BIGINT) AS aum_decline_months,
-       coalesce(debt, 0.0) AS loan_balance{shares}
-FROM per_customer ORDER BY customer_id
-"""
+)"""
 
 
 def _slot(j: int, slots: list[int]) -> str:
     return f"b{j}" if j in slots else "CAST(NULL AS DOUBLE)"
 
 
-def aum_trend_query(as_of: dt.date, groups: str, column: str, has_product: bool = True) -> str:
-    """Total AUM per month (the last :data:`MAX_DECLINE` + 1 months to ``as_of``'s latest
-    snapshot month) and group: ``month`` (first day), ``k``, ``grp``, ``aum``, ``customers``
-    (with a positive AUM). ``groups``: a relation with ``customer_id`` and ``column``;
-    customers not in it are group ``''``."""
-    return f"""{_series_ctes(as_of, has_product)}
-SELECT make_date(CAST(s.m // 12 AS INTEGER), CAST(s.m % 12 + 1 AS INTEGER), 1) AS month, s.k,
-       coalesce(CAST(g.{identifier(column)} AS VARCHAR), '') AS grp,
-       ROUND(SUM(s.aum), {MONEY_DIGITS}) AS aum,
-       COUNT(CASE WHEN s.aum > 0 THEN 1 END) AS customers
-FROM series AS s LEFT JOIN {groups} AS g ON g.customer_id = s.customer_id
+def aum_trend_query(
+    as_of: dt.date, groups: str, column: str, months: list[int], has_product: bool = True
+) -> str:
+    """Total AUM per month (the series months of :func:`balance_query`: the last
+    :data:`MAX_DECLINE` + 1 months to ``as_of``'s latest snapshot month that have a
+    snapshot) and group: ``month`` (first day), ``k``, ``grp``, ``aum``, ``customers`` (with
+    a positive AUM). ``groups``: a relation with ``customer_id`` and ``column``; customers
+    not in it are group ``''``. ``months``: every snapshot month (:func:`outline_query`).
+
+    One pass: :func:`balance_query`'s ``A_k`` per customer (NULL before the customer's
+    first month, so not counted there), unnested to one row per customer and ``k``, then
+    summed per month and group."""
+    product = "coalesce(product, '')" if has_product else "''"
+    m0, ks, slots = _month_slots(months)
+    month = f"({m0} - k)"
+    return f"""{_per_customer_ctes(as_of, [], m0, ks, slots, product, "")}
+SELECT make_date(CAST({month} // 12 AS INTEGER), CAST({month} % 12 + 1 AS INTEGER), 1) AS month,
+       k, grp, ROUND(SUM(aum), {MONEY_DIGITS}) AS aum,
+       COUNT(CASE WHEN aum > 0 THEN 1 END) AS customers
+FROM (SELECT coalesce(CAST(g.{identifier(column)} AS VARCHAR), '') AS grp,
+             UNNEST([{", ".join(str(k) for k in ks)}]) AS k,
+             UNNEST([{", ".join(f"a{k}" for k in ks)}]) AS aum
+      FROM per_customer AS p LEFT JOIN {groups} AS g ON g.customer_id = p.customer_id) AS t
+WHERE aum IS NOT NULL
 GROUP BY ALL ORDER BY month, grp
 """
 
@@ -407,7 +374,7 @@ def signal_features(
         The columns of each view, or None when the extract is not configured (empty).
     customers : str, optional
         A relation of ``customer_id``: the balance features are computed for those
-        customers only (the costly part; :func:`_series_ctes`), each row as the whole
+        customers only (the costly part; :func:`balance_query`), each row as the whole
         table gives it. The product lines stay those of every snapshot. None: everyone.
 
     Returns
@@ -550,7 +517,9 @@ def aum_trend(balances: Source, groups: str | Path, column: str, as_of: dt.date)
     con = duckdb.connect()
     with con:
         has_product = "product" in duckdb_views(con, {BALANCES: balances})[BALANCES]
-        query = aum_trend_query(as_of, parquet_source(groups), column, has_product)
+        outline = con.execute(outline_query(as_of, has_product)).df()
+        months = sorted(set(outline["m"].astype(int)))
+        query = aum_trend_query(as_of, parquet_source(groups), column, months, has_product)
         frame = con.execute(query).df()
     frame["month"] = pd.to_datetime(frame["month"]).dt.strftime("%Y-%m-%d")
     frame = frame.rename(columns={"grp": "group"})
