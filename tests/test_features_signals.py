@@ -7,8 +7,10 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
+from features.duckdb_engine import customer_features, write_customer_features
 from features.signals import add_signals, aum_trend, compute_signals, join_signals
 
 AS_OF = dt.date(2025, 7, 15)
@@ -187,3 +189,63 @@ def test_a_month_without_any_snapshot_is_not_in_the_series():
     assert y["aum_latest"] == 50.0 and y["aum_decline_months"] == 0  # 50 is not < 50
     assert z["aum_latest"] == 10.0 and z["aum_decline_months"] == 0  # March unknown
     assert f["aum_share_存款"].tolist() == [1.0, 1.0, 1.0]
+
+
+def _written(tmp_path, transactions, balances, events):
+    """The DuckDB engine's table with the signals joined in its query, and the same table
+    joined in pandas the old way (:func:`join_signals` over :func:`compute_signals`)."""
+    target = tmp_path / "customers.parquet"
+    write_customer_features(target, transactions, AS_OF, balances=balances, events=events)
+    table = customer_features(transactions, AS_OF)
+    signals = compute_signals(AS_OF, balances, events)
+    joined = join_signals(table, signals, balances is not None, events is not None)
+    return pq.read_table(target), joined
+
+
+def test_signals_joined_in_the_query_equal_the_pandas_join(balances, events, tmp_path):
+    days = ["2025-03-01", "2025-07-01", "2025-07-16"]  # the last is after as_of
+    transactions = pd.DataFrame(
+        {
+            "customer_id": ["A", "A", "Z", "D", "E"],
+            "date": pd.to_datetime([days[0], days[1], days[1], days[0], days[2]]),
+            "amount": [10.0, 20.0, 5.0, 7.0, 9.0],
+        }
+    )
+    written, joined = _written(tmp_path, transactions, balances, events)
+    frame = written.to_pandas()
+    pd.testing.assert_frame_equal(frame, joined, check_exact=True)
+    got = frame.set_index("customer_id")
+    assert got.index.tolist() == ["A", "D", "Z"]  # E's only row is after as_of
+    assert got.loc["A", "aum_latest"] == 60.0 and got.loc["A", "aum_decline_months"] == 4
+    assert got.loc["A", "complaints_90d"] == 2 and got.loc["D", "complaints_365d"] == 1
+    # Z has neither snapshots nor events: the neutral values, NaN written as NaN, not NULL
+    assert np.isnan(got.loc["Z", "aum_latest"]) and got.loc["Z", "aum_decline_months"] == 0
+    assert got.loc["Z", "unresolved_complaints"] == 0
+    assert np.isnan(got.loc["Z", "last_survey_score"])
+    assert all(written[c].null_count == 0 for c in ("aum_latest", "last_survey_score"))
+    assert frame["unresolved_complaints"].dtype == np.int64
+    assert frame["aum_decline_months"].dtype == np.int64
+    # events only, every one after as_of: unresolved_complaints stays NaN, as in pandas
+    late = events.assign(date=dt.date(2025, 8, 1))
+    written, joined = _written(tmp_path, transactions, None, late)
+    pd.testing.assert_frame_equal(written.to_pandas(), joined, check_exact=True)
+    assert joined["unresolved_complaints"].isna().all()
+    assert "aum_latest" not in joined
+    # nothing configured: the table alone
+    written, joined = _written(tmp_path, transactions, None, None)
+    pd.testing.assert_frame_equal(written.to_pandas(), customer_features(transactions, AS_OF))
+
+
+def test_aum_trend_keeps_a_customer_whose_money_has_gone(balances, tmp_path):
+    """D: a deposit of 100 in January only. Carried to February and March, then gone: its
+    group's months from April on have AUM 0 and no customer with a positive AUM, and there
+    is no row before January (before D's first snapshot)."""
+    groups = tmp_path / "groups.parquet"
+    pd.DataFrame({"customer_id": ["D"], "tier": ["z"]}).to_parquet(groups)
+    rows = pd.concat([balances, pd.DataFrame([_snap("D", "2025-01-31", "存款", 100.0)])])
+    got = aum_trend(rows, groups, "tier", AS_OF).set_index(["month", "group"])
+    z = got.xs("z", level="group")
+    assert z.index.tolist() == [f"2025-0{m}-01" for m in range(1, 7)]
+    assert z["aum"].tolist() == [100.0, 100.0, 100.0, 0.0, 0.0, 0.0]
+    assert z["customers"].tolist() == [1, 1, 1, 0, 0, 0]
+    assert got.loc[("2025-06-01", ""), "aum"] == 410.0  # A 60 + B 300 + C 50, no group

@@ -510,6 +510,30 @@ def test_sample_balance_and_event_features_same_as_duckdb(spark, sample_run):
         _assert_same_features(duck, theirs)
 
 
+def test_sample_customer_table_with_signals_same_as_duckdb(spark, sample_run, tmp_path):
+    """The features stage's file: DuckDB joins the balance and event features in its query,
+    Spark appends them in pandas; from the same inputs both give the same table, same
+    columns, dtypes and neutral values."""
+    from features import duckdb_engine
+
+    interim = sample_run / "data/interim"
+    inputs = {
+        "transactions": interim / "transactions.parquet",
+        "as_of": dt.date(2025, 12, 31),
+        "clients": interim / "clients.parquet",
+        "balances": interim / "balances.parquet",
+        "events": interim / "events.parquet",
+    }
+    duck_path, spark_path = tmp_path / "duck.parquet", tmp_path / "spark.parquet"
+    duckdb_engine.write_customer_features(duck_path, **inputs)
+    features_spark.write_customer_features(spark_path, **inputs, spark=spark)
+    duck, theirs = pd.read_parquet(duck_path), pd.read_parquet(spark_path)
+    assert "aum_share_理财" in duck.columns and duck["unresolved_complaints"].max() > 1
+    assert (duck["aum_decline_months"] == 0).any() and duck["aum_latest"].isna().any()
+    assert theirs.dtypes.to_dict() == duck.dtypes.to_dict()
+    _assert_same_features(duck, theirs)
+
+
 def test_fixed_width_same_as_duckdb(spark, tmp_path):
     """A fixed-width extract (no header, widths cut by character) gives the DuckDB engine's
     outputs on Spark, rejects included: the counts are the hand-checked ones of

@@ -23,6 +23,14 @@ from features.common import (
     holdout_table,
     is_frame,
 )
+from features.signals import (
+    BALANCES,
+    EVENTS,
+    Source,
+    duckdb_views,
+    joined_signals_query,
+    present,
+)
 from kequn.errors import UserError
 from kequn.io import atomic_path
 from kequn.sql_text import literal, parquet_source
@@ -149,14 +157,26 @@ def write_customer_features(
     unit_days: float = 7,
     trend_window_days: int = 90,
     clients: Clients = None,
+    balances: Source = None,
+    events: Source = None,
 ) -> dict[str, int]:
     """Write :func:`customer_features` to the Parquet file ``target`` (atomically), straight
-    from DuckDB; returns the number of ``customers`` and of ``repeat_customers`` (x > 0)."""
+    from DuckDB; returns the number of ``customers`` and of ``repeat_customers`` (x > 0).
+
+    ``balances`` / ``events`` (frames or Parquet paths; None or empty: not configured): the
+    balance and event features (:mod:`features.signals`) are joined in the same query
+    (:func:`features.signals.joined_signals_query`), so the file is written once."""
     as_of = check_dates(as_of, "as_of")
     check_params(unit_days, trend_window_days)
     con, columns = connect(transactions)
     with con, atomic_path(target) as tmp:
         query = customer_table_query(con, columns, as_of, unit_days, trend_window_days, clients)
+        sources = {n: s for n, s in ((BALANCES, balances), (EVENTS, events)) if present(s)}
+        if sources:
+            views = duckdb_views(con, sources)
+            query, _ = joined_signals_query(
+                query, lambda q: con.execute(q).df(), as_of, views.get(BALANCES), views.get(EVENTS)
+            )
         con.execute(f"COPY ({query}) TO {literal(tmp)} (FORMAT parquet)")
         ((customers, repeat),) = con.sql(
             f"SELECT COUNT(*), COUNT(CASE WHEN frequency > 0 THEN 1 END) FROM {parquet_source(tmp)}"

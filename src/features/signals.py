@@ -31,6 +31,7 @@ unknown.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -77,69 +78,8 @@ def _day(day: dt.date) -> str:
     return f"CAST({literal(day.isoformat())} AS DATE)"
 
 
-def _series_ctes(as_of: dt.date, has_product: bool, customers: str | None = None) -> str:
-    """The CTEs up to ``series``: one row per customer and month ``k`` (0 = ``M0``) from
-    their first snapshot month on, with ``aum``, ``debt`` and the month before's
-    ``aum_before`` (module docstring).
-
-    ``customers``: a relation whose ``customer_id`` (compared as text) limits the series to
-    those customers; ``M0`` and the months are still those of every snapshot, so each
-    kept customer's row is the one the whole table gives. None: every customer."""
-    product = "coalesce(product, '')" if has_product else "''"
-    kept = "snaps"
-    restrict = ""
-    if customers is not None:
-        kept = "kept"
-        restrict = f"""
-kept AS (
-    SELECT * FROM snaps WHERE CAST(customer_id AS VARCHAR) IN
-        (SELECT CAST(customer_id AS VARCHAR) FROM {customers})
-),"""
-    return f"""
-WITH snaps AS (
-    SELECT customer_id, {product} AS line, date, balance,
-           year(date) * 12 + month(date) - 1 AS m
-    FROM {BALANCES} WHERE date <= {_day(as_of)}
-),{restrict}
-monthly AS (
-    SELECT customer_id, line, m, balance FROM (
-        SELECT *, ROW_NUMBER() OVER (
-            PARTITION BY customer_id, line, m ORDER BY date DESC, balance) AS rn
-        FROM {kept}) AS t
-    WHERE rn = 1
-),
-valid AS (
-    SELECT customer_id, line, m, balance,
-           LEAST(coalesce(LEAD(m) OVER (PARTITION BY customer_id, line ORDER BY m),
-                          m + {CARRY_MONTHS + 1}), m + {CARRY_MONTHS + 1}) AS until_m
-    FROM monthly
-),
-months AS (
-    SELECT DISTINCT s.m, g.m0 - s.m AS k
-    FROM snaps AS s CROSS JOIN (SELECT MAX(m) AS m0 FROM snaps) AS g
-    WHERE g.m0 - s.m <= {MAX_DECLINE}
-),
-line_month AS (
-    SELECT v.customer_id, v.line, o.k, v.balance
-    FROM valid AS v JOIN months AS o ON o.m >= v.m AND o.m < v.until_m
-),
-per_month AS (
-    SELECT customer_id, k,
-           ROUND(SUM(CASE WHEN balance > 0 THEN balance ELSE 0 END), {MONEY_DIGITS}) AS aum,
-           ROUND(SUM(CASE WHEN balance < 0 THEN balance ELSE 0 END), {MONEY_DIGITS}) AS debt
-    FROM line_month GROUP BY customer_id, k
-),
-series AS (
-    SELECT f.customer_id, o.k, o.m, coalesce(p.aum, 0) AS aum, coalesce(p.debt, 0) AS debt,
-           LEAD(coalesce(p.aum, 0)) OVER (PARTITION BY f.customer_id ORDER BY o.k) AS aum_before
-    FROM (SELECT customer_id, MIN(m) AS first_m FROM {kept} GROUP BY customer_id) AS f
-    JOIN months AS o ON o.m >= f.first_m
-    LEFT JOIN per_month AS p ON p.customer_id = f.customer_id AND p.k = o.k
-)"""
-
-
 def outline_query(as_of: dt.date, has_product: bool = True) -> str:
-    """The product lines and calendar months (``m``, :func:`_series_ctes`) of the snapshots
+    """The product lines and calendar months (``m`` = year * 12 + month - 1) of the snapshots
     on or before ``as_of``, with ``positive``: whether any balance of the line in that
     month is above 0 (one small row per line and month; :func:`balance_query` needs them
     to write its columns)."""
@@ -196,6 +136,41 @@ def balance_query(
             " AND CAST(customer_id AS VARCHAR) IN "
             f"(SELECT CAST(customer_id AS VARCHAR) FROM {customers})"
         )
+    changes = "".join(
+        (f"a0 / NULLIF(a{j}, 0) - 1" if j in ks else "CAST(NULL AS DOUBLE)")
+        + f" AS aum_change_{j}m, "
+        for j in CHANGE_MONTHS
+    )
+    after = [*ks[1:], None]
+    decline = " ".join(
+        f"WHEN a{k} IS NOT NULL AND NOT coalesce(a{k} < {'NULL' if n is None else f'a{n}'}, "
+        f"FALSE) THEN {k}"
+        for k, n in zip(ks, after, strict=True)
+    )
+    shares = "".join(
+        f",\n       {identifier('l_' + name)} / NULLIF(a0, 0) AS {identifier('aum_share_' + name)}"
+        for name in lines
+    )
+    return f"""{_per_customer_ctes(as_of, lines, m0, ks, slots, product, restrict)}
+SELECT customer_id, a0 AS aum_latest, {changes}
+       CAST(CASE {decline} ELSE {MAX_DECLINE} END AS BIGINT) AS aum_decline_months,
+       coalesce(debt, 0.0) AS loan_balance{shares}
+FROM per_customer ORDER BY customer_id
+"""
+
+
+def _per_customer_ctes(
+    as_of: dt.date,
+    lines: list[str],
+    m0: int,
+    ks: list[int],
+    slots: list[int],
+    product: str,
+    restrict: str,
+) -> str:
+    """The CTEs of :func:`balance_query` up to ``per_customer``: one row per customer with
+    ``a<k>`` (``A_k``, NULL before the customer's first month) for each series month ``k``,
+    ``debt`` and the positive balance ``l_<line>`` of each of ``lines`` in ``M0``."""
     last = "".join(
         f",\n           arg_max(balance, date) FILTER (WHERE m = {m0 - j}) AS b{j}" for j in slots
     )
@@ -214,21 +189,6 @@ def balance_query(
         f" AS {identifier('l_' + name)}"
         for name in lines
     )
-    changes = "".join(
-        (f"a0 / NULLIF(a{j}, 0) - 1" if j in ks else "CAST(NULL AS DOUBLE)")
-        + f" AS aum_change_{j}m, "
-        for j in CHANGE_MONTHS
-    )
-    after = [*ks[1:], None]
-    decline = " ".join(
-        f"WHEN a{k} IS NOT NULL AND NOT coalesce(a{k} < {'NULL' if n is None else f'a{n}'}, "
-        f"FALSE) THEN {k}"
-        for k, n in zip(ks, after, strict=True)
-    )
-    shares = "".join(
-        f",\n       {identifier('l_' + name)} / NULLIF(a0, 0) AS {identifier('aum_share_' + name)}"
-        for name in lines
-    )
     return f"""
 WITH per_line AS (
     SELECT customer_id, line, MIN(m) AS first_m{last}
@@ -244,29 +204,37 @@ per_customer AS (
     SELECT customer_id{aum},
            ROUND(SUM(CASE WHEN v0 < 0 THEN v0 ELSE 0 END), {MONEY_DIGITS}) AS debt{line_sums}
     FROM held GROUP BY customer_id
-)
-SELECT customer_id, a0 AS aum_latest, {changes}
-       CAST(CASE {decline} ELSE {MAX_DECLINE} END AS BIGINT) AS aum_decline_months,
-       coalesce(debt, 0.0) AS loan_balance{shares}
-FROM per_customer ORDER BY customer_id
-"""
+)"""
 
 
 def _slot(j: int, slots: list[int]) -> str:
     return f"b{j}" if j in slots else "CAST(NULL AS DOUBLE)"
 
 
-def aum_trend_query(as_of: dt.date, groups: str, column: str, has_product: bool = True) -> str:
-    """Total AUM per month (the last :data:`MAX_DECLINE` + 1 months to ``as_of``'s latest
-    snapshot month) and group: ``month`` (first day), ``k``, ``grp``, ``aum``, ``customers``
-    (with a positive AUM). ``groups``: a relation with ``customer_id`` and ``column``;
-    customers not in it are group ``''``."""
-    return f"""{_series_ctes(as_of, has_product)}
-SELECT make_date(CAST(s.m // 12 AS INTEGER), CAST(s.m % 12 + 1 AS INTEGER), 1) AS month, s.k,
-       coalesce(CAST(g.{identifier(column)} AS VARCHAR), '') AS grp,
-       ROUND(SUM(s.aum), {MONEY_DIGITS}) AS aum,
-       COUNT(CASE WHEN s.aum > 0 THEN 1 END) AS customers
-FROM series AS s LEFT JOIN {groups} AS g ON g.customer_id = s.customer_id
+def aum_trend_query(
+    as_of: dt.date, groups: str, column: str, months: list[int], has_product: bool = True
+) -> str:
+    """Total AUM per month (the series months of :func:`balance_query`: the last
+    :data:`MAX_DECLINE` + 1 months to ``as_of``'s latest snapshot month that have a
+    snapshot) and group: ``month`` (first day), ``k``, ``grp``, ``aum``, ``customers`` (with
+    a positive AUM). ``groups``: a relation with ``customer_id`` and ``column``; customers
+    not in it are group ``''``. ``months``: every snapshot month (:func:`outline_query`).
+
+    One pass: :func:`balance_query`'s ``A_k`` per customer (NULL before the customer's
+    first month, so not counted there), unnested to one row per customer and ``k``, then
+    summed per month and group."""
+    product = "coalesce(product, '')" if has_product else "''"
+    m0, ks, slots = _month_slots(months)
+    month = f"({m0} - k)"
+    return f"""{_per_customer_ctes(as_of, [], m0, ks, slots, product, "")}
+SELECT make_date(CAST({month} // 12 AS INTEGER), CAST({month} % 12 + 1 AS INTEGER), 1) AS month,
+       k, grp, ROUND(SUM(aum), {MONEY_DIGITS}) AS aum,
+       COUNT(CASE WHEN aum > 0 THEN 1 END) AS customers
+FROM (SELECT coalesce(CAST(g.{identifier(column)} AS VARCHAR), '') AS grp,
+             UNNEST([{", ".join(str(k) for k in ks)}]) AS k,
+             UNNEST([{", ".join(f"a{k}" for k in ks)}]) AS aum
+      FROM per_customer AS p LEFT JOIN {groups} AS g ON g.customer_id = p.customer_id) AS t
+WHERE aum IS NOT NULL
 GROUP BY ALL ORDER BY month, grp
 """
 
@@ -312,6 +280,80 @@ ORDER BY c.customer_id
 """
 
 
+def balance_query_for(
+    run: Run, as_of: dt.date, balance_columns: list[str], customers: str | None = None
+) -> tuple[str, list[str]]:
+    """:func:`balance_query` with its product lines and months read first
+    (:func:`outline_query`, through ``run``); returns the query and its positive lines."""
+    has_product = "product" in balance_columns
+    outline = run(outline_query(as_of, has_product))
+    lines = sorted(set(outline.loc[outline["positive"].astype(bool), "line"]))
+    months = sorted(set(outline["m"].astype(int)))
+    return balance_query(as_of, lines, months, has_product, customers), lines
+
+
+def signal_columns(names: list[str]) -> list[str]:
+    """The balance and event feature columns among ``names`` (a customer table's), in order."""
+    known = {*BALANCE_COLUMNS, *EVENT_COLUMNS}
+    return [name for name in names if name in known or name.startswith("aum_share_")]
+
+
+def _unordered(query: str) -> str:
+    """``query`` without its final ``ORDER BY <column>``: a joined part need not be sorted
+    (the joined query sorts once)."""
+    return re.sub(r"\s*ORDER BY [\w.]+\s*$", "\n", query)
+
+
+def _not_a_number(column: str) -> str:
+    """``column`` as a double, NULL written as NaN (the value :func:`join_signals` leaves)."""
+    return f"coalesce(CAST({column} AS DOUBLE), CAST('NaN' AS DOUBLE))"
+
+
+def joined_signals_query(
+    table: str,
+    run: Run,
+    as_of: dt.date,
+    balance_columns: list[str] | None,
+    event_columns: list[str] | None,
+) -> tuple[str, list[str]]:
+    """``table`` (a query with one row per ``customer_id``) with the signal features
+    left-joined in SQL, ordered by ``customer_id``: the columns, types and neutral values of
+    :func:`join_signals` over :func:`signal_features`, NaN (not NULL) where that leaves NaN.
+
+    ``run`` runs the small queries that shape the columns (the product lines and months of
+    the balances, whether any event is dated on or before ``as_of``). Returns the query and
+    the names of the added columns, in :func:`join_signals`' order.
+    """
+    columns, joins = [], []
+    if balance_columns is not None:
+        query, lines = balance_query_for(run, as_of, balance_columns)
+        joins.append(f"LEFT JOIN ({_unordered(query)}) AS b ON b.customer_id = c.customer_id")
+        for name in (*BALANCE_COLUMNS, *(f"aum_share_{line}" for line in lines)):
+            if name == "aum_decline_months":
+                columns.append((f"CAST(coalesce(b.{name}, 0) AS BIGINT)", name))
+            else:
+                columns.append((_not_a_number(f"b.{identifier(name)}"), name))
+    if event_columns is not None:
+        events = _unordered(event_query(as_of, event_columns))
+        joins.append(f"LEFT JOIN ({events}) AS e ON e.customer_id = c.customer_id")
+        dated = run(f"SELECT COUNT(*) AS n FROM {EVENTS} WHERE date <= {_day(as_of)}")
+        counted = ["complaints_90d", "complaints_365d"]
+        if "resolved_date" in event_columns and int(dated["n"].iloc[0]) > 0:
+            counted.append("unresolved_complaints")
+        for name in EVENT_COLUMNS:
+            if name in counted:
+                columns.append((f"CAST(coalesce(e.{name}, 0) AS BIGINT)", name))
+            else:
+                columns.append((_not_a_number(f"e.{name}"), name))
+    select = "".join(f",\n       {sql} AS {identifier(name)}" for sql, name in columns)
+    query = f"""SELECT c.*{select}
+FROM ({_unordered(table)}) AS c
+{chr(10).join(joins)}
+ORDER BY c.customer_id
+"""
+    return query, [name for _, name in columns]
+
+
 def signal_features(
     run: Run,
     as_of: dt.date,
@@ -332,7 +374,7 @@ def signal_features(
         The columns of each view, or None when the extract is not configured (empty).
     customers : str, optional
         A relation of ``customer_id``: the balance features are computed for those
-        customers only (the costly part; :func:`_series_ctes`), each row as the whole
+        customers only (the costly part; :func:`balance_query`), each row as the whole
         table gives it. The product lines stay those of every snapshot. None: everyone.
 
     Returns
@@ -343,11 +385,7 @@ def signal_features(
     """
     parts = []
     if balance_columns is not None:
-        has_product = "product" in balance_columns
-        outline = run(outline_query(as_of, has_product))
-        lines = sorted(set(outline.loc[outline["positive"].astype(bool), "line"]))
-        months = sorted(set(outline["m"].astype(int)))
-        parts.append(run(balance_query(as_of, lines, months, has_product, customers)))
+        parts.append(run(balance_query_for(run, as_of, balance_columns, customers)[0]))
     if event_columns is not None:
         parts.append(run(event_query(as_of, event_columns)))
     if not parts:
@@ -385,7 +423,7 @@ def join_signals(
 Source = pd.DataFrame | str | Path | None
 
 
-def _present(source: Source) -> bool:
+def present(source: Source) -> bool:
     """A configured extract: a non-empty frame or a Parquet file with rows."""
     if source is None:
         return False
@@ -394,7 +432,7 @@ def _present(source: Source) -> bool:
     return Path(source).exists() and pq.ParquetFile(source).metadata.num_rows > 0
 
 
-def _duckdb_views(con, sources: dict[str, Source]) -> dict[str, list[str]]:
+def duckdb_views(con, sources: dict[str, Source]) -> dict[str, list[str]]:
     """Each source (a frame or a Parquet path) as a DuckDB view named by its key; returns
     the views' columns."""
     for name, src in sources.items():
@@ -419,7 +457,7 @@ def compute_signals(
     ``customers``: ids whose balance features are wanted (DuckDB computes only those; the
     rows of other customers may still be returned, and are on Spark); None: everyone."""
     sources = {BALANCES: balances, EVENTS: events}
-    sources = {name: src for name, src in sources.items() if _present(src)}
+    sources = {name: src for name, src in sources.items() if present(src)}
     if not sources:
         return None
     if engine == "spark":
@@ -438,7 +476,7 @@ def compute_signals(
         return signal_features(run, as_of, columns.get(BALANCES), columns.get(EVENTS))
     con = duckdb.connect()
     with con:
-        columns = _duckdb_views(con, sources)
+        columns = duckdb_views(con, sources)
         chosen = None
         if customers is not None:
             chosen = "signal_customers"
@@ -474,12 +512,14 @@ def aum_trend(balances: Source, groups: str | Path, column: str, as_of: dt.date)
         same carry-forward rule as the features) and ``customers`` with a positive AUM;
         no rows when there are no snapshots.
     """
-    if not _present(balances):
+    if not present(balances):
         return pd.DataFrame(columns=TREND_COLUMNS)
     con = duckdb.connect()
     with con:
-        has_product = "product" in _duckdb_views(con, {BALANCES: balances})[BALANCES]
-        query = aum_trend_query(as_of, parquet_source(groups), column, has_product)
+        has_product = "product" in duckdb_views(con, {BALANCES: balances})[BALANCES]
+        outline = con.execute(outline_query(as_of, has_product)).df()
+        months = sorted(set(outline["m"].astype(int)))
+        query = aum_trend_query(as_of, parquet_source(groups), column, months, has_product)
         frame = con.execute(query).df()
     frame["month"] = pd.to_datetime(frame["month"]).dt.strftime("%Y-%m-%d")
     frame = frame.rename(columns={"grp": "group"})
@@ -494,7 +534,7 @@ def add_signals(
     sample need not pay for the whole balance extract)."""
     ids = customers["customer_id"]
     signals = compute_signals(as_of, balances, events, engine, customers=ids)
-    return join_signals(customers, signals, _present(balances), _present(events))
+    return join_signals(customers, signals, present(balances), present(events))
 
 
 def add_signals_to_file(
@@ -507,7 +547,7 @@ def add_signals_to_file(
         return []
     table = pq.read_table(path)
     ids = pd.DataFrame({"customer_id": table["customer_id"].to_pandas()})
-    joined = join_signals(ids, signals, _present(balances), _present(events))
+    joined = join_signals(ids, signals, present(balances), present(events))
     added = [c for c in joined.columns if c != "customer_id"]
     for column in added:
         table = table.append_column(column, pa.array(joined[column].to_numpy()))

@@ -22,6 +22,7 @@ from features.common import (
     check_unique_clients,
     holdout_table,
 )
+from features.signals import Source, add_signals_to_file
 from kequn.errors import UserError
 from kequn.io import write_parquet
 from kequn.spark import get_session, to_spark_sql
@@ -131,10 +132,15 @@ def write_customer_features(
     unit_days: float = 7,
     trend_window_days: int = 90,
     clients: Clients = None,
+    balances: Source = None,
+    events: Source = None,
     spark=None,
 ) -> dict[str, int]:
     """Write :func:`customer_features` to the Parquet file ``target`` (atomically, from the
-    driver); returns the number of ``customers`` and of ``repeat_customers`` (x > 0)."""
+    driver); returns the number of ``customers`` and of ``repeat_customers`` (x > 0).
+
+    ``balances`` / ``events``: as for the DuckDB engine; their features are computed on
+    Spark and appended to the file (:func:`features.signals.add_signals_to_file`)."""
     customers = customer_features(
         transactions,
         as_of,
@@ -144,6 +150,7 @@ def write_customer_features(
         spark=spark,
     )
     write_parquet(target, customers)
+    add_signals_to_file(target, as_of, balances, events, "spark")
     return {
         "customers": len(customers),
         "repeat_customers": int((customers["frequency"] > 0).sum()),

@@ -11,7 +11,9 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from features.signals import add_signals_to_file
+import pyarrow.parquet as pq
+
+from features.signals import signal_columns
 from kequn import catalogue, context
 from kequn.errors import UserError
 from kequn.log import get_logger, timed
@@ -76,7 +78,7 @@ def run(params: dict[str, Any]) -> None:
         )
     log.info("%d transactions from %s to %s; as_of %s", n_rows, first, last, as_of)
 
-    with timed(log, f"customer features as of {as_of} ({engine.__name__})"):
+    with timed(log, f"customer, balance and event features as of {as_of} ({engine.__name__})"):
         written = engine.write_customer_features(
             CUSTOMERS,
             TRANSACTIONS,
@@ -84,11 +86,10 @@ def run(params: dict[str, Any]) -> None:
             unit_days=unit_days,
             trend_window_days=trend_window_days,
             clients=CLIENTS,
+            balances=catalogue.BALANCES.path,
+            events=catalogue.EVENTS.path,
         )
-    with timed(log, "balance and event features"):
-        added = add_signals_to_file(
-            CUSTOMERS, as_of, catalogue.BALANCES.path, catalogue.EVENTS.path, settings.engine
-        )
+    added = signal_columns(pq.read_schema(CUSTOMERS).names)
     log.info("balance/event columns: %s", ", ".join(added) or "none (no such extracts)")
     run_context = context.make_context(
         as_of,
