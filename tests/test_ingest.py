@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 import sqlglot
@@ -249,6 +250,56 @@ def test_decode_error_offset_across_chunks(tmp_path, monkeypatch):
     good.write_bytes("客户号\n张三李四\n".encode("gb18030") * 5)
     decode.transcode_to_utf8(good, "gb18030", tmp_path / "good_utf8.txt")
     assert (tmp_path / "good_utf8.txt").read_text(encoding="utf-8") == "客户号\n张三李四\n" * 5
+
+
+def gb18030_lines(n: int, seed: int) -> bytes:
+    """``n`` GB18030 lines of Chinese and ASCII, some long, some CRLF, the last unended."""
+    rng = np.random.default_rng(seed)
+    words = ["客户号", "张三", "定期存款", "a1", ",", "  ", "🀄", "龘", "x" * 70]
+    lines = ["".join(rng.choice(words, size=rng.integers(0, 6))) for _ in range(n)]
+    ends = rng.choice(["\n", "\r\n"], size=n)
+    return ("".join(line + end for line, end in zip(lines, ends, strict=True)) + "末").encode(
+        "gb18030"
+    )
+
+
+def test_pool_decodes_a_file_in_pieces_exactly_like_the_stream(tmp_path, monkeypatch):
+    """Pieces cut after newlines, decoded by two spawned processes, give the bytes of the
+    whole file decoded at once; a planted bad byte gives the serial decoder's message with
+    the planted offset, and the first of two bad bytes is the one reported."""
+    monkeypatch.setattr(decode, "CHUNK_BYTES", 64)
+    monkeypatch.setattr(decode, "PARALLEL_MIN_BYTES", 0)
+    data = gb18030_lines(400, seed=19)
+    path = tmp_path / "gb.csv"
+    path.write_bytes(data)
+    bounds = decode.piece_bounds(path, 64)
+    assert len(bounds) > 20 and bounds[0][0] == 0 and bounds[-1][1] == len(data)
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:], strict=False))
+    assert all(data[stop - 1 : stop] == b"\n" for _, stop in bounds[:-1])
+    with decode.decode_pool([path], "gb18030") as pool:
+        assert pool is not None
+        decode.transcode_to_utf8(path, "gb18030", tmp_path / "out.txt", pool)
+        assert (tmp_path / "out.txt").read_bytes() == data.decode("gb18030").encode("utf-8")
+        # 0xFF never starts a GB18030 character; planted at two line starts, the later
+        # one is not the one named
+        planted, later = bounds[7][0], bounds[12][0]
+        path.write_bytes(data[:planted] + b"\xff" + data[planted:later] + b"\xff" + data[later:])
+        with pytest.raises(UserError) as serial:
+            decode.transcode_to_utf8(path, "gb18030", tmp_path / "serial.txt")
+        with pytest.raises(UserError) as pooled:
+            decode.transcode_to_utf8(path, "gb18030", tmp_path / "pooled.txt", pool)
+    assert str(pooled.value) == str(serial.value)
+    assert f"byte offset {planted} (bytes ff" in str(pooled.value)
+
+
+def test_decode_pool_only_for_large_files_in_splittable_encodings(tmp_path, monkeypatch):
+    small = tmp_path / "small.csv"
+    small.write_bytes(gb18030_lines(10, seed=1))
+    assert decode.decode_pool([small], "gb18030") is None  # below PARALLEL_MIN_BYTES
+    monkeypatch.setattr(decode, "PARALLEL_MIN_BYTES", 0)
+    assert decode.decode_pool([small], "utf-16") is None  # b"\n" can sit inside a character
+    with decode.decode_pool([small], "gb18030") as pool:
+        assert pool is not None
 
 
 # --- user errors -------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -95,6 +96,47 @@ def test_strip_equals_trim_with_the_blank_set_on_random_texts():
     ).fetchall()
     assert [fast for fast, _ in got] == [t.strip(BLANK_CHARS) for t in texts] + [None]
     assert [fast for fast, _ in got] == [slow for _, slow in got]
+
+
+def number_by_the_rule(text: str | None, thousands: str, decimal: str) -> float | None:
+    """The amount rule written out in Python's ``re``: after stripping blanks and spaces,
+    ``t`` (no separators, decimal mark as ".") must be a plain number, and a text holding a
+    separator must group digits by three: ``A(t) AND (no separator OR G(s))``."""
+    import re
+
+    if text is None:
+        return None
+    s = text.strip(BLANK_CHARS).replace(" ", "")
+    t = s.replace(thousands, "") if thousands else s
+    t = t.replace(decimal, ".") if decimal != "." else t
+    plain = re.fullmatch(r"[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)", t)
+    grouped = not thousands or thousands not in s
+    if thousands and not grouped:
+        t_, d_ = re.escape(thousands), re.escape(decimal)
+        grouped = re.fullmatch(rf"[+-]?[0-9]{{1,3}}({t_}[0-9]{{3}})+({d_}[0-9]*)?", s) is not None
+    return float(t) if plain and grouped else None
+
+
+@pytest.mark.parametrize("thousands, decimal", [(",", "."), ("", "."), (".", ","), (" ", ",")])
+def test_parse_number_equals_the_two_pattern_rule_on_random_texts(thousands, decimal):
+    """parse_number (one regular expression per value) gives the value of the rule
+    ``A(t) AND (no separator OR G(s))`` for every text of digits, signs, marks and blanks,
+    accepting some and rejecting some."""
+    rng = np.random.default_rng(1919)
+    alphabet = list("0123456789") * 3 + list("+-.,  e")
+    texts = ["", "1,234.50", "1.234,50", "1 234,5", "1,2,3", "+.5", "-7.", "12,34"]
+    for _ in range(20_000):
+        body = "".join(rng.choice(alphabet, size=rng.integers(1, 10)))
+        texts.append(" " * rng.integers(0, 2) + body + " " * rng.integers(0, 2))
+    con = duckdb.connect()
+    frame = pd.DataFrame({"i": range(len(texts) + 1), "x": pd.Series(texts + [None], dtype=object)})
+    con.register("t", frame)
+    expr = ingest_sql.parse_number("x", thousands, decimal)
+    got = [r[0] for r in con.execute(f"SELECT {expr} FROM t ORDER BY i").fetchall()]
+    expected = [number_by_the_rule(t, thousands, decimal) for t in texts + [None]]
+    assert got == expected
+    accepted = sum(v is not None for v in expected)
+    assert 0.05 * len(texts) < accepted < 0.95 * len(texts)  # both outcomes are exercised
 
 
 def test_cleaning_trims_ids_and_products_by_the_blank_set(tmp_path):

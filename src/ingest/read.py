@@ -42,6 +42,7 @@ import tempfile
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -49,7 +50,7 @@ import duckdb
 import numpy as np
 
 from ingest import sql
-from ingest.decode import NATIVE, find_decode_error, transcode_to_utf8
+from ingest.decode import NATIVE, decode_pool, find_decode_error, transcode_to_utf8
 from ingest.lines import fetch_lines, scan_lines
 from ingest.mapping import Mapping
 from kequn.errors import UserError
@@ -268,8 +269,9 @@ def decompress(path: Path, tmp: Path, stem: str) -> Path:
     return target
 
 
-def _text_file(path: Path, mapping: Mapping, tmp: Path, stem: str) -> tuple[Path, str]:
-    """The UTF-8 text of one text/Excel file (itself, or a converted copy) and its format."""
+def _text_file(path: Path, mapping: Mapping, tmp: Path, stem: str, pool=None) -> tuple[Path, str]:
+    """The UTF-8 text of one text/Excel file (itself, or a converted copy) and its format;
+    ``pool``: processes that decode a large file's pieces (:func:`ingest.decode.decode_pool`)."""
     path = decompress(path, tmp, stem)
     if mapping.format == "excel":
         text_file = tmp / f"{stem}.csv"
@@ -280,7 +282,8 @@ def _text_file(path: Path, mapping: Mapping, tmp: Path, stem: str) -> tuple[Path
         return text_file, "csv"
     if mapping.encoding in NATIVE:
         return path, mapping.format
-    return transcode_to_utf8(path, mapping.encoding, tmp / f"{stem}.txt"), mapping.format
+    target = tmp / f"{stem}.txt"
+    return transcode_to_utf8(path, mapping.encoding, target, pool), mapping.format
 
 
 def _cannot_read(path: Path, mapping: Mapping, exc: Exception) -> UserError:
@@ -675,7 +678,9 @@ def _read_files(
 
     Files are read :data:`PARALLEL_FILES` at a time, each thread on its own cursor (the
     tables they make are in the database, not connection-local); transcoding (Python) of
-    the next files runs meanwhile in one more thread. Errors are raised in file order.
+    the next files runs meanwhile in one more thread, which hands the pieces of a large
+    file to a pool of processes (:func:`ingest.decode.decode_pool`). Errors are raised in
+    file order.
     """
     cursors, local = [], threading.local()
 
@@ -697,14 +702,16 @@ def _read_files(
         total=sum(_size(path) for path in files),
         size=lambda item: _size(item[1]),
     )
+    transcoded = mapping.format not in ("parquet", "excel") and mapping.encoding not in NATIVE
     with (
+        decode_pool(files if transcoded else [], mapping.encoding) or nullcontext() as pool,
         ThreadPoolExecutor(max_workers=1) as decoding,
         ThreadPoolExecutor(max_workers=PARALLEL_FILES) as reading,
     ):
         texts = [
             None
             if mapping.format == "parquet"
-            else decoding.submit(_text_file, path, mapping, tmp, f"{name}_{file_id}")
+            else decoding.submit(_text_file, path, mapping, tmp, f"{name}_{file_id}", pool)
             for file_id, path in enumerate(files)
         ]
         done = [reading.submit(read_one, i, path, texts[i]) for i, path in enumerate(files)]

@@ -190,22 +190,26 @@ def blank_to_null(expr: str) -> str:
 
 
 def parse_number(expr: str, thousands: str, decimal: str) -> str:
-    """Expression giving the DOUBLE value of a text number, NULL when it is not one."""
+    """Expression giving the DOUBLE value of a text number, NULL when it is not one.
+
+    With ``s`` the stripped text without spaces and ``t`` it without thousands separators
+    (decimal mark as ``.``), a number is ``A(t)`` (:data:`NUMBER_PATTERN`) when ``s`` holds
+    no separator, else ``G(s)``: separators only between groups of three digits
+    (``"1,234.50"`` yes, ``"1,2,3"`` no). ``G(s)`` implies ``A(t)``, so this is the rule
+    ``A(t) AND (no separator OR G(s))`` with one regular expression per value, not two.
+    """
     spaced = f"replace({strip(expr)}, ' ', '')"
-    text = spaced
-    grouped = "TRUE"
-    if thousands:
-        text = f"replace({text}, {literal(thousands)}, '')"
-        # separators only between groups of three digits: "1,234.50" yes, "1,2,3" no
-        pattern = literal(rf"^[+-]?[0-9]{{1,3}}([{thousands}][0-9]{{3}})+([{decimal}][0-9]*)?$")
-        grouped = (
-            f"(NOT contains({spaced}, {literal(thousands)}) OR regexp_matches({spaced}, {pattern}))"
-        )
+    text = f"replace({spaced}, {literal(thousands)}, '')" if thousands else spaced
     if decimal != ".":
         text = f"replace({text}, {literal(decimal)}, '.')"
+    value = f"TRY_CAST({text} AS DOUBLE)"
+    plain = f"CASE WHEN regexp_matches({text}, {literal(NUMBER_PATTERN)}) THEN {value} END"
+    if not thousands:
+        return plain
+    pattern = literal(rf"^[+-]?[0-9]{{1,3}}([{thousands}][0-9]{{3}})+([{decimal}][0-9]*)?$")
     return (
-        f"CASE WHEN regexp_matches({text}, {literal(NUMBER_PATTERN)}) AND {grouped} "
-        f"THEN TRY_CAST({text} AS DOUBLE) END"
+        f"CASE WHEN NOT contains({spaced}, {literal(thousands)}) THEN {plain} "
+        f"WHEN regexp_matches({spaced}, {pattern}) THEN {value} END"
     )
 
 

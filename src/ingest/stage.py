@@ -84,7 +84,8 @@ def write_all(con: duckdb.DuckDBPyConnection, copies, metrics: dict[str, Any]) -
     with contextlib.ExitStack() as stack:
         for query, target, options in copies:
             tmp = stack.enter_context(atomic_path(target))
-            con.execute(f"COPY ({query}) TO {sql.literal(str(tmp))} ({options})")
+            with timed(log, f"writing {target}"):
+                con.execute(f"COPY ({query}) TO {sql.literal(str(tmp))} ({options})")
         tmp = stack.enter_context(atomic_path(METRICS))
         write_json(tmp, metrics)
 
