@@ -53,7 +53,9 @@ def inter_purchase_gaps(transactions: pd.DataFrame, cutoff: dt.date) -> pd.DataF
     kept = (dates <= end).to_numpy()
     # (customer, day) as one integer key: customers coded in sorted order, so np.unique
     # sorts by customer, then day, and drops same-day repeats in one pass
-    codes, customers = pd.factorize(transactions["customer_id"].to_numpy()[kept], sort=True)
+    # factorised as stored (an Arrow-backed column makes no Python string per row; only
+    # the distinct ids become objects below)
+    codes, customers = pd.factorize(transactions["customer_id"][kept], sort=True)
     day = dates.to_numpy()[kept].astype("datetime64[D]").astype(np.int64)
     known = codes >= 0  # a missing customer id belongs to no one
     codes, day = codes[known].astype(np.int64), day[known]
