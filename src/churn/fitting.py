@@ -146,7 +146,8 @@ def _inputs(transactions, customers, as_of, s: ChurnSettings, signals) -> _Input
     }
     # Arrow-backed columns for the feature tables at the backtest cut-offs
     cache = FeatureCache(_columnar(tx), feature_args)
-    days = pd.DataFrame({"customer_id": tx["customer_id"].to_numpy(), "date": dates[kept]})
+    # the ids as stored: no Python string per transaction (inter_purchase_gaps)
+    days = pd.DataFrame({"customer_id": tx["customer_id"].array, "date": dates[kept]})
     return _Inputs(s, as_of, first_date, inter_purchase_gaps(days, as_of), cache)
 
 

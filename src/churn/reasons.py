@@ -79,6 +79,10 @@ def _window_words(trend_window_days: int) -> tuple[str, str]:
 
 Reason = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
+#: customers whose reason signals :func:`fit_reasons` builds at a time (memory: their
+#: texts, about 2.5 kB a customer, not the whole sample's)
+SIGNAL_CHUNK_ROWS = 50_000
+
 
 def reason_table(
     features: pd.DataFrame, as_of: dt.date, horizon_days: int, trend_window_days: int
@@ -282,7 +286,16 @@ def fit_reasons(
     explain other customers with (:func:`explain`'s ``model``); None without customers."""
     if len(features) == 0:
         return None
-    _, _, _, signals = _signals(features, as_of, horizon_days, trend_window_days)
+    # the signals are row by row: built SIGNAL_CHUNK_ROWS customers at a time, so the
+    # reason texts that come with them never exist for the whole sample at once
+    signals = np.concatenate(
+        [
+            _signals(
+                features.iloc[i : i + SIGNAL_CHUNK_ROWS], as_of, horizon_days, trend_window_days
+            )[3]
+            for i in range(0, len(features), SIGNAL_CHUNK_ROWS)
+        ]
+    )
     return fit_reason_surrogate(signals, churn_probability)
 
 

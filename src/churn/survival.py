@@ -49,22 +49,33 @@ def inter_purchase_gaps(transactions: pd.DataFrame, cutoff: dt.date) -> pd.DataF
     the last transaction (censored at ``cutoff``; a zero-day open gap counts as half a day).
     """
     end = pd.Timestamp(cutoff)
-    dates = pd.to_datetime(transactions["date"])
-    kept = (dates <= end).to_numpy()
+    dates = pd.to_datetime(transactions["date"]).to_numpy()
+    kept = dates <= end.to_datetime64()
     # (customer, day) as one integer key: customers coded in sorted order, so np.unique
-    # sorts by customer, then day, and drops same-day repeats in one pass
-    codes, customers = pd.factorize(transactions["customer_id"].to_numpy()[kept], sort=True)
-    day = dates.to_numpy()[kept].astype("datetime64[D]").astype(np.int64)
+    # sorts by customer, then day, and drops same-day repeats in one pass. The ids are
+    # factorised as stored (an Arrow-backed column makes no Python string per row; only
+    # the distinct ids become objects below), and every per-row temporary is freed as
+    # soon as it is used (memory: a few int64 arrays of the transactions at a time).
+    codes, customers = pd.factorize(transactions["customer_id"][kept], sort=True)
+    day = dates[kept].astype("datetime64[D]").astype(np.int64)
+    del dates, kept
     known = codes >= 0  # a missing customer id belongs to no one
     codes, day = codes[known].astype(np.int64), day[known]
+    del known
     first = int(day.min()) if len(day) else 0
     span = (int(day.max()) - first + 1) if len(day) else 1
-    key = np.unique(codes * span + (day - first))
+    codes *= span
+    codes += day - first
+    del day
+    key = np.unique(codes)
+    del codes
     customer, day = key // span, key % span + first
-    event = np.r_[customer[1:] == customer[:-1], False] if len(key) else np.zeros(0, bool)
+    del key
+    event = np.r_[customer[1:] == customer[:-1], False] if len(customer) else np.zeros(0, bool)
     end_day = end.to_datetime64().astype("datetime64[D]").astype(np.int64)
-    following = np.where(event, np.r_[day[1:], 0], end_day)
-    duration = (following - day).astype(float)
+    duration = np.where(event, np.r_[day[1:], 0], end_day)
+    duration -= day
+    duration = duration.astype(float)
     return pd.DataFrame(
         {
             "customer_id": np.asarray(customers, dtype=object)[customer],
