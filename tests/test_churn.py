@@ -10,6 +10,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from churn import (
@@ -500,3 +501,41 @@ def test_isotonic_calibration_keeps_the_order_of_distinct_scores():
     # and still calibrated: the truth is p = score on the fitted range
     inside = (new > 0.25) & (new < 0.75)
     assert np.abs(p[inside] - new[inside]).mean() < 0.05
+
+
+def test_gap_table_is_the_same_from_arrow_backed_ids():
+    """The fit passes the ids as stored (Arrow strings): the gaps, customer order included,
+    must equal those from plain Python strings, a missing id belonging to no one."""
+    transactions = pd.DataFrame(
+        {
+            "customer_id": ["b", "a", None, "a", "c", "b", "a"],
+            "date": pd.to_datetime(["2025-01-05", "2025-01-01", "2025-01-02", "2025-01-11",
+                                    "2025-03-01", "2025-01-20", "2025-01-01"]),
+        }
+    )  # fmt: skip
+    arrow = transactions.assign(
+        customer_id=transactions["customer_id"].astype(pd.ArrowDtype(pa.string()))
+    )
+    cutoff = dt.date(2025, 2, 10)
+    plain = inter_purchase_gaps(transactions, cutoff)
+    assert plain["customer_id"].tolist() == ["a", "a", "b", "b"]  # c is after the cut-off
+    assert plain["duration_days"].tolist() == [10, 30, 15, 21]
+    pd.testing.assert_frame_equal(inter_purchase_gaps(arrow, cutoff), plain, check_exact=True)
+
+
+def test_reason_surrogate_fitted_in_chunks_equals_one_pass(monkeypatch):
+    """fit_reasons builds the signals a chunk of customers at a time: the surrogate must be
+    exactly the one fitted on the whole sample's signals at once."""
+    from churn import reasons
+
+    frame, p = reason_population()
+    frame = pd.concat([frame] * 7, ignore_index=True)
+    p = np.tile(p, 7) * np.linspace(0.5, 1.0, len(frame))
+    args = {"as_of": dt.date(2025, 6, 30), "horizon_days": 90, "trend_window_days": 90}
+    signals = reasons._signals(frame, **args)[3]
+    whole = reasons.fit_reason_surrogate(signals, p)
+    monkeypatch.setattr(reasons, "SIGNAL_CHUNK_ROWS", 4)
+    chunked = reasons.fit_reasons(frame, p, **args)
+    assert len(frame) > 4 * 3 and np.abs(whole.beta).max() > 0
+    for name in ("mean", "sd", "beta"):
+        np.testing.assert_array_equal(getattr(chunked, name), getattr(whole, name))
