@@ -286,10 +286,16 @@ def balance_query_for(
     """:func:`balance_query` with its product lines and months read first
     (:func:`outline_query`, through ``run``); returns the query and its positive lines."""
     has_product = "product" in balance_columns
-    outline = run(outline_query(as_of, has_product))
-    lines = sorted(set(outline.loc[outline["positive"].astype(bool), "line"]))
-    months = sorted(set(outline["m"].astype(int)))
+    lines, months = outline(run, as_of, has_product)
     return balance_query(as_of, lines, months, has_product, customers), lines
+
+
+def outline(run: Run, as_of: dt.date, has_product: bool) -> tuple[list[str], list[int]]:
+    """The product lines with a positive balance and every snapshot month (``m``) on or
+    before ``as_of``, sorted (:func:`outline_query`, through ``run``)."""
+    frame = run(outline_query(as_of, has_product))
+    lines = sorted(set(frame.loc[frame["positive"].astype(bool), "line"]))
+    return lines, sorted(set(frame["m"].astype(int)))
 
 
 def signal_columns(names: list[str]) -> list[str]:
@@ -517,8 +523,7 @@ def aum_trend(balances: Source, groups: str | Path, column: str, as_of: dt.date)
     con = duckdb.connect()
     with con:
         has_product = "product" in duckdb_views(con, {BALANCES: balances})[BALANCES]
-        outline = con.execute(outline_query(as_of, has_product)).df()
-        months = sorted(set(outline["m"].astype(int)))
+        _, months = outline(lambda q: con.execute(q).df(), as_of, has_product)
         query = aum_trend_query(as_of, parquet_source(groups), column, months, has_product)
         frame = con.execute(query).df()
     frame["month"] = pd.to_datetime(frame["month"]).dt.strftime("%Y-%m-%d")

@@ -105,7 +105,7 @@ def transcode_to_utf8(
     piece holding one is the file's first).
     """
     path = Path(path)
-    if pool is None or encoding not in SPLITTABLE or _size(path) < PARALLEL_MIN_BYTES:
+    if pool is None or encoding not in SPLITTABLE or file_size(path) < PARALLEL_MIN_BYTES:
         with open(target, "w", encoding="utf-8", newline="") as out:
             _stream_decode(path, encoding, out.write)
         return target
@@ -135,9 +135,10 @@ def _write_piece(out, piece: bytes | int, path: Path, encoding: str) -> None:
         raise _decode_error(path, encoding, piece, handle.read(4))
 
 
-def _size(path: Path) -> int:
+def file_size(path: Path) -> int:
+    """Bytes of a local file (0 when it cannot be stat'ed)."""
     try:
-        return path.stat().st_size
+        return Path(path).stat().st_size
     except OSError:
         return 0
 
@@ -182,7 +183,7 @@ def decode_pool(paths, encoding: str) -> ProcessPoolExecutor | None:
 
     Its processes are spawned, not forked: the caller runs DuckDB threads meanwhile.
     """
-    if encoding not in SPLITTABLE or not any(_size(Path(p)) >= PARALLEL_MIN_BYTES for p in paths):
+    if encoding not in SPLITTABLE or not any(file_size(p) >= PARALLEL_MIN_BYTES for p in paths):
         return None
     workers = min(DECODE_WORKERS, os.cpu_count() or 1)
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))

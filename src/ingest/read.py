@@ -50,7 +50,7 @@ import duckdb
 import numpy as np
 
 from ingest import sql
-from ingest.decode import NATIVE, decode_pool, find_decode_error, transcode_to_utf8
+from ingest.decode import NATIVE, decode_pool, file_size, find_decode_error, transcode_to_utf8
 from ingest.lines import fetch_lines, scan_lines
 from ingest.mapping import Mapping
 from kequn.errors import UserError
@@ -651,14 +651,6 @@ def _insert_parquet_file(
     con.execute(f"DROP TABLE {table}")
 
 
-def _size(path: Path) -> int:
-    """Bytes of a local file (0 when it cannot be stat'ed: progress only)."""
-    try:
-        return Path(path).stat().st_size
-    except OSError:
-        return 0
-
-
 #: files read at the same time: DuckDB scans a file smaller than its CSV buffer, and runs
 #: the row rules on it, in one thread, so two files at once keep two cores busy
 PARALLEL_FILES = 2
@@ -699,8 +691,8 @@ def _read_files(
         list(enumerate(files)),
         log,
         "bytes read from the extract files",
-        total=sum(_size(path) for path in files),
-        size=lambda item: _size(item[1]),
+        total=sum(file_size(path) for path in files),
+        size=lambda item: file_size(item[1]),
     )
     transcoded = mapping.format not in ("parquet", "excel") and mapping.encoding not in NATIVE
     with (
